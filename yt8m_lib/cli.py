@@ -1,0 +1,130 @@
+"""The `yt8m` command line (also `python -m yt8m_lib`).
+
+Parsers are defined here; each command's work lives in its module and is imported only when
+that command runs, so `yt8m --help` and the data commands never import a framework.
+Errors of the project (bad data, bad configuration, a missing framework) print one line
+naming the file/record/problem and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from yt8m_lib import __version__
+from yt8m_lib.config import FRAMEWORKS, MODEL_NAMES, PROFILES
+from yt8m_lib.errors import Yt8mError
+
+# command -> (module, function); the function takes the parsed arguments, returns an exit code
+COMMANDS = {
+    "synth": ("yt8m_lib.synthetic", "cli_main"),
+    "download": ("yt8m_lib.download", "cli_main"),
+    "inspect": ("yt8m_lib.inspect", "cli_inspect"),
+    "export": ("yt8m_lib.inspect", "cli_export"),
+    "autoencoder": ("yt8m_lib.training", "cli_autoencoder"),
+    "train": ("yt8m_lib.training", "cli_train"),
+    "evaluate": ("yt8m_lib.training", "cli_evaluate"),
+    "parity": ("yt8m_lib.parity", "cli_main"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yt8m", description="YouTube-8M thesis companion: data, training, evaluation.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="write a synthetic YouTube-8M dataset (both levels)")
+    p.add_argument("out_dir", help="output folder (video/, frame/, vocabulary.csv, manifest.json)")
+    p.add_argument("--profile", choices=PROFILES, default="default")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="vocabulary size (default: the profile's; 3862 for the real vocabulary)")
+    p.add_argument("--min-seconds", type=int, default=None,
+                   help="keep only videos with at least this many frames (the thesis used 100)")
+
+    p = sub.add_parser("download", help="download a fraction of the real dataset (official protocol)")
+    p.add_argument("--partition", required=True, help="e.g. 2/video/train, 2/frame/validate")
+    p.add_argument("--fraction", default="1/1", help="X/Y keeps the files with md5(name) %% Y == X-1")
+    p.add_argument("--mirror", default="us", choices=("us", "eu", "asia"))
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--dry-run", action="store_true", help="list what would be fetched")
+    p.add_argument("--base-url", default=None,
+                   help="serve plans and files from here instead of data.yt8m.org (tests, mirrors)")
+    p.add_argument("--no-vocabulary", action="store_true", help="do not fetch vocabulary.csv")
+
+    for name, help_text in (("inspect", "summarise record files; non-zero exit on bad input"),
+                            ("export", "export record files to a .npz of dequantized arrays")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("paths", nargs="+", help="files or glob patterns")
+        p.add_argument("--vocabulary", default=None, help="vocabulary.csv to check labels against")
+        p.add_argument("--num-classes", type=int, default=None, help="check labels < this")
+        p.add_argument("--no-verify-crc", action="store_true", help="skip the TFRecord CRC checks")
+        if name == "inspect":
+            p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        else:
+            p.add_argument("--out", required=True, help="output .npz")
+
+    def add_training_arguments(p, model: bool):
+        p.add_argument("--framework", choices=FRAMEWORKS, required=True)
+        if model:
+            p.add_argument("--model", required=True, help=f"one of {', '.join(MODEL_NAMES)}")
+        p.add_argument("--train-data", required=True, help="glob of training shards")
+        p.add_argument("--val-data", required=True, help="glob of validation shards")
+        p.add_argument("--out", required=True, help="run folder (record, checkpoints, logs)")
+        p.add_argument("--profile", choices=PROFILES, default="default")
+        p.add_argument("--epochs", type=int, default=None)
+        p.add_argument("--batch-size", type=int, default=None)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--vocabulary", default=None,
+                       help="vocabulary.csv (default: the one beside the data, if any)")
+        p.add_argument("--num-classes", type=int, default=None,
+                       help="number of classes when there is no vocabulary")
+        p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: automatic)")
+        p.add_argument("--mixed-precision", action="store_true", help="float16 autocast on GPU")
+        p.add_argument("--no-resume", action="store_true",
+                       help="start afresh even if the run folder has a checkpoint")
+        p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("autoencoder", help="train the denoising autoencoder (feature engineering)")
+    add_training_arguments(p, model=False)
+    p.add_argument("--level", choices=("video", "frame"), required=True)
+
+    p = sub.add_parser("train", help="train one model in one framework, write its run record")
+    add_training_arguments(p, model=True)
+    p.add_argument("--features", choices=("raw", "autoencoder"), default="raw")
+    p.add_argument("--autoencoder", default=None,
+                   help="run folder of a trained autoencoder (for --features autoencoder)")
+
+    p = sub.add_parser("evaluate", help="score a trained run on data; print metrics as JSON")
+    p.add_argument("run_dir")
+    p.add_argument("--data", required=True, help="glob of shards to score")
+    p.add_argument("--predictions", default=None, help="write the Kaggle predictions CSV here")
+    p.add_argument("--vocabulary", default=None, help="vocabulary.csv for genre accuracy")
+    p.add_argument("--device", default=None)
+    p.add_argument("--split-name", default="test", help="key under which the run record keeps it")
+
+    p = sub.add_parser("parity", help="prove the Keras and PyTorch models are the same")
+    p.add_argument("--model", default="all", help=f"one of {', '.join(MODEL_NAMES)} or all")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--profile", choices=PROFILES, default="smoke")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module_name, function_name = COMMANDS[args.command]
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+        return int(function(args) or 0)
+    except Yt8mError as error:
+        print(f"yt8m {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"yt8m {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""Configuration: plain dataclasses of literals, one set of profiles shared by both frameworks.
+
+A profile (``smoke``, ``default``, ``paper``) fixes model sizes and training settings; the
+synthetic data generator has its own profiles of the same names (``yt8m_lib.synthetic``).
+
+The architecture every model follows, in both frameworks (``yt8m_lib.torch.models`` and
+``yt8m_lib.keras.models`` implement exactly this, and ``yt8m parity`` proves it):
+
+* inputs: video level ``rgb`` (B, rgb_dim), ``audio`` (B, audio_dim); frame level ``rgb``
+  (B, T, rgb_dim), ``audio`` (B, T, audio_dim), ``num_frames`` (B,) real lengths (right
+  padding), plus ``mean_rgb``/``mean_audio`` (B, dim) over all real frames for ``hybrid``.
+* every output is a probability in (0, 1) for each of ``num_classes`` classes; the loss is the
+  binary cross-entropy with probabilities clipped to [eps, 1 - eps], averaged over classes
+  and batch (``TrainConfig.bce_epsilon``).
+* ``logistic``: Dense(C, sigmoid) on concat(rgb, audio).
+* ``moe``: the starter code's mixture of experts: gates Dense(C*(M+1)) softmax over M+1
+  (the last is a dummy expert that always says 0), experts Dense(C*M) sigmoid; output
+  sum_m gate_m * expert_m.
+* ``fc``: concat(rgb, audio) -> [Dense(h) -> BatchNorm -> ReLU -> Dropout] for h in
+  ``fc_hidden`` -> Dense(C, sigmoid).
+* ``bilstm``: concat(rgb, audio) per frame -> bidirectional LSTM(lstm_units) over the real
+  frames only (backward direction starts at the last real frame) -> concat(final forward
+  state, final backward state) -> Dense(head_hidden, ReLU) -> Dropout -> Dense(C, sigmoid).
+* ``stream_lstm``: rgb frames -> LSTM(lstm_units) -> head; audio frames -> LSTM(lstm_units)
+  -> head; each head Dense(head_hidden, ReLU) -> Dropout -> Dense(C, sigmoid); output is the
+  mean of the two heads' probabilities.
+* ``hybrid``: the ``fc`` trunk (without its classifier) on (mean_rgb, mean_audio) and the two
+  ``stream_lstm`` trunks (final LSTM states) on the frames, concatenated -> Dense(head_hidden,
+  ReLU) -> Dropout -> Dense(C, sigmoid).  (The thesis concatenates, then classifies.)
+* initialisation: Dense kernels Glorot-uniform, biases zero; LSTM input kernels
+  Glorot-uniform, recurrent kernels orthogonal, biases zero except the forget gate at 1
+  (Keras' ``unit_forget_bias``); PyTorch's second LSTM bias (``bias_hh``) is held at zero and
+  frozen, so both frameworks train the same parameters.  BatchNorm: epsilon and momentum
+  below, in Keras' convention (PyTorch momentum = 1 - keras momentum).
+* autoencoder (feature engineering): per stream, code = ReLU(Dense(code_dim)(x + noise)),
+  reconstruction = Dense(dim)(code); loss = MSE summed over the two streams; codes replace
+  raw features when ``--features autoencoder``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+MODEL_NAMES = ("logistic", "moe", "fc", "bilstm", "stream_lstm", "hybrid")
+VIDEO_LEVEL_MODELS = ("logistic", "moe", "fc")
+FRAME_LEVEL_MODELS = ("bilstm", "stream_lstm", "hybrid")
+PROFILES = ("smoke", "default", "paper")
+FRAMEWORKS = ("torch", "keras")
+
+RGB_DIM = 1024  # YouTube-8M: Inception features after PCA, per frame or video mean
+AUDIO_DIM = 128  # YouTube-8M: VGGish audio features after PCA
+MAX_FRAMES = 300  # YouTube-8M uses at most 300 one-per-second frames
+NUM_CLASSES_2018 = 3862  # vocabulary of the 2018 release
+
+
+def model_level(model: str) -> str:
+    """'video' or 'frame': the level of the records a model reads."""
+    if model in VIDEO_LEVEL_MODELS:
+        return "video"
+    if model in FRAME_LEVEL_MODELS:
+        return "frame"
+    raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODEL_NAMES)}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    num_classes: int = NUM_CLASSES_2018  # set from the vocabulary of the data
+    rgb_dim: int = RGB_DIM  # becomes ae_rgb_code with --features autoencoder
+    audio_dim: int = AUDIO_DIM  # becomes ae_audio_code with --features autoencoder
+    fc_hidden: tuple[int, ...] = (2048, 1024)  # fc trunk widths
+    dropout: float = 0.5  # after every hidden layer
+    lstm_units: int = 256  # per direction (bilstm) or per stream (stream_lstm, hybrid)
+    head_hidden: int = 512  # hidden layer of every classifier head of the sequence models
+    moe_mixtures: int = 2  # experts of the moe baseline, as in the starter code
+    batchnorm_epsilon: float = 1e-3  # Keras default, set explicitly in PyTorch
+    batchnorm_momentum: float = 0.99  # Keras convention; PyTorch gets 1 - this
+    ae_rgb_code: int = 2048  # overcomplete code for the 1024-d rgb stream
+    ae_audio_code: int = 256  # overcomplete code for the 128-d audio stream
+    ae_noise_std: float = 0.1  # Gaussian corruption of the denoising autoencoder (inputs ~ [-2, 2])
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 256
+    epochs: int = 10
+    learning_rate: float = 1e-3
+    adam_beta_1: float = 0.9
+    adam_beta_2: float = 0.999
+    adam_epsilon: float = 1e-7  # Keras' default; PyTorch's default (1e-8) is overridden
+    global_clipnorm: float | None = None  # clip the global gradient norm, both frameworks
+    bce_epsilon: float = 1e-7  # probability clipping in the loss, both frameworks
+    shuffle_buffer: int = 2048  # records held for the seeded shuffle
+    frames_per_video: int = 32  # frames fed to a frame-level model
+    frame_sampling: str = "uniform"  # 'uniform' (evenly spaced), 'random' (sorted draw) or 'all'
+    normalize: bool = True  # L2-normalise concat(rgb, audio) as the starter code does
+    num_workers: int = 0  # DataLoader workers (PyTorch) / parse parallelism hint (tf.data)
+    ae_epochs: int = 5  # autoencoder training epochs
+    eval_batch_size: int = 512
+    seed: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)  # seeds of the framework comparison (mean ± std)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+PROFILE_SETTINGS: dict[str, Profile] = {
+    # seconds on 2 CPU cores: tests and notebook smoke runs
+    "smoke": Profile(
+        "smoke",
+        ModelConfig(fc_hidden=(64, 32), lstm_units=16, head_hidden=32,
+                    ae_rgb_code=64, ae_audio_code=16),
+        TrainConfig(batch_size=32, epochs=2, frames_per_video=8, shuffle_buffer=128,
+                    ae_epochs=1, eval_batch_size=64, seeds=(0, 1)),
+    ),
+    # what `make reproduce` trains: the whole reproduction in about 20 min on 2 CPU cores
+    "default": Profile(
+        "default",
+        ModelConfig(fc_hidden=(512, 256), lstm_units=64, head_hidden=128,
+                    ae_rgb_code=1536, ae_audio_code=192),
+        TrainConfig(batch_size=64, epochs=6, frames_per_video=24, shuffle_buffer=1024,
+                    ae_epochs=3, eval_batch_size=256, seeds=(0, 1, 2)),
+    ),
+    # full size, for a GPU and the real dataset
+    "paper": Profile(
+        "paper",
+        ModelConfig(),
+        TrainConfig(batch_size=256, epochs=10, frames_per_video=64, shuffle_buffer=8192,
+                    num_workers=4, ae_epochs=5, eval_batch_size=1024, seeds=(0, 1, 2)),
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILE_SETTINGS[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; choose from {', '.join(PROFILES)}") from None
+
+
+def with_overrides(config, **overrides):
+    """A copy of a frozen config with the given fields replaced (None values are ignored)."""
+    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def to_dict(config) -> dict:
+    """JSON-ready dict of a (nested) config dataclass."""
+    return dataclasses.asdict(config)
