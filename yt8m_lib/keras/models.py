@@ -1,0 +1,244 @@
+"""The six classifiers and the denoising autoencoder, in Keras 3, exactly as the architecture
+spec in ``yt8m_lib.config`` describes them (``yt8m_lib.torch.models`` builds the same ones).
+
+Every classifier is a functional ``keras.Model`` whose inputs are named like the keys of a
+batch dict (see ``yt8m_lib.keras.data``) and whose output is probabilities of shape
+(B, num_classes). Layer names, used by the parity check to copy weights, mirror the PyTorch
+sub-module names:
+
+* ``logistic``: ``classifier``
+* ``moe``: ``gates``, ``experts``
+* ``fc``: ``trunk_dense_{i}``, ``trunk_bn_{i}`` per hidden layer, ``classifier``
+* ``bilstm``: ``lstm`` (Bidirectional), ``head_hidden``, ``head_output``
+* ``stream_lstm``: ``rgb_lstm``, ``audio_lstm``, ``rgb_head_hidden``, ``rgb_head_output``,
+  ``audio_head_hidden``, ``audio_head_output``
+* ``hybrid``: ``trunk_*`` (as ``fc``), ``rgb_lstm``, ``audio_lstm``, ``head_hidden``,
+  ``head_output``
+* ``Autoencoder``: ``rgb_encoder``, ``rgb_decoder``, ``audio_encoder``, ``audio_decoder``
+
+Sequences are right-padded; a boolean mask built from ``num_frames`` makes every LSTM skip
+the padding (the backward direction of ``bilstm`` starts at the last real frame). The LSTMs
+keep tanh/sigmoid, no recurrent dropout and no unrolling, so on a GPU Keras runs them with the
+cuDNN kernel (which needs right-padded masks, as here).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402  (the real Keras: absolute import)
+import numpy as np  # noqa: E402
+from keras import layers, ops  # noqa: E402
+
+from yt8m_lib.config import MODEL_NAMES, ModelConfig, model_level  # noqa: E402
+
+# Keras defaults, spelled out because the PyTorch side copies them.
+KERNEL_INIT = "glorot_uniform"
+BIAS_INIT = "zeros"
+
+
+def dense(units: int, name: str, activation=None) -> layers.Dense:
+    """Dense with Glorot-uniform kernel and zero bias (the spec's initialisation)."""
+    return layers.Dense(units, activation=activation, kernel_initializer=KERNEL_INIT,
+                        bias_initializer=BIAS_INIT, name=name)
+
+
+def lstm(units: int, name: str | None = None) -> layers.LSTM:
+    """An LSTM returning its final state, eligible for cuDNN, initialised as the spec says."""
+    return layers.LSTM(units, activation="tanh", recurrent_activation="sigmoid",
+                       kernel_initializer=KERNEL_INIT, recurrent_initializer="orthogonal",
+                       bias_initializer=BIAS_INIT, unit_forget_bias=True,
+                       dropout=0.0, recurrent_dropout=0.0, unroll=False,
+                       return_sequences=False, name=name)
+
+
+@keras.saving.register_keras_serializable(package="yt8m")
+class LengthMask(layers.Layer):
+    """Boolean (B, T) mask of the real (left-aligned) frames from ``num_frames``.
+
+    A video with no frame keeps one (zero-padded) frame, as the PyTorch side does, so both
+    frameworks give it the same state.
+    """
+
+    def call(self, num_frames, frames):
+        steps = ops.shape(frames)[1]
+        lengths = ops.clip(ops.cast(num_frames, "int32"), 1, steps)
+        return ops.arange(steps)[None, :] < lengths[:, None]
+
+    def compute_output_spec(self, num_frames, frames):
+        return keras.KerasTensor(frames.shape[:2], dtype="bool")
+
+
+@keras.saving.register_keras_serializable(package="yt8m")
+class MixtureOfExperts(layers.Layer):
+    """sum_m softmax(gates)_m * sigmoid(experts)_m with the starter code's class-major units:
+    gate unit ``c*(M+1) + m`` is gate m of class c (m = M is the dummy expert), expert unit
+    ``c*M + m``."""
+
+    def __init__(self, num_classes: int, mixtures: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.mixtures = mixtures
+
+    def call(self, gate_logits, expert_logits):
+        gates = ops.softmax(ops.reshape(gate_logits, (-1, self.num_classes, self.mixtures + 1)),
+                            axis=-1)
+        experts = ops.sigmoid(ops.reshape(expert_logits, (-1, self.num_classes, self.mixtures)))
+        return ops.sum(gates[..., :self.mixtures] * experts, axis=-1)
+
+    def compute_output_shape(self, gate_logits_shape, expert_logits_shape):
+        return (gate_logits_shape[0], self.num_classes)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "mixtures": self.mixtures}
+
+
+def fc_trunk(x, config: ModelConfig):
+    """[Dense -> BatchNorm -> ReLU -> Dropout] for each width in ``fc_hidden``."""
+    for i, width in enumerate(config.fc_hidden):
+        x = dense(width, f"trunk_dense_{i}")(x)
+        x = layers.BatchNormalization(epsilon=config.batchnorm_epsilon,
+                                      momentum=config.batchnorm_momentum,
+                                      name=f"trunk_bn_{i}")(x)
+        x = layers.ReLU(name=f"trunk_relu_{i}")(x)
+        x = layers.Dropout(config.dropout, name=f"trunk_dropout_{i}")(x)
+    return x
+
+
+def classifier_head(x, config: ModelConfig, prefix: str = "head"):
+    """Dense(head_hidden, ReLU) -> Dropout -> Dense(C, sigmoid)."""
+    x = dense(config.head_hidden, f"{prefix}_hidden", activation="relu")(x)
+    x = layers.Dropout(config.dropout, name=f"{prefix}_dropout")(x)
+    return dense(config.num_classes, f"{prefix}_output", activation="sigmoid")(x)
+
+
+def model_inputs(name: str, config: ModelConfig) -> dict:
+    """The named ``keras.Input`` s a model reads (a subset of the batch dict's keys)."""
+    if model_level(name) == "video":
+        return {"rgb": keras.Input((config.rgb_dim,), name="rgb"),
+                "audio": keras.Input((config.audio_dim,), name="audio")}
+    inputs = {"rgb": keras.Input((None, config.rgb_dim), name="rgb"),
+              "audio": keras.Input((None, config.audio_dim), name="audio"),
+              "num_frames": keras.Input((), dtype="int32", name="num_frames")}
+    if name == "hybrid":
+        inputs["mean_rgb"] = keras.Input((config.rgb_dim,), name="mean_rgb")
+        inputs["mean_audio"] = keras.Input((config.audio_dim,), name="mean_audio")
+    return inputs
+
+
+def _outputs(name: str, inputs: dict, config: ModelConfig):
+    concat = layers.Concatenate(axis=-1, name="concat_features")
+    if name == "logistic":
+        return dense(config.num_classes, "classifier", "sigmoid")(concat([inputs["rgb"],
+                                                                            inputs["audio"]]))
+    if name == "moe":
+        x = concat([inputs["rgb"], inputs["audio"]])
+        gates = dense(config.num_classes * (config.moe_mixtures + 1), "gates")(x)
+        experts = dense(config.num_classes * config.moe_mixtures, "experts")(x)
+        return MixtureOfExperts(config.num_classes, config.moe_mixtures,
+                                name="mixture")(gates, experts)
+    if name == "fc":
+        x = fc_trunk(concat([inputs["rgb"], inputs["audio"]]), config)
+        return dense(config.num_classes, "classifier", "sigmoid")(x)
+
+    mask = LengthMask(name="mask")(inputs["num_frames"], inputs["rgb"])
+    if name == "bilstm":
+        frames = concat([inputs["rgb"], inputs["audio"]])
+        # concat(final forward state, final backward state), like torch's h_n.
+        state = layers.Bidirectional(lstm(config.lstm_units), merge_mode="concat",
+                                     name="lstm")(frames, mask=mask)
+        return classifier_head(state, config)
+    rgb = lstm(config.lstm_units, "rgb_lstm")(inputs["rgb"], mask=mask)
+    audio = lstm(config.lstm_units, "audio_lstm")(inputs["audio"], mask=mask)
+    if name == "stream_lstm":
+        rgb_p = classifier_head(rgb, config, "rgb_head")
+        audio_p = classifier_head(audio, config, "audio_head")
+        return layers.Average(name="mean_of_heads")([rgb_p, audio_p])
+    # hybrid: concat(fc trunk on the video means, rgb state, audio state) -> head
+    means = fc_trunk(layers.Concatenate(axis=-1, name="concat_means")(
+        [inputs["mean_rgb"], inputs["mean_audio"]]), config)
+    joined = layers.Concatenate(axis=-1, name="concat_streams")([means, rgb, audio])
+    return classifier_head(joined, config)
+
+
+def build_model(name: str, model_config: ModelConfig) -> keras.Model:
+    """A fresh classifier (initialised from Keras' global seed: call
+    ``keras.utils.set_random_seed`` first)."""
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
+    inputs = model_inputs(name, model_config)
+    return keras.Model(inputs, _outputs(name, inputs, model_config), name=name)
+
+
+def uses_lstm(name: str) -> bool:
+    """Models with a cuDNN LSTM: XLA (jit_compile) stays off for the whole model."""
+    return model_level(name) == "frame"
+
+
+def count_parameters(model: keras.Model) -> int:
+    """Trainable parameters (what PyTorch counts with requires_grad)."""
+    return int(sum(np.prod(v.shape) for v in model.trainable_weights))
+
+
+def select_inputs(model: keras.Model, batch: dict) -> dict:
+    """The entries of a batch dict the model reads (ids, labels and extras dropped)."""
+    return {name: batch[name] for name in model.input}
+
+
+@keras.saving.register_keras_serializable(package="yt8m")
+class Autoencoder(keras.Model):
+    """Per-stream overcomplete denoising autoencoder (the thesis's feature reconstruction).
+
+    code = ReLU(Dense(code)(x + noise)), reconstruction = Dense(dim)(code); the noise is
+    Gaussian with std ``ae_noise_std`` and only added in training. Works on videos (B, dim)
+    and on frames (B, T, dim) alike.
+    """
+
+    def __init__(self, config: ModelConfig, rgb_dim: int | None = None,
+                 audio_dim: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.model_config = config
+        rgb_dim = rgb_dim or config.rgb_dim
+        audio_dim = audio_dim or config.audio_dim
+        self.rgb_dim, self.audio_dim = rgb_dim, audio_dim
+        self.rgb_encoder = dense(config.ae_rgb_code, "rgb_encoder", "relu")
+        self.rgb_decoder = dense(rgb_dim, "rgb_decoder")
+        self.audio_encoder = dense(config.ae_audio_code, "audio_encoder", "relu")
+        self.audio_decoder = dense(audio_dim, "audio_decoder")
+        self.rgb_noise = layers.GaussianNoise(config.ae_noise_std, name="rgb_noise")
+        self.audio_noise = layers.GaussianNoise(config.ae_noise_std, name="audio_noise")
+        # Build the weights now, so they exist before the first call (and can be copied).
+        self.rgb_encoder.build((None, rgb_dim))
+        self.rgb_decoder.build((None, config.ae_rgb_code))
+        self.audio_encoder.build((None, audio_dim))
+        self.audio_decoder.build((None, config.ae_audio_code))
+
+    def encode(self, rgb, audio):
+        """Codes (rgb_code, audio_code) of clean inputs, as the classifiers receive them."""
+        return self.rgb_encoder(rgb), self.audio_encoder(audio)
+
+    def call(self, rgb, audio, training=False):
+        """Reconstructions (rgb, audio) of the corrupted inputs."""
+        rgb_code = self.rgb_encoder(self.rgb_noise(rgb, training=training))
+        audio_code = self.audio_encoder(self.audio_noise(audio, training=training))
+        return self.rgb_decoder(rgb_code), self.audio_decoder(audio_code)
+
+
+def build_autoencoder(model_config: ModelConfig) -> Autoencoder:
+    return Autoencoder(model_config)
+
+
+def reconstruction_loss(rgb, audio, rgb_rec, audio_rec):
+    """MSE summed over the two streams (each stream's MSE is a mean over its elements)."""
+    return ops.mean(ops.square(rgb_rec - rgb)) + ops.mean(ops.square(audio_rec - audio))
+
+
+def bce_loss(labels, probabilities, epsilon: float):
+    """Binary cross-entropy of probabilities clipped to [eps, 1 - eps], mean over classes and
+    batch (written out, so Keras does not silently switch to logits)."""
+    p = ops.clip(probabilities, epsilon, 1.0 - epsilon)
+    labels = ops.cast(labels, p.dtype)
+    return -ops.mean(labels * ops.log(p) + (1.0 - labels) * ops.log(1.0 - p))

@@ -1,0 +1,292 @@
+"""Proof that the Keras and PyTorch models are the same architecture (`yt8m parity`).
+
+For each model: build it in both frameworks, give the Keras model random weights (every
+kernel, bias, LSTM gate and BatchNorm statistic, so a transposed or misplaced tensor cannot
+hide), copy them into the PyTorch model, run one batch of variable-length sequences in
+inference mode through both, and compare the trainable parameter counts and the outputs.
+
+Weight mapping (Keras -> PyTorch):
+
+* Dense kernel (in, out) -> Linear weight (out, in) (transpose); bias -> bias.
+* LSTM kernel (in, 4u) and recurrent kernel (u, 4u), gates i, f, c, o -> ``weight_ih``
+  (4u, in) and ``weight_hh`` (4u, u), gates i, f, g, o: same order, transposed; the Keras
+  bias -> ``bias_ih``; ``bias_hh`` = 0 (frozen on the PyTorch side). A Bidirectional's
+  backward layer -> the ``*_reverse`` tensors.
+* BatchNorm gamma, beta, moving mean, moving variance -> weight, bias, running_mean,
+  running_var.
+
+``train_both`` also trains both frameworks from the same initial weights on the same batches
+(dropout off) and returns their losses, step by step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+
+from yt8m_lib.config import MODEL_NAMES, get_profile, model_level, with_overrides
+from yt8m_lib.errors import ConfigError
+
+# max abs difference of float32 outputs for "the same model" (times the largest output when
+# that exceeds 1: only the autoencoder's reconstructions do)
+TOLERANCE = 1e-5
+PARITY_NAMES = MODEL_NAMES + ("autoencoder",)
+
+
+# ---------------------------------------------------------------- weight mapping
+def layer_pairs(name: str, config) -> list[tuple[str, str]]:
+    """(Keras layer name, PyTorch sub-module path) of every layer with weights."""
+    trunk = []
+    for i in range(len(config.fc_hidden)):
+        trunk += [(f"trunk_dense_{i}", f"trunk.{4 * i}"), (f"trunk_bn_{i}", f"trunk.{4 * i + 1}")]
+
+    def head(keras_prefix, torch_path):
+        return [(f"{keras_prefix}_hidden", f"{torch_path}.0"),
+                (f"{keras_prefix}_output", f"{torch_path}.3")]
+
+    streams = [("rgb_lstm", "rgb_lstm.lstm"), ("audio_lstm", "audio_lstm.lstm")]
+    return {
+        "logistic": [("classifier", "classifier")],
+        "moe": [("gates", "gates"), ("experts", "experts")],
+        "fc": trunk + [("classifier", "classifier")],
+        "bilstm": [("lstm", "lstm.lstm")] + head("head", "head"),
+        "stream_lstm": streams + head("rgb_head", "rgb_head") + head("audio_head", "audio_head"),
+        "hybrid": trunk + streams + head("head", "head"),
+        "autoencoder": [(n, n) for n in ("rgb_encoder", "rgb_decoder", "audio_encoder",
+                                          "audio_decoder")],
+    }[name]
+
+
+def _get_keras_layer(model, name):
+    if hasattr(model, "get_layer") and not hasattr(model, "rgb_encoder"):
+        return model.get_layer(name)
+    return getattr(model, name)
+
+
+def copy_keras_to_torch(keras_model, torch_model, name: str, config) -> None:
+    """Overwrite the PyTorch model's weights with the Keras model's (see module docstring)."""
+    import torch
+    from keras import layers
+
+    def put(tensor, array):
+        array = np.asarray(array, dtype=np.float32)
+        if tuple(tensor.shape) != array.shape:
+            raise ValueError(f"shape mismatch: torch {tuple(tensor.shape)} vs keras {array.shape}")
+        with torch.no_grad():
+            tensor.copy_(torch.from_numpy(array))
+
+    def put_lstm(module, keras_lstm, suffix=""):
+        cell = keras_lstm.cell
+        put(getattr(module, f"weight_ih_l0{suffix}"), cell.kernel.numpy().T)
+        put(getattr(module, f"weight_hh_l0{suffix}"), cell.recurrent_kernel.numpy().T)
+        put(getattr(module, f"bias_ih_l0{suffix}"), cell.bias.numpy())
+        put(getattr(module, f"bias_hh_l0{suffix}"), np.zeros_like(cell.bias.numpy()))
+
+    for keras_name, torch_path in layer_pairs(name, config):
+        layer = _get_keras_layer(keras_model, keras_name)
+        module = torch_model.get_submodule(torch_path)
+        if isinstance(layer, layers.Bidirectional):
+            put_lstm(module, layer.forward_layer)
+            put_lstm(module, layer.backward_layer, "_reverse")
+        elif isinstance(layer, layers.LSTM):
+            put_lstm(module, layer)
+        elif isinstance(layer, layers.BatchNormalization):
+            put(module.weight, layer.gamma.numpy())
+            put(module.bias, layer.beta.numpy())
+            put(module.running_mean, layer.moving_mean.numpy())
+            put(module.running_var, layer.moving_variance.numpy())
+        elif isinstance(layer, layers.Dense):
+            put(module.weight, layer.kernel.numpy().T)
+            put(module.bias, layer.bias.numpy())
+        else:
+            raise TypeError(f"no weight mapping for Keras layer {keras_name!r} ({type(layer)})")
+
+
+def randomize_weights(keras_model, seed: int = 0, scale: float = 0.3) -> None:
+    """Random values in every Keras weight (variances positive), so the comparison exercises
+    every tensor's placement, not just the (mostly zero) initial biases and statistics."""
+    rng = np.random.default_rng(seed)
+    for variable in keras_model.weights:
+        if "seed_generator" in variable.path:
+            continue
+        shape = tuple(variable.shape)
+        if variable.path.endswith("moving_variance"):
+            value = rng.uniform(0.5, 1.5, shape)
+        elif variable.path.endswith("gamma"):
+            value = rng.uniform(0.5, 1.5, shape)
+        else:
+            value = rng.normal(0.0, scale, shape)
+        variable.assign(value.astype(np.float32))
+
+
+# ---------------------------------------------------------------- batches
+def random_batch(name: str, config, batch_size: int = 6, frames: int = 8, seed: int = 0,
+                 labels: bool = True) -> dict:
+    """A batch dict like the pipelines make, with variable lengths (0 .. frames, both ends
+    included; a video without frames counts as one zero frame in both frameworks) and zero
+    padding."""
+    rng = np.random.default_rng(seed)
+
+    def features(*shape):
+        return rng.normal(0.0, 0.5, shape).astype(np.float32)
+
+    batch = {}
+    if name == "autoencoder" or model_level(name) == "video":
+        batch["rgb"] = features(batch_size, config.rgb_dim)
+        batch["audio"] = features(batch_size, config.audio_dim)
+    else:
+        lengths = rng.integers(1, frames + 1, batch_size)
+        lengths[0], lengths[1], lengths[-1] = frames, 0, 1
+        mask = (np.arange(frames)[None, :] < lengths[:, None])[..., None]
+        batch["rgb"] = features(batch_size, frames, config.rgb_dim) * mask
+        batch["audio"] = features(batch_size, frames, config.audio_dim) * mask
+        batch["num_frames"] = lengths.astype(np.int32)
+        batch["mean_rgb"] = features(batch_size, config.rgb_dim)
+        batch["mean_audio"] = features(batch_size, config.audio_dim)
+    if labels and name != "autoencoder":
+        batch["labels"] = (rng.random((batch_size, config.num_classes)) < 0.05).astype(np.float32)
+    return batch
+
+
+def _torch_batch(batch: dict) -> dict:
+    import torch
+    return {k: torch.from_numpy(np.asarray(v)).long() if k == "num_frames"
+            else torch.from_numpy(np.asarray(v)) for k, v in batch.items() if k != "id"}
+
+
+def _build_pair(name: str, config, seed: int):
+    """(keras model, torch model) of one architecture, the torch one holding Keras' weights."""
+    import keras
+    import torch
+
+    from yt8m_lib.keras import models as keras_models
+    from yt8m_lib.torch import models as torch_models
+
+    keras.utils.set_random_seed(seed)
+    torch.manual_seed(seed)
+    if name == "autoencoder":
+        keras_model = keras_models.build_autoencoder(config)
+        torch_model = torch_models.build_autoencoder(config)
+    else:
+        keras_model = keras_models.build_model(name, config)
+        torch_model = torch_models.build_model(name, config)
+    return keras_model, torch_model
+
+
+def _outputs(name, keras_model, torch_model, batch):
+    """Inference-mode outputs of both models on a batch, as numpy arrays."""
+    import torch
+
+    from yt8m_lib.keras.models import select_inputs
+
+    torch_model.eval()
+    tb = _torch_batch(batch)
+    with torch.no_grad():
+        if name == "autoencoder":
+            t_out = torch.cat([torch.cat(torch_model.encode(tb["rgb"], tb["audio"]), -1),
+                               torch.cat(torch_model(tb["rgb"], tb["audio"]), -1)], -1)
+        else:
+            t_out = torch_model(tb)
+    if name == "autoencoder":
+        codes = keras_model.encode(batch["rgb"], batch["audio"])
+        recs = keras_model(batch["rgb"], batch["audio"], training=False)
+        k_out = np.concatenate([np.concatenate([np.asarray(c) for c in codes], -1),
+                                np.concatenate([np.asarray(r) for r in recs], -1)], -1)
+    else:
+        k_out = np.asarray(keras_model(select_inputs(keras_model, batch), training=False))
+    return k_out, t_out.numpy()
+
+
+def check_parity(model_name: str, profile: str = "smoke", num_classes: int | None = None,
+                 seed: int = 0) -> dict:
+    """Build one model in both frameworks, copy the weights, compare counts and outputs."""
+    from yt8m_lib.keras.models import count_parameters as keras_count
+    from yt8m_lib.torch.models import count_parameters as torch_count
+
+    prof = get_profile(profile)
+    config = with_overrides(prof.model, num_classes=num_classes)
+    keras_model, torch_model = _build_pair(model_name, config, seed)
+    randomize_weights(keras_model, seed)
+    copy_keras_to_torch(keras_model, torch_model, model_name, config)
+    batch = random_batch(model_name, config, frames=prof.train.frames_per_video, seed=seed,
+                         labels=False)
+    k_out, t_out = _outputs(model_name, keras_model, torch_model, batch)
+    result = {
+        "model": model_name,
+        "profile": profile,
+        "num_classes": config.num_classes,
+        "keras_parameters": keras_count(keras_model),
+        "torch_parameters": torch_count(torch_model),
+        "max_abs_diff": float(np.max(np.abs(k_out - t_out))),
+        # probabilities are <= 1; the autoencoder's reconstructions are not, and float32
+        # round-off grows with the size of the values compared
+        "output_scale": float(max(1.0, np.max(np.abs(k_out)))),
+        "output_shape": list(k_out.shape),
+        "sequence_lengths": (batch["num_frames"].tolist() if "num_frames" in batch else None),
+    }
+    result["ok"] = bool(result["keras_parameters"] == result["torch_parameters"]
+                        and k_out.shape == t_out.shape
+                        and result["max_abs_diff"] <= TOLERANCE * result["output_scale"])
+    return result
+
+
+# ---------------------------------------------------------------- training side by side
+def train_both(model_name: str, batches: list[dict], profile: str = "smoke", seed: int = 0,
+               num_classes: int | None = None) -> dict:
+    """Train both frameworks one step per batch, from the same initial weights (Keras',
+    copied), with dropout off; returns {"keras": [losses], "torch": [losses]}.
+
+    Each framework uses its own trainer's optimizer and training step, so this checks the
+    trainers' settings (loss reduction, Adam epsilon, clipping) as well as the models.
+    """
+    import torch
+
+    from yt8m_lib.keras import train as keras_train
+    from yt8m_lib.torch import train as torch_train
+
+    prof = get_profile(profile)
+    config = with_overrides(prof.model, num_classes=num_classes, dropout=0.0)
+    keras_model, torch_model = _build_pair(model_name, config, seed)
+    copy_keras_to_torch(keras_model, torch_model, model_name, config)
+
+    keras_step = keras_train.make_train_step(keras_model, keras_train.make_optimizer(prof.train),
+                                             prof.train, jit_compile=False)
+    torch_optimizer = torch_train.make_optimizer(torch_model, prof.train)
+    torch_model.train()
+    losses = {"keras": [], "torch": []}
+    for batch in batches:
+        losses["keras"].append(float(keras_step(keras_train.to_model_batch(keras_model,
+                                                                             batch))))
+        loss = torch_train.train_step(torch_model, torch_optimizer, _torch_batch(batch),
+                                      prof.train)
+        losses["torch"].append(float(loss))
+    del torch
+    return losses
+
+
+# ---------------------------------------------------------------- CLI
+def cli_main(args) -> int:
+    """`yt8m parity [--model NAME|all] [--json] [--profile P]`: non-zero unless every model
+    has equal parameter counts and outputs within TOLERANCE."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    names = PARITY_NAMES if args.model == "all" else (args.model,)
+    for name in names:
+        if name not in PARITY_NAMES:
+            raise ConfigError(f"unknown model {name!r}; choose from {', '.join(PARITY_NAMES)} "
+                              "or all")
+    results = [check_parity(name, args.profile) for name in names]
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"{'model':<12} {'keras params':>13} {'torch params':>13} {'max |diff|':>11}  ok")
+        for r in results:
+            print(f"{r['model']:<12} {r['keras_parameters']:>13,} {r['torch_parameters']:>13,} "
+                  f"{r['max_abs_diff']:>11.2e}  {'yes' if r['ok'] else 'NO'}")
+    if not all(r["ok"] for r in results):
+        print("parity: FAILED (counts differ or outputs differ by more than "
+              f"{TOLERANCE:g})", file=sys.stderr)
+        return 1
+    return 0
