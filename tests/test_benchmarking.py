@@ -1,0 +1,177 @@
+"""The benchmark harness (yt8m_lib.benchmarking): its logic only, never a timed assertion
+(the clock is replaced where a test needs known durations)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from yt8m_lib import benchmarking as bm
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    """A clock that advances only when a case 'runs': case(d) advances it by d seconds."""
+    now = [0.0]
+    monkeypatch.setattr(bm.time, "perf_counter", lambda: now[0])
+
+    def case(duration):
+        def run():
+            now[0] += duration
+        return run
+    return case
+
+
+def test_summarize_gives_median_quartiles_and_count():
+    s = bm.summarize([4.0, 1.0, 3.0, 2.0, 5.0])
+    assert s["median"] == 3.0 and s["q1"] == 2.0 and s["q3"] == 4.0
+    assert s["iqr"] == 2.0 and s["min"] == 1.0 and s["max"] == 5.0 and s["n"] == 5
+
+
+def test_summarize_refuses_no_samples():
+    with pytest.raises(ValueError):
+        bm.summarize([])
+
+
+def test_warmup_calls_are_not_timed(fake_clock):
+    calls = []
+    durations = iter([100.0, 1.0, 1.0, 1.0])  # the first (warm-up) call is slow
+
+    def fn():
+        calls.append(1)
+        fake_clock(next(durations))()
+
+    timing = bm.time_fn(fn, repeats=3, warmup=1, name="f")
+    assert len(calls) == 4
+    assert timing.samples == [1.0, 1.0, 1.0] and timing.warmup == 1
+
+
+def test_sync_is_called_around_every_timed_call(fake_clock):
+    syncs = []
+    bm.time_fn(fake_clock(1.0), repeats=4, warmup=2, sync=lambda: syncs.append(1), name="g")
+    assert len(syncs) == 2 * 4  # before the start and before the end clock read
+
+
+def test_compare_interleaves_cases_and_rotates_the_order():
+    order = []
+    cases = {name: (lambda n=name: order.append(n)) for name in "abc"}
+    bm.compare(cases, repeats=3, warmup=0)
+    assert order == list("abc") + list("bca") + list("cab")
+
+
+def test_compare_returns_rates_from_items_and_bytes(fake_clock):
+    timings = bm.compare({"x": fake_clock(2.0)}, repeats=3, warmup=0, items={"x": 10},
+                         nbytes={"x": 4e6})
+    row = timings["x"].to_dict()
+    assert row["seconds"]["median"] == 2.0
+    assert row["items_per_s"]["median"] == 5.0
+    assert row["mb_per_s"]["median"] == 2.0
+
+
+def test_compare_refuses_zero_repeats():
+    with pytest.raises(ValueError):
+        bm.compare({"x": lambda: None}, repeats=0)
+
+
+def test_ratio_is_the_median_of_per_round_ratios():
+    fast = bm.Timing("fast", [1.0, 1.0, 2.0])
+    slow = bm.Timing("slow", [3.0, 2.0, 8.0])
+    r = bm.ratio(fast, slow)
+    assert r["paired"] and r["median"] == 3.0  # per round: 3, 2, 4
+    assert r["q1"] == 2.5 and r["q3"] == 3.5
+    assert r["of"] == "fast vs slow"
+
+
+def test_ratio_of_unpaired_timings_is_the_ratio_of_medians():
+    r = bm.ratio(bm.Timing("a", [1.0, 1.0]), bm.Timing("b", [4.0, 4.0, 4.0]))
+    assert not r["paired"] and r["median"] == 4.0
+
+
+def test_target_reports_met_and_not_met():
+    assert bm.target("x", 3.0, at_least=2.5)["met"]
+    assert not bm.target("x", 2.0, at_least=2.5)["met"]
+    assert not bm.target("y", 1.2, at_most=1.1)["met"]
+    assert bm.target("y", 1.05, at_most=1.1)["target"] == "<= 1.1"
+
+
+def test_scaling_efficiency_is_one_for_linear_scaling():
+    eff = bm.scaling_efficiency({1: 100.0, 2: 200.0, 4: 300.0})
+    assert eff == {1: 1.0, 2: 1.0, 4: 0.75}
+    with pytest.raises(ValueError):
+        bm.scaling_efficiency({2: 100.0})
+
+
+def test_memory_growth_tells_flat_from_linear():
+    flat = bm.memory_growth([1, 2, 4, 8], [500, 501, 499, 500])
+    grows = bm.memory_growth([1, 2, 4, 8], [500, 600, 800, 1200])
+    assert abs(flat["slope_mb_per_unit"]) < 1 and abs(flat["relative_growth"]) < 0.01
+    assert grows["slope_mb_per_unit"] == pytest.approx(100.0)
+    assert grows["relative_growth"] == pytest.approx(1200 / 500 - 1)
+
+
+def test_peak_rss_is_a_plausible_number_of_megabytes():
+    assert 1 < bm.peak_rss_mb() < 1e6
+
+
+def test_write_and_load_result_round_trip(tmp_path):
+    result = bm.new_result("demo", mode="quick", settings={"threads": 2})
+    result["rows"].append(bm.Timing("case", [1.0, 2.0, 3.0], items=6).to_dict())
+    result["ratios"]["a_vs_b"] = {"median": np.float64(2.5), "q1": 2.0, "q3": 3.0}
+    path = bm.write_result(result, tmp_path)
+    assert path == tmp_path / "demo.json"
+    loaded = bm.load_result("demo", tmp_path)
+    assert loaded["schema"] == bm.SCHEMA and loaded["mode"] == "quick"
+    assert loaded["ratios"]["a_vs_b"]["median"] == 2.5
+    assert loaded["environment"]["cpu_count"] == os.cpu_count()
+    assert "commit" in loaded["git"]
+    assert json.loads(path.read_text())["rows"][0]["items_per_s"]["median"] == 3.0
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_load_result_says_how_to_make_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make bench"):
+        bm.load_result("nothing", tmp_path)
+
+
+def test_rows_frame_flattens_the_stats(tmp_path):
+    result = bm.new_result("demo", mode="full")
+    result["rows"].append(bm.Timing("case", [1.0, 3.0]).to_dict())
+    bm.write_result(result, tmp_path)
+    frame = bm.rows_frame("demo", tmp_path)
+    assert frame.loc[0, "name"] == "case" and frame.loc[0, "seconds.median"] == 2.0
+
+
+def test_bench_dir_follows_the_results_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("YT8M_RESULTS_DIR", str(tmp_path))
+    assert bm.bench_dir() == tmp_path / "bench"
+
+
+def test_summary_markdown_shows_targets_ratios_rows_and_failures():
+    result = bm.new_result("read", mode="quick")
+    result["targets"].append(bm.target("reader vs tf.data", 1.5, at_least=2.5))
+    result["ratios"]["reader_vs_tf_data"] = {"median": 1.5, "q1": 1.4, "q3": 1.6, "of": "a vs b"}
+    result["rows"].append(bm.Timing("reader", [0.5, 0.5], items=100, nbytes=1e6).to_dict())
+    result["failures"].append({"case": "compiled", "error": "boom"})
+    text = bm.summary_markdown([result])
+    assert "## read (quick mode" in text
+    assert "NOT MET" in text and "reader_vs_tf_data: 1.5" in text
+    assert "| reader | 0.5 |" in text and "| 200 | 2 |" in text
+    assert "failed: compiled: boom" in text
+
+
+def test_set_threads_refuses_zero():
+    with pytest.raises(ValueError):
+        bm.set_threads(0)
+
+
+def test_set_threads_gives_torch_the_requested_count():
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    try:
+        got = bm.set_threads(1, frameworks=("torch",))
+        assert got["torch"]["intra_op"] == 1 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
