@@ -1,0 +1,286 @@
+"""The official YouTube-8M metrics (2018 challenge definitions), one numpy implementation.
+
+Every model of both frameworks is scored by this module, so no difference in the comparison
+can come from two metric implementations.  ``predictions`` and ``labels`` are (N, C) arrays:
+scores (any real numbers, usually probabilities) and labels in {0, 1} (bool, int or float).
+
+Definitions (``../shared/CONVENTIONS.md`` §2; the reference is the 2018 starter code's
+``eval_util.py`` and ``average_precision_calculator.py``):
+
+* **Hit@1**: fraction of videos whose top-scored class is one of their labels.
+* **PERR** (precision at equal recall rate): for a video with n labels, the fraction of its
+  n top-scored classes that are labels; mean over all videos, a video without labels counts 0.
+  (The starter code also ignores classes scored <= 0; scores here are probabilities, which
+  are > 0, and this module does not add that quirk.)
+* **GAP@k**: keep each video's top-k (class, score) pairs, pool them over the whole set, sort
+  by score descending and compute AP = sum_i precision@i * rel_i / P, where P counts *every*
+  label of the set, including those outside any video's top k.
+* **mAP@k**: for each class, the AP over that class's entries among the kept top-k pairs,
+  divided by the class's full positive count; mean over the classes with at least one positive.
+
+Tie-breaking (the starter code leaves it to ``np.argpartition`` and a random shuffle; here it
+is deterministic, so that results never depend on batch sizes or chunking):
+
+* within a video, classes are ranked by score descending and, for equal scores, by class
+  index ascending - the lowest class index wins (Hit@1 = ``np.argmax``; the top-k set and
+  the top-n set of PERR follow the same order);
+* in the pooled GAP/mAP list, equal scores keep their pooled order: video order, then rank
+  within the video (a stable sort).
+
+Bad input (different shapes, not 2-D, no videos or no classes, NaN or infinite scores,
+labels other than 0/1, top_k < 1) raises ``ValueError`` with a message saying what is wrong.
+
+``StreamingEvaluator`` accumulates batch by batch, keeping only each video's top-k pairs and
+per-class positive counts (memory O(N*k), not O(N*C)), and gives exactly the numbers of the
+whole-array functions; with a vocabulary it also scores genres (``yt8m_lib.genres``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+METRIC_KEYS = ("gap", "hit_at_1", "perr", "map", "num_videos")
+
+# rows handled at once: bounds the (rows, C) temporaries of argpartition to about 32 MB
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def _chunk_rows(num_classes: int) -> int:
+    return max(1, _CHUNK_ELEMENTS // max(1, num_classes))
+
+
+def _as_arrays(predictions, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Shape checks (cheap, whole array); value checks happen per chunk in ``_check_values``."""
+    p = np.asarray(predictions)
+    y = np.asarray(labels)
+    if p.ndim != 2 or y.ndim != 2:
+        raise ValueError(f"predictions and labels must be 2-D (videos, classes); "
+                         f"got shapes {p.shape} and {y.shape}")
+    if p.shape != y.shape:
+        raise ValueError(f"predictions and labels differ in shape: {p.shape} vs {y.shape}")
+    if p.shape[1] == 0:
+        raise ValueError("predictions have no classes (shape has C = 0)")
+    if not (np.issubdtype(p.dtype, np.number) or p.dtype == np.bool_):
+        raise ValueError(f"predictions must be numeric, got dtype {p.dtype}")
+    if np.issubdtype(p.dtype, np.complexfloating):
+        raise ValueError("predictions must be real numbers, got complex values")
+    if not np.issubdtype(p.dtype, np.floating):
+        p = p.astype(np.float64)  # integer or bool scores: negation below must not wrap
+    return p, y
+
+
+def _check_values(p: np.ndarray, y: np.ndarray, first_row: int) -> None:
+    if not np.isfinite(p).all():
+        bad = int(np.argwhere(~np.isfinite(p))[0][0]) + first_row
+        raise ValueError(f"predictions contain NaN or infinite scores (first at video {bad})")
+    if y.dtype != np.bool_:
+        ok = (y == 0) | (y == 1)
+        if not ok.all():
+            row, col = np.argwhere(~ok)[0]
+            raise ValueError(f"labels must be 0 or 1; video {int(row) + first_row}, class "
+                             f"{int(col)} has {y[row, col]!r}")
+
+
+def _check_top_k(top_k) -> int:
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    return int(top_k)
+
+
+def _chunks(p: np.ndarray, y: np.ndarray):
+    """Validated row chunks (start, p_chunk, y_chunk as bool)."""
+    step = _chunk_rows(p.shape[1])
+    for start in range(0, p.shape[0], step):
+        pc, yc = p[start:start + step], y[start:start + step]
+        _check_values(pc, yc, start)
+        yield start, pc, (yc if yc.dtype == np.bool_ else yc == 1)
+
+
+def top_k_sorted(scores: np.ndarray, k: int) -> np.ndarray:
+    """Class indices (rows, min(k, C)) of each row's top-k scores, in rank order.
+
+    Rank order: score descending, then class index ascending (the lowest index wins a tie,
+    also at the boundary of the top-k set).  Uses ``np.partition`` (O(C) per row) to find
+    the k-th score; rows where that score is tied with scores left outside fall back to a
+    stable full sort.
+    """
+    rows, num_classes = scores.shape
+    k = min(k, num_classes)
+    if k == num_classes:
+        return np.argsort(-scores, axis=1, kind="stable")
+    kth = np.partition(scores, num_classes - k, axis=1)[:, num_classes - k, None]
+    above = scores >= kth
+    exact = above.sum(axis=1) == k  # no score equal to the k-th left outside the top k
+    candidates = np.empty((rows, k), dtype=np.int64)
+    # np.nonzero lists a row's columns in ascending order: class index order
+    candidates[exact] = np.nonzero(above[exact])[1].reshape(-1, k)
+    if not exact.all():  # ties at the boundary: lowest class indices win, by a stable sort
+        candidates[~exact] = np.argsort(-scores[~exact], axis=1, kind="stable")[:, :k]
+    chosen = np.take_along_axis(scores, candidates, axis=1)
+    order = np.argsort(-chosen, axis=1, kind="stable")  # ties keep class index order
+    return np.take_along_axis(candidates, order, axis=1)
+
+
+def _pooled_order(scores: np.ndarray) -> np.ndarray:
+    """Order of the pooled (row-major) top-k entries: score descending, stable."""
+    return np.argsort(-scores.ravel(), kind="stable")
+
+
+def _gap_from_pooled(scores: np.ndarray, hits: np.ndarray, num_positives: int) -> float:
+    if num_positives == 0:
+        return 0.0  # as the starter code: no positives, AP 0
+    rel = hits.ravel()[_pooled_order(scores)]
+    ranks = np.flatnonzero(rel) + 1.0
+    precision_at_hits = np.arange(1, ranks.size + 1) / ranks
+    return float(precision_at_hits.sum() / num_positives)
+
+
+def _map_from_pooled(classes: np.ndarray, scores: np.ndarray, hits: np.ndarray,
+                     positives_per_class: np.ndarray) -> float:
+    num_classes = positives_per_class.size
+    order = _pooled_order(scores)
+    cls = classes.ravel()[order]
+    rel = hits.ravel()[order]
+    # regroup by class, keeping the score-descending pooled order inside each class
+    by_class = np.argsort(cls, kind="stable")
+    cls, rel = cls[by_class], rel[by_class]
+    starts = np.searchsorted(cls, np.arange(num_classes))
+    position = np.arange(cls.size) - starts[cls]  # rank within the class, from 0
+    cum_hits = np.cumsum(rel)
+    hits_before_class = np.concatenate([[0], cum_hits])[starts]
+    hits_within = cum_hits - hits_before_class[cls]
+    precision = np.where(rel, hits_within / (position + 1.0), 0.0)
+    ap_sum = np.bincount(cls, weights=precision, minlength=num_classes)
+    has_positives = positives_per_class > 0
+    if not has_positives.any():
+        return 0.0
+    return float(np.mean(ap_sum[has_positives] / positives_per_class[has_positives]))
+
+
+class StreamingEvaluator:
+    """Accumulates batches of (predictions, labels); ``result()`` equals the whole-array metrics.
+
+    Keeps per video only its top-k classes, scores (float64) and hits, plus per-class positive
+    counts and running sums for Hit@1 and PERR.  With ``vocabulary`` (a
+    ``yt8m_lib.genres.Vocabulary`` or a path to vocabulary.csv) it also accumulates genre
+    top-1 accuracy and the genre confusion matrix.
+    """
+
+    def __init__(self, num_classes: int, top_k: int = 20, vocabulary=None):
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
+                or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        self.num_classes = int(num_classes)
+        self.top_k = _check_top_k(top_k)
+        self._k = min(self.top_k, self.num_classes)
+        self._classes: list[np.ndarray] = []
+        self._scores: list[np.ndarray] = []
+        self._hits: list[np.ndarray] = []
+        self._positives = np.zeros(self.num_classes, dtype=np.int64)
+        self._hit_count = 0
+        self._perr: list[np.ndarray] = []  # per video; summed exactly (math.fsum) at the end
+        self.num_videos = 0
+        self.vocabulary = None
+        if vocabulary is not None:
+            from yt8m_lib import genres  # lazy: genres imports this module
+
+            if not isinstance(vocabulary, genres.Vocabulary):
+                vocabulary = genres.Vocabulary.load(vocabulary)
+            if vocabulary.num_classes != self.num_classes:
+                raise ValueError(f"the vocabulary has {vocabulary.num_classes} classes, "
+                                 f"the evaluator {self.num_classes}")
+            self.vocabulary = vocabulary
+            self._genre_counts = genres.GenreCounts(vocabulary)
+
+    def add(self, predictions, labels) -> None:
+        """Add one batch; an empty batch (0, C) is ignored."""
+        p, y = _as_arrays(predictions, labels)
+        if p.shape[1] != self.num_classes:
+            raise ValueError(f"batch has {p.shape[1]} classes, the evaluator {self.num_classes}")
+        for start, pc, yc in _chunks(p, y):
+            self._add_chunk(pc, yc, start + self.num_videos)
+        self.num_videos += p.shape[0]
+
+    def _add_chunk(self, p: np.ndarray, y: np.ndarray, first_video: int) -> None:
+        rows = np.arange(p.shape[0])[:, None]
+        num_labels = y.sum(axis=1)
+        # one ranking serves all metrics: top max(k, most labels of a video) classes
+        depth = min(self.num_classes, max(self._k, int(num_labels.max(initial=0))))
+        ranked = top_k_sorted(p, depth)
+        ranked_hits = y[rows, ranked]
+
+        self._hit_count += int(ranked_hits[:, 0].sum())
+        within_n = np.arange(depth)[None, :] < num_labels[:, None]
+        perr_hits = (ranked_hits & within_n).sum(axis=1)
+        self._perr.append(perr_hits / np.maximum(num_labels, 1))
+
+        top = ranked[:, :self._k]
+        self._classes.append(top.astype(np.int32))
+        self._scores.append(p[rows, top].astype(np.float64))
+        self._hits.append(ranked_hits[:, :self._k].copy())
+        self._positives += y.sum(axis=0, dtype=np.int64)
+        if self.vocabulary is not None:
+            self._genre_counts.add(p, y)
+
+    def result(self) -> dict:
+        if self.num_videos == 0:
+            raise ValueError("no videos were evaluated (empty set)")
+        classes = np.concatenate(self._classes)
+        scores = np.concatenate(self._scores)
+        hits = np.concatenate(self._hits)
+        out = {
+            "gap": _gap_from_pooled(scores, hits, int(self._positives.sum())),
+            "hit_at_1": self._hit_count / self.num_videos,
+            # an exact sum: the result must not depend on how the set was split into batches
+            "perr": math.fsum(np.concatenate(self._perr).tolist()) / self.num_videos,
+            "map": _map_from_pooled(classes, scores, hits, self._positives),
+            "num_videos": int(self.num_videos),
+        }
+        if self.vocabulary is not None:
+            out["genre_accuracy"] = self._genre_counts.accuracy()
+            out["genre_confusion"] = self._genre_counts.confusion.tolist()
+            out["genres"] = list(self.vocabulary.genre_names)
+        return out
+
+
+def _evaluate(predictions, labels, top_k: int) -> dict:
+    top_k = _check_top_k(top_k)
+    p, y = _as_arrays(predictions, labels)
+    if p.shape[0] == 0:
+        raise ValueError("no videos to evaluate (empty set)")
+    evaluator = StreamingEvaluator(p.shape[1], top_k)
+    evaluator.add(p, y)
+    return evaluator.result()
+
+
+def gap(predictions, labels, top_k: int = 20) -> float:
+    """Global average precision over each video's top-k pairs (denominator: all labels)."""
+    return _evaluate(predictions, labels, top_k)["gap"]
+
+
+def mean_ap(predictions, labels, top_k: int = 20) -> float:
+    """Mean over classes with positives of the per-class AP over the kept top-k pairs."""
+    return _evaluate(predictions, labels, top_k)["map"]
+
+
+def perr(predictions, labels) -> float:
+    """Precision at equal recall rate, mean over videos (no labels: 0)."""
+    return _evaluate(predictions, labels, 1)["perr"]
+
+
+def hit_at_one(predictions, labels) -> float:
+    """Fraction of videos whose arg-max class (lowest index on ties) is a label."""
+    p, y = _as_arrays(predictions, labels)
+    if p.shape[0] == 0:
+        raise ValueError("no videos to evaluate (empty set)")
+    hits = 0
+    for _, pc, yc in _chunks(p, y):
+        hits += int(yc[np.arange(pc.shape[0]), np.argmax(pc, axis=1)].sum())
+    return hits / p.shape[0]
+
+
+def evaluate_all(predictions, labels, top_k: int = 20) -> dict:
+    """{"gap", "hit_at_1", "perr", "map", "num_videos"} of a whole (N, C) set."""
+    return _evaluate(predictions, labels, top_k)
