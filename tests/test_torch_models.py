@@ -131,6 +131,7 @@ def test_bilstm_ignores_padding_content_and_length():
     batch = frame_batch()
     noisy = dict(batch)
     pad = (torch.arange(T)[None, :] >= batch["num_frames"][:, None]).float()[..., None]
+    pad[batch["num_frames"] == 0, 0] = 0  # a video without frames reads one zero frame
     noisy["rgb"] = batch["rgb"] + 5 * pad * torch.randn_like(batch["rgb"])
     longer = {k: torch.nn.functional.pad(v, (0, 0, 0, 3)) if v.dim() == 3 else v
               for k, v in batch.items()}
@@ -205,9 +206,14 @@ def test_autoencoder_codes_and_noise_only_in_training():
     assert not torch.equal(ae(rgb, audio)[0], rec_rgb)  # fresh noise each call
 
 
-def test_a_video_without_frames_gets_the_zero_initial_state():
+
+def test_a_video_without_frames_reads_one_zero_frame():
+    # the convention shared with the Keras models (their mask keeps one frame)
     torch.manual_seed(0)
     wrapper = PackedLSTM(3, 2, bidirectional=True).eval()
+    x = torch.randn(2, 4, 3)
+    x[0] = 0
     with torch.no_grad():
-        state = wrapper(torch.randn(2, 4, 3), torch.tensor([0, 2]))
-    assert torch.all(state[0] == 0) and torch.any(state[1] != 0)
+        state = wrapper(x, torch.tensor([0, 2]))
+        one_zero_frame = wrapper(torch.zeros(1, 1, 3), torch.tensor([1]))
+    assert torch.allclose(state[0], one_zero_frame[0])

@@ -85,17 +85,14 @@ class PackedLSTM(nn.Module):
         return self.units * (2 if self.lstm.bidirectional else 1)
 
     def forward(self, frames: torch.Tensor, num_frames: torch.Tensor) -> torch.Tensor:
-        lengths = num_frames.detach().to("cpu", torch.int64).clamp(max=frames.shape[1])
-        # Packing needs a frame per video: an empty video reads one frame, then its state is
-        # set to the initial zero state (what a fully masked Keras LSTM returns).
-        packed = pack_padded_sequence(frames, lengths.clamp(min=1), batch_first=True,
-                                      enforce_sorted=False)
+        # Packing needs a frame per video: a video without frames reads one (zero-padded)
+        # frame, as the Keras mask does (yt8m_lib.keras.models.LengthMask).
+        lengths = num_frames.detach().to("cpu", torch.int64).clamp(min=1, max=frames.shape[1])
+        packed = pack_padded_sequence(frames, lengths, batch_first=True, enforce_sorted=False)
         _, (h_n, _) = self.lstm(packed)
         # h_n: (directions, B, units) in the batch's order; forward state first, then
         # the backward state (which started at the last real frame).
-        state = torch.cat(list(h_n), dim=1)
-        has_frames = (lengths > 0).to(state.device, state.dtype)[:, None]
-        return state * has_frames
+        return torch.cat(list(h_n), dim=1)
 
 
 class Logistic(nn.Module):

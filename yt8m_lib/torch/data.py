@@ -1,0 +1,114 @@
+"""PyTorch input pipeline: an IterableDataset over the framework-neutral record readers.
+
+Every reader (one per DataLoader worker of every rank: ``reader_index = rank * num_workers +
+worker``) reads its own share of the records (``yt8m_lib.records.iter_examples``), so each
+record is read exactly once per epoch across all processes. Shuffling (file order and a
+shuffle buffer) is seeded by (seed, epoch); 'random' frame sampling by
+``features.frame_rng(seed, epoch, video_id)``, so the same video gets the same frames in any
+process layout and in the Keras pipeline. No TensorFlow is imported here.
+
+Setting the environment variable ``YT8M_DEBUG_READ_LOG=PREFIX`` makes every reader of a
+*training* dataset append "epoch video_id" lines to ``PREFIX.rank{R}.worker{W}`` (the
+distributed test uses it to prove each record is read once per epoch).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from yt8m_lib import features
+from yt8m_lib.config import MAX_FRAMES, TrainConfig
+from yt8m_lib.records import iter_examples
+
+READ_LOG_ENV = "YT8M_DEBUG_READ_LOG"
+
+
+def evaluation_sampling(mode: str) -> str:
+    """Frame sampling at evaluation: 'random' becomes 'uniform' (deterministic, seed-free)."""
+    return "uniform" if mode == "random" else mode
+
+
+class YT8MDataset(IterableDataset):
+    """Model inputs (numpy dicts, see ``yt8m_lib.features``) of one rank's share of the data.
+
+    ``shuffle_seed`` None: records in file order, no shuffling (validation, evaluation).
+    """
+
+    def __init__(self, paths, level: str, *, num_classes: int, train_config: TrainConfig,
+                 shuffle_seed: int | None = None, sampling: str | None = None,
+                 normalize: bool | None = None, rank: int = 0, world_size: int = 1,
+                 log_reads: bool = False):
+        super().__init__()
+        self.paths = [str(p) for p in paths]
+        self.level = level
+        self.num_classes = num_classes
+        self.config = train_config
+        self.shuffle_seed = shuffle_seed
+        self.sampling = sampling or train_config.frame_sampling
+        self.normalize = train_config.normalize if normalize is None else normalize
+        self.rank, self.world_size = rank, world_size
+        self.log_reads = log_reads
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Call before iterating: the shuffle and the random frame draw depend on the epoch."""
+        self.epoch = epoch
+
+    def _inputs(self, example) -> dict:
+        if self.level == "video":
+            return features.video_inputs(example, self.num_classes, self.normalize)
+        rng = None
+        if self.sampling == "random":
+            rng = features.frame_rng(self.shuffle_seed or 0, self.epoch, example.id)
+        return features.frame_inputs(example, self.num_classes, self.config.frames_per_video,
+                                     self.sampling, rng, self.normalize)
+
+    def __iter__(self):
+        info = get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info else (1, 0)
+        reader_index = self.rank * workers + worker
+        seeded = self.shuffle_seed is not None
+        examples = iter_examples(
+            self.paths, self.level, num_classes=self.num_classes,
+            reader_index=reader_index, num_readers=self.world_size * workers,
+            seed=self.shuffle_seed, epoch=self.epoch,
+            shuffle_buffer=self.config.shuffle_buffer if seeded else 0,
+            max_frames=MAX_FRAMES)
+        log = None
+        prefix = os.environ.get(READ_LOG_ENV)
+        if self.log_reads and prefix:
+            log = open(f"{prefix}.rank{self.rank}.worker{worker}", "a", encoding="utf-8")
+        try:
+            for example in examples:
+                if log is not None:
+                    log.write(f"{self.epoch} {example.id}\n")
+                    log.flush()
+                yield self._inputs(example)
+        finally:
+            if log is not None:
+                log.close()
+
+
+def collate(items: list[dict]) -> dict:
+    """Stack per-video inputs into a batch dict of tensors (ids stay a list of str)."""
+    batch = features.stack_batch(items)
+    return {key: value if key == "id" else torch.from_numpy(np.ascontiguousarray(value))
+            for key, value in batch.items()}
+
+
+def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
+                device: torch.device | str = "cpu") -> DataLoader:
+    """A DataLoader of batch dicts; pinned memory when the model runs on CUDA."""
+    pin = torch.device(device).type == "cuda"
+    return DataLoader(dataset, batch_size=batch_size, collate_fn=collate,
+                      num_workers=num_workers, pin_memory=pin)
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    non_blocking = device.type == "cuda"
+    return {key: value.to(device, non_blocking=non_blocking) if torch.is_tensor(value)
+            else value for key, value in batch.items()}
