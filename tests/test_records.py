@@ -472,3 +472,19 @@ def test_crc_checks_agree_with_tensorflow_reader(tf, tmp_path, video_shard):
         list(tf.data.TFRecordDataset(str(path)))
     with pytest.raises(DataError, match=f"record {len(examples) - 1}: bad CRC"):
         list(read_records(path))
+
+
+def test_canonical_frames_take_the_fast_path(monkeypatch):
+    """Speed guard: frame lists in the canonical encoding (ours, TensorFlow's) are decoded
+    straight from bytes, without building a message per frame."""
+    frames = random_frame_examples(2)
+    payloads = [serialize_frame_example(ex) for ex in frames]
+
+    class NoSlowPath:
+        @staticmethod
+        def FromString(_):
+            raise AssertionError("slow path used")
+
+    monkeypatch.setattr(records, "FeatureList", NoSlowPath)
+    for payload, ex in zip(payloads, frames, strict=True):
+        assert_same_frames(parse_frame_example(payload), ex)
