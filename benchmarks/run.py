@@ -1,0 +1,96 @@
+"""Run the benchmarks: ``python -m benchmarks.run [--quick] [--only read,train] [--threads N]``.
+
+Each section writes ``results/bench/<section>.json`` (see ``yt8m_lib.benchmarking``); at the
+end ``results/bench/summary.md`` is rebuilt from every section JSON in the folder (so a
+``--only`` run refreshes its sections and keeps the others) and printed.
+
+Sections: read (record readers), metrics (GAP/Hit@1/PERR speed), train (step time, model
+alone vs full loop), infer (latency, videos/s), compiled (torch.compile and Keras XLA vs
+eager), scaling (batch size, frames, processes, memory vs data size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+import traceback
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SECTIONS = ("read", "metrics", "train", "infer", "compiled", "scaling")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes and few repeats (a few minutes on 2 cores)")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections (default all: {','.join(SECTIONS)})")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="intra-op threads given to BOTH frameworks (default: all cores)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="auto: CPU rows always, plus GPU rows when CUDA is present")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    args = parser.parse_args(argv)
+    args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(args.sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from yt8m_lib import benchmarking as bm
+
+    # before any TensorFlow op runs: TensorFlow fixes its thread pools at start-up
+    threads = bm.set_threads(args.threads)
+    mode = "quick" if args.quick else "full"
+    print(f"benchmarks ({mode}): {', '.join(args.sections)}; threads {threads}", flush=True)
+    failed = []
+    for name in args.sections:
+        start = time.perf_counter()
+        try:
+            module = importlib.import_module(f"benchmarks.{name}")
+            result = module.run(mode, progress=not args.no_progress, device=args.device) \
+                if "device" in module.run.__code__.co_varnames else \
+                module.run(mode, progress=not args.no_progress)
+        except Exception:  # one broken section must not hide the others' results
+            traceback.print_exc()
+            failed.append(name)
+            continue
+        result["settings"]["threads"] = threads
+        result["settings"]["section_seconds"] = round(time.perf_counter() - start, 1)
+        path = bm.write_result(result)
+        print(f"{name}: {path} ({result['settings']['section_seconds']} s)", flush=True)
+
+    summary = write_summary()
+    print(summary.read_text())
+    if failed:
+        print(f"FAILED sections: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def write_summary():
+    """results/bench/summary.md from every section JSON present, in section order."""
+    from yt8m_lib import benchmarking as bm
+
+    results = []
+    for name in SECTIONS:
+        try:
+            results.append(bm.load_result(name))
+        except FileNotFoundError:
+            continue
+    path = bm.bench_dir() / "summary.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(bm.summary_markdown(results))
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
