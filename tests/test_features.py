@@ -145,3 +145,11 @@ def test_frame_example_num_frames():
     ex = FrameExample("x", np.zeros(0, np.int64), np.zeros((9, 1024), np.uint8),
                       np.zeros((9, 128), np.uint8))
     assert ex.num_frames == 9
+
+
+def test_the_data_layer_imports_no_framework():
+    code = ("import sys, yt8m_lib.records, yt8m_lib.features, yt8m_lib.inspect, yt8m_lib.tfrecord; "
+            "print(sorted(m for m in ('tensorflow', 'torch', 'keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
