@@ -65,7 +65,7 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path) -> "Vocabulary":
-        """Read vocabulary.csv (official columns; rows in any ``Index`` order, 0..C-1 each once)."""
+        """Read vocabulary.csv (official columns; rows in any ``Index`` order, 0..C-1 once)."""
         path = Path(path)
         if not path.is_file():
             raise DataError(path, "vocabulary file not found")

@@ -112,11 +112,13 @@ def top_k_sorted(scores: np.ndarray, k: int) -> np.ndarray:
         return np.argsort(-scores, axis=1, kind="stable")
     kth = np.partition(scores, num_classes - k, axis=1)[:, num_classes - k, None]
     above = scores >= kth
-    exact = above.sum(axis=1) == k  # no score equal to the k-th left outside the top k
-    candidates = np.empty((rows, k), dtype=np.int64)
-    # np.nonzero lists a row's columns in ascending order: class index order
-    candidates[exact] = np.nonzero(above[exact])[1].reshape(-1, k)
-    if not exact.all():  # ties at the boundary: lowest class indices win, by a stable sort
+    exact = np.count_nonzero(above, axis=1) == k  # no tie with the k-th left outside
+    # flat positions list a row's columns in ascending order: class index order
+    if exact.all():
+        candidates = (np.flatnonzero(above) % num_classes).reshape(rows, k)
+    else:  # ties at the boundary: lowest class indices win, by a stable sort of those rows
+        candidates = np.empty((rows, k), dtype=np.int64)
+        candidates[exact] = (np.flatnonzero(above[exact]) % num_classes).reshape(-1, k)
         candidates[~exact] = np.argsort(-scores[~exact], axis=1, kind="stable")[:, :k]
     chosen = np.take_along_axis(scores, candidates, axis=1)
     order = np.argsort(-chosen, axis=1, kind="stable")  # ties keep class index order
@@ -199,13 +201,13 @@ class StreamingEvaluator:
         p, y = _as_arrays(predictions, labels)
         if p.shape[1] != self.num_classes:
             raise ValueError(f"batch has {p.shape[1]} classes, the evaluator {self.num_classes}")
-        for start, pc, yc in _chunks(p, y):
-            self._add_chunk(pc, yc, start + self.num_videos)
+        for _, pc, yc in _chunks(p, y):
+            self._add_chunk(pc, yc)
         self.num_videos += p.shape[0]
 
-    def _add_chunk(self, p: np.ndarray, y: np.ndarray, first_video: int) -> None:
+    def _add_chunk(self, p: np.ndarray, y: np.ndarray) -> None:
         rows = np.arange(p.shape[0])[:, None]
-        num_labels = y.sum(axis=1)
+        num_labels = np.count_nonzero(y, axis=1)
         # one ranking serves all metrics: top max(k, most labels of a video) classes
         depth = min(self.num_classes, max(self._k, int(num_labels.max(initial=0))))
         ranked = top_k_sorted(p, depth)
@@ -213,14 +215,14 @@ class StreamingEvaluator:
 
         self._hit_count += int(ranked_hits[:, 0].sum())
         within_n = np.arange(depth)[None, :] < num_labels[:, None]
-        perr_hits = (ranked_hits & within_n).sum(axis=1)
+        perr_hits = np.count_nonzero(ranked_hits & within_n, axis=1)
         self._perr.append(perr_hits / np.maximum(num_labels, 1))
 
         top = ranked[:, :self._k]
         self._classes.append(top.astype(np.int32))
         self._scores.append(p[rows, top].astype(np.float64))
         self._hits.append(ranked_hits[:, :self._k].copy())
-        self._positives += y.sum(axis=0, dtype=np.int64)
+        self._positives += np.count_nonzero(y, axis=0)
         if self.vocabulary is not None:
             self._genre_counts.add(p, y)
 
