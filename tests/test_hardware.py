@@ -33,7 +33,7 @@ def test_samples_cpu_and_memory_without_warnings_on_a_machine_without_gpu(no_gpu
     assert summary["gpu_present"] is False and summary["num_gpus"] == 0
     assert summary["sample_count"] == len(monitor.samples) >= 4
     assert summary["duration_s"] >= 0.4
-    assert summary["cpu_percent_peak"] > 10  # the busy loop ran on this thread
+    assert summary["cpu_percent_peak"] > 5  # the busy loop (low bound: the machine may be busy)
     assert 0 < summary["rss_mb_mean"] <= summary["rss_mb_peak"]
     assert summary["system_memory_used_mb_peak"] > 0
     assert not any(k.startswith("gpu") and k != "gpu_names" and k != "gpu_present"
@@ -51,9 +51,10 @@ def test_real_gpu_probe_is_silent(capfd):
 
 def test_children_are_counted(no_gpu):
     with HardwareMonitor(interval_s=0.05) as monitor:
+        time.sleep(0.2)  # samples without the child
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
-        time.sleep(0.3)
         child.wait()
+        time.sleep(0.2)  # samples after it ended
     # the sleeping child holds a Python interpreter's memory (~10 MB) while it runs
     rss = [s["rss_mb"] for s in monitor.samples]
     assert max(rss) - min(rss) > 3
