@@ -130,3 +130,25 @@ def test_the_real_vocabulary():
     y[np.arange(50), rng.integers(0, 3862, 50)] = 1
     assert 0.0 <= genre_accuracy(p, y, vocab) <= 1.0
     assert genre_confusion(p, y, vocab).to_numpy().sum() == 50
+
+
+@pytest.mark.real_data
+def test_real_labels_scored_by_an_oracle_give_perfect_genres():
+    real = paths.real_dir()
+    if real is None or not list(real.glob("video_validate/*.tfrecord")):
+        pytest.skip("real YouTube-8M shards not on this machine")
+    records = pytest.importorskip("yt8m_lib.records")
+    from yt8m_lib.metrics import evaluate_all
+
+    vocab = Vocabulary.load(real / "vocabulary.csv")
+    shard = sorted(real.glob("video_validate/*.tfrecord"))[0]
+    examples = list(records.iter_examples([shard], "video", num_classes=vocab.num_classes))
+    y = np.zeros((len(examples), vocab.num_classes), dtype=bool)
+    for row, ex in enumerate(examples):
+        y[row, ex.labels] = True
+    oracle = y.astype(np.float32)
+    assert genre_accuracy(oracle, y, vocab) == 1.0
+    metrics = evaluate_all(oracle, y)
+    assert metrics["hit_at_1"] == 1.0 and metrics["perr"] == 1.0
+    # GAP@20 < 1 only because of videos with more than 20 labels
+    assert metrics["gap"] == pytest.approx(1.0, abs=0.02)
