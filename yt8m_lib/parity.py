@@ -258,8 +258,7 @@ def train_both(model_name: str, batches: list[dict], profile: str = "smoke", see
     torch_model.train()
     losses = {"keras": [], "torch": []}
     for batch in batches:
-        losses["keras"].append(float(keras_step(keras_train.to_model_batch(keras_model,
-                                                                             batch))))
+        losses["keras"].append(float(keras_step(batch)))
         loss = torch_train.train_step(torch_model, torch_optimizer, _torch_batch(batch),
                                       prof.train)
         losses["torch"].append(float(loss))
