@@ -148,7 +148,7 @@ def test_frame_example_num_frames():
 
 
 def test_the_data_layer_imports_no_framework():
-    code = ("import sys, yt8m_lib.records, yt8m_lib.features, yt8m_lib.inspect, yt8m_lib.tfrecord; "
+    code = ("import sys, yt8m_lib.records, yt8m_lib.features, yt8m_lib.inspection, yt8m_lib.tfrecord; "
             "print(sorted(m for m in ('tensorflow', 'torch', 'keras') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)

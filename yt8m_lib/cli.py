@@ -20,8 +20,8 @@ from yt8m_lib.errors import Yt8mError
 COMMANDS = {
     "synth": ("yt8m_lib.synthetic", "cli_main"),
     "download": ("yt8m_lib.download", "cli_main"),
-    "inspect": ("yt8m_lib.inspect", "cli_inspect"),
-    "export": ("yt8m_lib.inspect", "cli_export"),
+    "inspect": ("yt8m_lib.inspection", "cli_inspect"),
+    "export": ("yt8m_lib.inspection", "cli_export"),
     "autoencoder": ("yt8m_lib.training", "cli_autoencoder"),
     "train": ("yt8m_lib.training", "cli_train"),
     "evaluate": ("yt8m_lib.training", "cli_evaluate"),
