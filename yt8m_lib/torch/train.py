@@ -46,6 +46,7 @@ from yt8m_lib.torch.models import Autoencoder, build_model, count_parameters
 LAST, BEST = "last.pt", "best.pt"
 LOG_EVERY = 10  # steps between TensorBoard loss points
 STOP_AFTER_ENV = "YT8M_STOP_AFTER_EPOCHS"  # tests: end the process after N epochs (a "kill")
+WEIGHTS_ENV = "YT8M_DEBUG_WEIGHTS"  # tests: every rank saves its final weights to PREFIX.rank{R}.pt
 
 
 # ------------------------------------------------------------------ small pieces
@@ -428,6 +429,8 @@ def fit(*, task: Task, model: torch.nn.Module, train_data: YT8MDataset,
 
     if writer is not None:
         writer.close()
+    if os.environ.get(WEIGHTS_ENV):
+        torch.save(model.state_dict(), f"{os.environ[WEIGHTS_ENV]}.rank{dist_info.rank}.pt")
     if main:
         record["hardware"] = monitor.to_record() if monitor is not None else {}
         results.write_run_record(out_dir, record)
