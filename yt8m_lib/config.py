@@ -35,6 +35,27 @@ The architecture every model follows, in both frameworks (``yt8m_lib.torch.model
 * autoencoder (feature engineering): per stream, code = ReLU(Dense(code_dim)(x + noise)),
   reconstruction = Dense(dim)(code); loss = MSE summed over the two streams; codes replace
   raw features when ``--features autoencoder``.
+
+Points the sentences above leave open, settled (both frameworks follow them):
+
+* every LSTM (also the uni-directional ones of ``stream_lstm`` and ``hybrid``) runs over the
+  real frames only and returns its state at the last real frame; a video with
+  ``num_frames == 0`` reads one zero-padded frame.
+* ``moe``: both Dense layers have biases (zero-initialised); units are class-major as the
+  starter code's reshape: gate unit ``c*(M+1) + m``, expert unit ``c*M + m``.
+* BatchNorm's moving variance: PyTorch updates it with the unbiased batch variance, Keras with
+  the biased one; the difference is (n-1)/n of one batch and is accepted (inference-time
+  statistics only; training-mode outputs are identical).
+* the loss clips probabilities explicitly (Keras must not let ``binary_crossentropy``
+  recover the sigmoid's logits: clip, then log).
+* batch size is the *global* batch: with N processes/replicas each takes batch_size / N.
+* frame sampling at evaluation and validation: 'random' becomes 'uniform'; the random draw
+  of training uses ``features.frame_rng(seed, epoch, video_id)``.
+* autoencoder: trained on the *un-normalised* dequantized features (``normalize`` is off for
+  the autoencoder and for every model fed its codes; ``ae_noise_std`` is on that [-2, 2]
+  scale); at frame level the MSE is over the real frames only; the classifier sees the codes
+  of the frozen encoder (no noise), and ``hybrid`` gets the codes of the video means too.
+  The saved encoder is the epoch with the lowest validation reconstruction error.
 """
 
 from __future__ import annotations
