@@ -11,7 +11,7 @@ from yt8m_lib import training
 from yt8m_lib.cli import main
 from yt8m_lib.errors import MissingFrameworkError
 
-pytestmark = pytest.mark.xdist_group("torch_train")
+pytestmark = pytest.mark.xdist_group("training_cli")
 
 
 @pytest.fixture(scope="module")
