@@ -23,9 +23,10 @@ def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NU
 
 
 def keras_batches(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,
-                  shuffle_seed=None, frames_per_video=None, as_numpy=False):
+                  shuffle_seed=None, frames_per_video=None, as_numpy=False, repeat=False):
     """A function returning a fresh iterator over the tf.data pipeline's batches (tensors,
-    or numpy dicts with ``as_numpy``)."""
+    or numpy dicts with ``as_numpy``); ``repeat``: endless (epoch after epoch, tf.data's
+    ``repeat``, so the pipeline never restarts)."""
     from yt8m_lib.keras.data import iterate, make_dataset
 
     train = get_profile(profile).train
@@ -34,7 +35,143 @@ def keras_batches(paths, level, *, batch_size, profile="default", num_classes=NU
         seed=shuffle_seed, shuffle_buffer=train.shuffle_buffer if shuffle_seed is not None else 0,
         frames_per_video=frames_per_video or train.frames_per_video,
         frame_sampling=train.frame_sampling, normalize=train.normalize)
+    if repeat:
+        dataset = dataset.repeat()
 
     def make():
         return iterate(dataset) if as_numpy else iter(dataset)
     return make
+
+
+def endless(make):
+    """Batches of ``make()`` epoch after epoch (a new epoch starts when one runs out)."""
+    while True:
+        empty = True
+        for batch in make():
+            empty = False
+            yield batch
+        if empty:
+            raise RuntimeError("the input pipeline produced no batch")
+
+
+# ------------------------------------------------------------------ PyTorch models
+
+def torch_device(device: str):
+    import torch
+    return torch.device("cuda" if device == "cuda" else "cpu")
+
+
+def torch_sync(device: str):
+    """The clock synchronisation for ``bm.compare``: None on CPU."""
+    import torch
+    return torch.cuda.synchronize if device == "cuda" else None
+
+
+def torch_trainer(model_name, *, profile="default", num_classes=NUM_CLASSES_2018,
+                  device="cpu", compile=False, seed=0):
+    """(step(batch) -> loss, model): one optimizer step as ``yt8m_lib.torch.train.fit``
+    takes it (clipped BCE, Adam with the config's settings, zero_grad, backward, step).
+    ``compile`` wraps the model in ``torch.compile``. (A ``make_train_step`` in
+    yt8m_lib.torch.train would let this reuse the trainer's own code.)"""
+    import torch
+
+    from yt8m_lib.config import with_overrides
+    from yt8m_lib.torch.data import to_device
+    from yt8m_lib.torch.models import build_model
+    from yt8m_lib.torch.train import clipped_bce
+
+    prof = get_profile(profile)
+    train = prof.train
+    torch.manual_seed(seed)
+    dev = torch_device(device)
+    model = build_model(model_name, with_overrides(prof.model, num_classes=num_classes)).to(dev)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=train.learning_rate,
+                                 betas=(train.adam_beta_1, train.adam_beta_2),
+                                 eps=train.adam_epsilon)
+    forward = torch.compile(model) if compile else model
+    model.train()
+
+    def step(batch):
+        batch = to_device(batch, dev)
+        loss = clipped_bce(forward(batch), batch["labels"], train.bce_epsilon)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach().item()  # waits for the step, as the trainer's loop does
+    return step, model
+
+
+def torch_predictor(model, *, device="cpu", compile=False):
+    """predict(batch) -> numpy probabilities, in eval mode without gradients."""
+    import torch
+
+    from yt8m_lib.torch.data import to_device
+
+    dev = torch_device(device)
+    model.eval()
+    forward = torch.compile(model) if compile else model
+
+    def predict(batch):
+        with torch.no_grad():
+            return forward(to_device(batch, dev)).float().cpu().numpy()
+    return predict
+
+
+# ------------------------------------------------------------------ Keras models
+
+def keras_setup(seed=0):
+    """The trainer's TensorFlow set-up (float32 matmuls, op determinism, seeds)."""
+    from yt8m_lib.keras.train import setup
+    return setup(None, seed)
+
+
+def keras_trainer(model_name, *, profile="default", num_classes=NUM_CLASSES_2018,
+                  jit_compile=False, seed=0):
+    """(step(batch) -> loss, model) with ``yt8m_lib.keras.train.make_train_step``.
+    The trainer turns XLA off for LSTM models: asking for it there raises ValueError."""
+    import keras
+
+    from yt8m_lib.config import with_overrides
+    from yt8m_lib.keras.models import build_model, uses_lstm
+    from yt8m_lib.keras.train import make_optimizer, make_train_step
+
+    if jit_compile and uses_lstm(model_name):
+        raise ValueError("XLA is off for models with a cuDNN LSTM (yt8m_lib.keras.train)")
+    prof = get_profile(profile)
+    keras.utils.set_random_seed(seed)
+    model = build_model(model_name, with_overrides(prof.model, num_classes=num_classes))
+    step_fn = make_train_step(model, make_optimizer(prof.train), prof.train,
+                              jit_compile=jit_compile)
+
+    def step(batch):
+        return float(step_fn(batch))  # float(): waits for the step to finish
+    return step, model
+
+
+def keras_predictor(model, *, jit_compile=False):
+    """predict(batch) -> numpy probabilities (a traced inference function, as the trainer's
+    ``make_forward``; with ``jit_compile`` compiled by XLA)."""
+    import tensorflow as tf
+
+    from yt8m_lib.keras.train import to_model_batch
+
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    def forward(inputs):
+        return model(inputs, training=False)
+
+    def predict(batch):
+        inputs, _ = to_model_batch(model, batch)
+        return forward(inputs).numpy()
+    return predict
+
+
+def keras_preload(batches):
+    """Batches as tensors already in (device) memory: the "model alone" input."""
+    import tensorflow as tf
+    return [{k: tf.identity(v) for k, v in b.items()} for b in batches]
+
+
+def torch_preload(batches, device="cpu"):
+    from yt8m_lib.torch.data import to_device
+    return [to_device(b, torch_device(device)) for b in batches]

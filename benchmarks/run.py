@@ -19,6 +19,12 @@ import time
 import traceback
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# PyTorch's OpenMP threads spin while they wait; on a machine with other work running (more
+# runnable threads than cores) a descheduled spinner stalls every parallel op (measured
+# here: a 2-thread fc step 10x slower than a 1-thread one). Passive waiting measures the
+# framework instead of the machine's load; TensorFlow's own thread pool does not use OpenMP.
+# Set before torch is imported; an explicit OMP_WAIT_POLICY in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 SECTIONS = ("read", "metrics", "train", "infer", "compiled", "scaling")
 

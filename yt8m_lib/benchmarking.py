@@ -265,6 +265,11 @@ def environment() -> dict:
                "numpy": np.__version__}
     import sys
     env["cpu_count"] = os.cpu_count()
+    try:  # more runnable threads than cores make every timing slower: keep it on record
+        env["load_average_1m"] = round(os.getloadavg()[0], 2)
+    except OSError:
+        pass
+    env["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY")
     try:
         env["cpu_affinity"] = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -341,7 +346,7 @@ def summary_markdown(results: Sequence[dict]) -> str:
     for result in results:
         env = result.get("environment", {})
         lines += [f"## {result['section']} ({result['mode']} mode, {result['created']}, "
-                  f"{env.get('cpu_count', '?')} CPUs, commit "
+                  f"{env.get('cpu_count', '?')} CPUs, load {env.get('load_average_1m', '?')}, commit "
                   f"{str(result.get('git', {}).get('commit') or '?')[:10]})", ""]
         for check in result.get("targets", []):
             lines.append(f"- target **{check['name']}**: {_fmt(check['value'])} "

@@ -1,0 +1,61 @@
+"""Section 5: compiled modes as extra rows - ``torch.compile`` (inductor) and Keras
+``jit_compile=True`` (XLA) against the default eager PyTorch / traced ``tf.function``, for a
+training step and for inference, on preloaded batches (same settings as ``train``/``infer``).
+
+Compilation happens before timing (its time is not a step's time); a mode that fails to
+compile, or that the trainer does not allow (XLA is off for Keras models with a cuDNN LSTM),
+is listed under ``failures`` with its reason instead of a row.
+"""
+
+from __future__ import annotations
+
+import time
+
+from yt8m_lib import benchmarking as bm
+from yt8m_lib.config import MODEL_NAMES, get_profile
+
+from benchmarks import adapters
+from benchmarks.train import PROFILE, devices, model_cases
+
+SIZES = {"quick": {"repeats": 5, "models": ("fc", "bilstm")},
+         "full": {"repeats": 7, "models": MODEL_NAMES}}
+PAIRS = {"torch/alone": "torch/alone_compiled", "keras/alone": "keras/alone_xla",
+         "torch/predict": "torch/predict_compiled", "keras/predict": "keras/predict_xla"}
+
+
+def run(mode: str, progress=True, device="auto") -> dict:
+    from tqdm.auto import tqdm
+
+    adapters.keras_setup()
+    repeats = SIZES[mode]["repeats"]
+    train = get_profile(PROFILE).train
+    result = bm.new_result("compiled", mode=mode, settings={
+        "profile": PROFILE, "repeats": repeats, "warmup": 1, "precision": "float32",
+        "train_batch_size": train.batch_size, "infer_batch_size": train.eval_batch_size})
+    for dev in devices(device):
+        for model in SIZES[mode]["models"]:
+            for inference in (False, True):
+                batch = train.eval_batch_size if inference else train.batch_size
+                start = time.perf_counter()
+                cases, info, failures = model_cases(model, dev, batch_size=batch,
+                                                    compile_modes=(False, True),
+                                                    inference=inference, full=False)
+                info["setup_and_compile_s"] = round(time.perf_counter() - start, 1)
+                result["failures"] += failures
+                what = "infer" if inference else "train"
+                with tqdm(total=repeats * len(cases), desc=f"compiled {what} {model} {dev}",
+                          disable=not progress) as bar:
+                    timings = bm.compare(cases, repeats=repeats, warmup=1, progress=bar,
+                                         items={n: info["videos"] for n in cases},
+                                         sync=adapters.torch_sync(dev))
+                for name, timing in timings.items():
+                    framework, kind = name.split("/")
+                    row = timing.to_dict()
+                    row.update(info, name=f"{model}/{dev}/{name}", framework=framework,
+                               kind=kind, task=what)
+                    result["rows"].append(row)
+                for default, compiled in PAIRS.items():
+                    if default in timings and compiled in timings:
+                        result["ratios"][f"{model}/{dev}/{compiled}_speedup"] = bm.ratio(
+                            timings[compiled], timings[default])
+    return result

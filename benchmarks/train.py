@@ -1,0 +1,181 @@
+"""Section 2: training step time and throughput, each model in each framework.
+
+Same model config (profile ``default``), same batch (64 videos; frame level 24 uniformly
+sampled frames), same data files, same intra-op threads (``run.py``), float32, and in each
+framework the trainer's own step (clipped BCE, Adam with epsilon 1e-7). One timed call is
+one epoch of the benchmark data, 256 videos = 4 steps:
+
+* ``alone``: the model on batches preloaded in memory (tensors built by the framework's own
+  pipeline before timing, so both cases see the very same data);
+* ``full``: the same steps, each batch coming from the input pipeline (``yt8m_lib.torch.data``
+  DataLoader with the trainer's default of 0 workers: reading in the training process;
+  ``yt8m_lib.keras.data``: tf.data with parallel parsing and prefetch), in steady state: one
+  endless iterator per case, created before timing, so a pipeline's start-up is not counted
+  (it is paid once per epoch, and real epochs are long).
+
+Target: full loop time <= 1.10 x model alone (the input pipeline is never the bottleneck).
+Rows also appear for ``cuda`` (both frameworks on the GPU) when one is present.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from yt8m_lib import benchmarking as bm
+from yt8m_lib.config import FRAME_LEVEL_MODELS, MODEL_NAMES, get_profile, model_level
+
+from benchmarks import adapters, data
+
+PROFILE = "default"
+SIZES = {"quick": {"repeats": 5}, "full": {"repeats": 9}}
+
+
+VIDEOS = 256  # videos of the benchmark data: 4 batches of 64, one eval batch of 256
+
+
+def shards(level: str):
+    """Two shards of ``VIDEOS`` videos in all (whole batches, no short last batch)."""
+    return data.make_shards(data.data_folder(), level, shards=2, per_shard=VIDEOS // 2)
+
+
+def devices(requested: str = "auto") -> list[str]:
+    import torch
+    cuda = torch.cuda.is_available()
+    if requested == "cuda" and not cuda:
+        raise RuntimeError("--device cuda: no CUDA device here")
+    return {"cpu": ["cpu"], "cuda": ["cuda"]}.get(requested, ["cpu"] + (["cuda"] if cuda else []))
+
+
+def keras_device(device: str):
+    """A context placing Keras variables and ops on the CPU or the first GPU."""
+    import tensorflow as tf
+    if device == "cpu":
+        return tf.device("/CPU:0")
+    if not tf.config.list_logical_devices("GPU"):
+        raise RuntimeError("TensorFlow sees no GPU")
+    return tf.device("/GPU:0")
+
+
+def in_context(context_factory, fn):
+    def run():
+        with context_factory():
+            return fn()
+    return run
+
+
+def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(False,),
+                inference=False, full=True) -> tuple[dict, dict, list]:
+    """(cases, info, failures) for one model on one device: ``{framework}/{kind}`` cases
+    timing one epoch of training (or, with ``inference``, prediction on preloaded batches)."""
+    level = model_level(model)
+    paths = shards(level)
+    cases, failures = {}, []
+    info = {"model": model, "level": level, "device": device, "batch_size": batch_size,
+            "steps": VIDEOS // batch_size, "videos": VIDEOS}
+
+    # PyTorch
+    torch_make = adapters.torch_batches(paths, level, batch_size=batch_size, profile=PROFILE)
+    torch_loaded = adapters.torch_preload(list(torch_make()), device)
+    for compiled in compile_modes:
+        suffix = "_compiled" if compiled else ""
+        kind = ("predict" if inference else "alone") + suffix
+        try:
+            step, net = adapters.torch_trainer(model, profile=PROFILE, device=device,
+                                               compile=compiled)
+            info.setdefault("parameters", sum(p.numel() for p in net.parameters()
+                                              if p.requires_grad))
+            fn = (adapters.torch_predictor(net, device=device, compile=compiled)
+                  if inference else step)
+            case = _over(torch_loaded, fn)
+            if compiled:
+                case()  # compile now: a failure is recorded here, not inside the timing
+            cases[f"torch/{kind}"] = case
+            if full and not (compiled or inference):
+                cases["torch/full"] = _take(adapters.endless(torch_make), info["steps"], step)
+        except Exception as error:  # noqa: BLE001 - recorded, the other rows go on
+            failures.append({"case": f"{model}/{device}/torch/{kind}",
+                             "error": f"{type(error).__name__}: {error}"[:500]})
+
+    # Keras
+    scope = lambda: keras_device(device)  # noqa: E731
+    with scope():
+        keras_make = adapters.keras_batches(paths, level, batch_size=batch_size,
+                                            profile=PROFILE)
+        keras_loaded = adapters.keras_preload(list(keras_make()))
+        keras_stream = adapters.keras_batches(paths, level, batch_size=batch_size,
+                                              profile=PROFILE, repeat=True)()
+    for compiled in compile_modes:
+        suffix = "_xla" if compiled else ""
+        kind = ("predict" if inference else "alone") + suffix
+        try:
+            with scope():
+                step, net = adapters.keras_trainer(model, profile=PROFILE, jit_compile=compiled)
+            fn = adapters.keras_predictor(net, jit_compile=compiled) if inference else step
+            case = in_context(scope, _over(keras_loaded, fn))
+            if compiled:
+                case()
+            cases[f"keras/{kind}"] = case
+            if full and not (compiled or inference):
+                cases["keras/full"] = in_context(scope, _take(keras_stream, info["steps"], step))
+        except Exception as error:  # noqa: BLE001
+            failures.append({"case": f"{model}/{device}/keras/{kind}",
+                             "error": f"{type(error).__name__}: {error}"[:500]})
+    return cases, info, failures
+
+
+def _over(batches, fn):
+    def run():
+        for batch in batches:
+            fn(batch)
+    return run
+
+
+def _take(stream, steps, fn):
+    """``steps`` batches from a long-lived endless stream: the pipeline runs in steady state
+    (its start-up falls in the warm-up call), as it does inside a long epoch."""
+    def run():
+        for _ in range(steps):
+            fn(next(stream))
+    return run
+
+
+def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
+    from tqdm.auto import tqdm
+
+    adapters.keras_setup()
+    repeats = SIZES[mode]["repeats"]
+    batch_size = get_profile(PROFILE).train.batch_size
+    result = bm.new_result("train", mode=mode, settings={
+        "profile": PROFILE, "batch_size": batch_size, "steps_per_call": VIDEOS // batch_size,
+        "frames_per_video": get_profile(PROFILE).train.frames_per_video,
+        "repeats": repeats, "warmup": 1, "precision": "float32",
+        "torch_num_workers": 0})
+    for dev in devices(device):
+        for model in models:
+            cases, info, failures = model_cases(model, dev, batch_size=batch_size)
+            result["failures"] += failures
+            with tqdm(total=repeats * len(cases), desc=f"train {model} {dev}",
+                      disable=not progress) as bar:
+                timings = bm.compare(cases, repeats=repeats, warmup=1, progress=bar,
+                                     items={n: info["videos"] for n in cases},
+                                     sync=adapters.torch_sync(dev))
+            for name, timing in timings.items():
+                framework, kind = name.split("/")
+                row = timing.to_dict()
+                row.update(info, name=f"{model}/{dev}/{name}", framework=framework, kind=kind,
+                           step_s=bm.summarize([s / info["steps"] for s in timing.samples]))
+                result["rows"].append(row)
+            for framework in ("torch", "keras"):
+                alone, full = timings.get(f"{framework}/alone"), timings.get(f"{framework}/full")
+                if alone and full:
+                    r = bm.ratio(alone, full)
+                    result["ratios"][f"{model}/{dev}/{framework}_full_over_alone"] = r
+                    result["targets"].append(bm.target(
+                        f"{model} {dev} {framework}: full loop / model alone", r["median"],
+                        at_most=1.10))
+            if "torch/alone" in timings and "keras/alone" in timings:
+                result["ratios"][f"{model}/{dev}/keras_over_torch_step"] = bm.ratio(
+                    timings["torch/alone"], timings["keras/alone"])
+    met = [t["met"] for t in result["targets"]]
+    result["input_pipeline_target_met"] = f"{sum(met)}/{len(met)}"
+    return result
