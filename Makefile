@@ -44,3 +44,49 @@ lab: setup ## JupyterLab on the notebooks, with this environment as its kernel
 
 clean: ## remove executed notebooks, run records and generated data (keeps .venv and figures/)
 	rm -rf build results data/synthetic
+
+# ---------------------------------------------------------------- reproduce: notebooks -> figures
+# Every notebook runs top to bottom with papermill into $(NB_BUILD)/ (kept out of git); one
+# pattern rule per executed notebook, so only what changed reruns (`make -j2 reproduce` runs
+# independent notebooks side by side). Training runs are reused from their run records under
+# results/ (see yt8m_lib/experiments.py); `make clean` retrains from nothing.
+#   make reproduce                          synthetic default profile -> figures/ (committed)
+#   make reproduce PROFILE=paper            full-size models on the paper synthetic data
+#   make reproduce REAL_DATA=../shared/yt8m_real   the same notebooks on a folder of real shards
+REAL_DATA ?=
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+RUN_TAG   := $(PROFILE)$(if $(REAL_DATA),-real)
+NB_BUILD  := build/$(RUN_TAG)
+EXECUTED  := $(NOTEBOOKS:notebooks/%=$(NB_BUILD)/%)
+# figures/ holds the default synthetic run's figures; every other run keeps its own in build/
+ifeq ($(PROFILE)$(REAL_DATA),default)
+NB_FIGURES := figures
+else
+NB_FIGURES := $(NB_BUILD)/figures
+endif
+NB_DATA    := $(if $(REAL_DATA),,$(SYNTH)/manifest.json)
+NB_PARAMS  := -p profile $(PROFILE) $(if $(REAL_DATA),-p data_dir $(abspath $(REAL_DATA)))
+DATA_LIB   := $(wildcard yt8m_lib/*.py)
+ALL_LIB    := $(wildcard yt8m_lib/*.py yt8m_lib/*/*.py)
+
+reproduce: $(EXECUTED) ## data, then every notebook in order (papermill) -> figures/, build/PROFILE/
+	@echo "reproduce: $(words $(EXECUTED)) notebooks executed in $(NB_BUILD)/, figures in $(NB_FIGURES)/"
+
+# A failing cell stops make (non-zero exit); papermill names the cell, and the executed copy
+# with the error is kept as NAME.failed.ipynb for JupyterLab.
+$(NB_BUILD)/%.ipynb: notebooks/%.ipynb $(NB_DATA) $(VENV)/.installed
+	@mkdir -p $(@D) $(NB_FIGURES)
+	@echo "== $< ($(RUN_TAG))"; start=$$(date +%s); \
+	YT8M_DATA_DIR=$(abspath $(DATA_DIR)) YT8M_FIGURES_DIR=$(abspath $(NB_FIGURES)) \
+	$(PY) -m papermill -k python3 --cwd notebooks --no-progress-bar $(NB_PARAMS) \
+		$< $(@:.ipynb=.running.ipynb) \
+	|| { mv $(@:.ipynb=.running.ipynb) $(@:.ipynb=.failed.ipynb) 2>/dev/null; \
+	     echo "make reproduce: $< failed (the cell is named above); executed copy: $(@:.ipynb=.failed.ipynb)" >&2; exit 1; }; \
+	mv $(@:.ipynb=.running.ipynb) $@; rm -f $(@:.ipynb=.failed.ipynb); \
+	echo "   $< done in $$(( $$(date +%s) - start )) s"
+
+# The data notebook needs only the data layer; the others rerun when any module changes.
+$(filter $(NB_BUILD)/01_%,$(EXECUTED)): $(DATA_LIB)
+$(filter-out $(NB_BUILD)/01_%,$(EXECUTED)): $(ALL_LIB)
+# The comparison reads the run records the two model notebooks write (it trains nothing).
+$(filter $(NB_BUILD)/05_%,$(EXECUTED)): $(filter $(NB_BUILD)/03_% $(NB_BUILD)/04_%,$(EXECUTED))

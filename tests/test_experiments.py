@@ -1,0 +1,165 @@
+"""yt8m_lib.experiments: where runs live, which runs are reused, and the tables notebooks show.
+
+The trainers are replaced by a fake that writes a run record, so these tests check the
+orchestration alone and take milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+
+import numpy as np
+import pytest
+
+from yt8m_lib import experiments
+from yt8m_lib.metrics import mean_ap
+from yt8m_lib.predictions import write_predictions
+
+
+def make_data(folder, splits=("train", "validate", "test"), level="video", shards=2,
+              num_classes=5, manifest=True):
+    """A data folder in the synthetic layout with empty shard files (the fake trainer never
+    reads them)."""
+    for split in splits:
+        for i in range(shards):
+            path = folder / level / f"{split}{i:04d}.tfrecord"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
+    if manifest:
+        (folder / "manifest.json").write_text(json.dumps({"profile": "smoke",
+                                                          "num_classes": num_classes}))
+    return folder
+
+
+@pytest.fixture
+def fake_trainer(monkeypatch):
+    """Records what it was asked to do; writes a run record like the real trainers."""
+    calls = []
+
+    def train(*, model, out_dir, profile, seed, epochs, batch_size, **kwargs):
+        calls.append(("train", model, seed))
+        out = experiments.Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        record = {"framework": "torch", "model": model, "features": kwargs["features"],
+                  "profile": profile, "seed": seed,
+                  "config": {"train": {"epochs": epochs, "batch_size": batch_size}},
+                  "history": [{"epoch": 1, "train_loss": 0.5, "val_gap": 0.1}],
+                  "evaluations": {"validate": {"gap": 0.1}}, "timings": {"total_train_s": 1.0},
+                  "parameters": 10}
+        (out / "run.json").write_text(json.dumps(record))
+        return record
+
+    def evaluate(run_dir, data_paths, *, split_name="test", **kwargs):
+        calls.append(("evaluate", run_dir, split_name))
+        path = experiments.Path(run_dir) / "run.json"
+        record = json.loads(path.read_text())
+        seed = record["seed"]
+        record["evaluations"][split_name] = {"gap": 0.2 + 0.1 * seed, "hit_at_1": 0.5,
+                                             "perr": 0.4, "map": 0.3, "genre_accuracy": 0.6,
+                                             "genre_confusion": [[2, 1], [0, 3]],
+                                             "genres": ["A", "B"]}
+        path.write_text(json.dumps(record))
+        return record["evaluations"][split_name]
+
+    fake = types.SimpleNamespace(train=train, evaluate=evaluate)
+    monkeypatch.setattr(experiments, "_trainer", lambda framework: fake)
+    return calls
+
+
+def test_split_files_reads_the_synthetic_layout(tmp_path):
+    make_data(tmp_path, shards=3)
+    files = experiments.split_files(tmp_path, "video")
+    assert sorted(files) == ["test", "train", "validate"]
+    assert [f.name for f in files["train"]] == ["train0000.tfrecord", "train0001.tfrecord",
+                                               "train0002.tfrecord"]
+    assert experiments.split_files(tmp_path, "frame") == {}
+
+
+def test_a_single_split_is_divided_by_file_so_no_video_is_in_two_splits(tmp_path):
+    folder = tmp_path / "video_validate"
+    folder.mkdir()
+    for i in range(20):
+        (folder / f"validate{i:04d}.tfrecord").write_bytes(b"")
+    files = experiments.split_files(tmp_path, "video")
+    assert {k: len(v) for k, v in files.items()} == {"train": 16, "validate": 2, "test": 2}
+    every = [f for split in files.values() for f in split]
+    assert len(set(every)) == 20
+
+
+def test_data_tag_names_synthetic_and_real_folders(tmp_path):
+    assert experiments.data_tag(make_data(tmp_path / "a")) == "synthetic-smoke"
+    assert experiments.data_tag(make_data(tmp_path / "yt8m_real", manifest=False)) == "yt8m_real"
+
+
+def test_run_suite_trains_and_tests_each_model_and_seed_then_reuses_them(tmp_path, fake_trainer):
+    data = make_data(tmp_path / "data")
+    kwargs = dict(profile="smoke", data_dir=data, results_dir=tmp_path / "results", verbose=False)
+    records = experiments.run_suite("torch", ["logistic", "fc"], [0, 1], **kwargs)
+    assert [(r["model"], r["seed"]) for r in records] == [("logistic", 0), ("logistic", 1),
+                                                          ("fc", 0), ("fc", 1)]
+    assert sum(c[0] == "train" for c in fake_trainer) == 4
+    assert sum(c[0] == "evaluate" for c in fake_trainer) == 4
+    run_dir = tmp_path / "results/runs/smoke/synthetic-smoke/torch/fc-raw-seed1"
+    assert records[-1]["run_dir"] == str(run_dir) and (run_dir / "run.json").is_file()
+
+    fake_trainer.clear()
+    again = experiments.run_suite("torch", ["logistic", "fc"], [0, 1], **kwargs)
+    assert fake_trainer == []  # every run had a test evaluation: nothing retrained
+    assert [r["evaluations"]["test"]["gap"] for r in again] == \
+        [r["evaluations"]["test"]["gap"] for r in records]
+
+
+def test_a_run_trained_with_other_settings_or_without_a_test_score_is_redone(tmp_path, fake_trainer):
+    data = make_data(tmp_path / "data")
+    kwargs = dict(profile="smoke", data_dir=data, results_dir=tmp_path / "results", verbose=False)
+    experiments.run_one("torch", "fc", 0, **kwargs)
+    fake_trainer.clear()
+    experiments.run_one("torch", "fc", 0, epochs=7, **kwargs)  # other epochs: retrain
+    assert [c[0] for c in fake_trainer] == ["train", "evaluate"]
+
+    run_dir = tmp_path / "results/runs/smoke/synthetic-smoke/torch/fc-raw-seed0"
+    record = json.loads((run_dir / "run.json").read_text())
+    del record["evaluations"]["test"]
+    (run_dir / "run.json").write_text(json.dumps(record))
+    fake_trainer.clear()
+    experiments.run_one("torch", "fc", 0, epochs=7, **kwargs)  # trained, never tested: test only
+    assert [c[0] for c in fake_trainer] == ["evaluate"]
+
+
+def test_missing_splits_are_reported_before_anything_trains(tmp_path, fake_trainer):
+    data = make_data(tmp_path / "data", level="video")
+    with pytest.raises(FileNotFoundError, match="frame-level shards"):
+        experiments.run_one("torch", "bilstm", 0, profile="smoke", data_dir=data,
+                            results_dir=tmp_path / "r", verbose=False)
+    assert fake_trainer == []
+
+
+def test_tables_give_mean_and_std_over_seeds(tmp_path, fake_trainer):
+    data = make_data(tmp_path / "data")
+    results = tmp_path / "results"
+    experiments.run_suite("torch", ["fc"], [0, 1, 2], profile="smoke", data_dir=data,
+                          results_dir=results, verbose=False)
+    records = experiments.load_records(results, profile="smoke")
+    assert len(records) == 3
+    runs = experiments.runs_frame(records)
+    table = experiments.mean_std_table(runs, ["gap"])
+    assert table.loc[("torch", "fc"), ("gap", "mean")] == pytest.approx(0.3)
+    assert table.loc[("torch", "fc"), ("gap", "std")] == pytest.approx(0.1)  # ddof=1
+    assert table.loc[("torch", "fc"), "seeds"].item() == 3
+    shown = experiments.format_mean_std(table, ["gap"])
+    assert shown.loc[("torch", "fc"), "GAP@20"] == "0.300 ± 0.100"
+    confusion = experiments.genre_confusion_sum(records)
+    assert confusion.values.tolist() == [[6, 3], [0, 9]]
+    assert list(experiments.history_frame(records).epoch) == [1, 1, 1]
+
+
+def test_per_class_ap_from_a_predictions_file_averages_to_the_official_map(tmp_path):
+    rng = np.random.default_rng(0)
+    scores = rng.random((60, 30))
+    labels = (rng.random((60, 30)) < 0.1).astype(np.float32)
+    ids = [f"v{i}" for i in range(60)]
+    path = write_predictions(tmp_path / "p.csv", ids, scores, top_k=20)
+    ap = experiments.per_class_ap(path, labels, ids)
+    assert np.isnan(ap[labels.sum(0) == 0]).all()
+    assert np.nanmean(ap) == pytest.approx(mean_ap(scores, labels, top_k=20), abs=1e-5)

@@ -1,0 +1,452 @@
+"""The thin orchestration the notebooks call: data, suites of runs, and run records as tables.
+
+Every number a notebook shows comes from a run record (``run.json``) written by the trainers
+(``yt8m_lib.torch.train`` / ``yt8m_lib.keras.train``); this module only decides *which* runs
+to make, skips the ones already done, and turns records into tables.
+
+Layout of the runs (under ``results_dir``, default ``yt8m_lib.paths.results_dir()``)::
+
+    runs/<profile>/<data tag>/<framework>/<model>-<features>-seed<N>/run.json
+    runs/<profile>/<data tag>/<framework>/autoencoder-<level>-seed<N>/run.json
+
+A run is reused (not retrained) when its record already has a ``test`` evaluation and was
+trained with the same profile, epochs and batch size; ``force=True`` retrains.
+
+Imports no framework: trainers are imported only when a run must be made.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from yt8m_lib import paths
+from yt8m_lib.config import get_profile, model_level
+
+SPLITS = ("train", "validate", "test")
+METRICS = ("gap", "hit_at_1", "perr", "map", "genre_accuracy")
+METRIC_NAMES = {"gap": "GAP@20", "hit_at_1": "Hit@1", "perr": "PERR", "map": "mAP@20",
+                "genre_accuracy": "genre acc."}
+# the share of the real validate sample given to each split when a folder holds one split only
+SINGLE_SPLIT_SHARES = {"train": 0.8, "validate": 0.1, "test": 0.1}
+
+
+# --------------------------------------------------------------------------- data
+
+def ensure_synthetic_data(profile: str = "default", seed: int = 0, out_dir=None,
+                          progress: bool = False) -> Path:
+    """The synthetic dataset of a profile, generated once (``make data`` writes the same)."""
+    out = Path(out_dir) if out_dir is not None else paths.synth_dir(profile)
+    if not (out / "manifest.json").is_file():
+        from yt8m_lib.synthetic import generate
+
+        generate(out, profile=profile, seed=seed, progress=progress)
+    return out
+
+
+def resolve_data_dir(data_dir, profile: str, seed: int = 0) -> Path:
+    """A notebook's ``data_dir`` parameter: None -> the profile's synthetic data (made if
+    missing); otherwise the folder given (real shards), which must exist."""
+    if data_dir is None:
+        return ensure_synthetic_data(profile, seed)
+    path = Path(data_dir).expanduser().resolve()
+    if not path.is_dir():
+        raise FileNotFoundError(f"data folder {path} does not exist")
+    return path
+
+
+def load_manifest(data_dir) -> dict | None:
+    """The synthetic manifest, or None for real data."""
+    path = Path(data_dir) / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def data_tag(data_dir) -> str:
+    """Names a dataset in the results layout: ``synthetic-<profile>`` or the folder's name."""
+    data_dir = Path(data_dir)
+    manifest = load_manifest(data_dir)
+    if manifest is not None:
+        return f"synthetic-{manifest.get('profile', data_dir.name)}"
+    return data_dir.name
+
+
+def vocabulary_path(data_dir) -> Path | None:
+    path = Path(data_dir) / "vocabulary.csv"
+    return path if path.is_file() else None
+
+
+def load_vocabulary(data_dir, num_classes: int | None = None):
+    """The dataset's vocabulary (genres), or the synthetic fallback when there is no csv."""
+    from yt8m_lib.genres import Vocabulary
+
+    path = vocabulary_path(data_dir)
+    if path is not None:
+        return Vocabulary.load(path)
+    if num_classes is None:
+        raise FileNotFoundError(f"no vocabulary.csv in {data_dir} and no num_classes given")
+    return Vocabulary.synthetic(num_classes)
+
+
+def split_files(data_dir, level: str) -> dict[str, list[Path]]:
+    """The shards of each split at one level.
+
+    Layouts: ``<dir>/<level>/<split>NNNN.tfrecord`` (synthetic data, ``yt8m download --out
+    <dir>/<level>``) or ``<dir>/<level>_<split>/*.tfrecord`` (the real sample). When only one
+    split is present (the real video-level *validate* sample), its shards are divided by
+    file, in name order: 80 % train, 10 % validate, 10 % test, so that nothing is scored on
+    videos it was trained on. Splits without files are absent from the result.
+    """
+    data_dir = Path(data_dir)
+    found = {}
+    for split in SPLITS:
+        files = sorted((data_dir / level).glob(f"{split}*.tfrecord"))
+        files += sorted((data_dir / f"{level}_{split}").glob("*.tfrecord"))
+        if files:
+            found[split] = files
+    if len(found) == 1:
+        (files,) = found.values()
+        if len(files) < 3:
+            raise ValueError(f"{data_dir}: one split of {len(files)} file(s) cannot be divided "
+                             "into train, validate and test")
+        n_val = max(1, round(len(files) * SINGLE_SPLIT_SHARES["validate"]))
+        n_test = max(1, round(len(files) * SINGLE_SPLIT_SHARES["test"]))
+        n_train = len(files) - n_val - n_test
+        found = {"train": files[:n_train], "validate": files[n_train:n_train + n_val],
+                 "test": files[n_train + n_val:]}
+    return found
+
+
+def num_classes_of(data_dir) -> int:
+    manifest = load_manifest(data_dir)
+    if manifest is not None:
+        return int(manifest["num_classes"])
+    path = vocabulary_path(data_dir)
+    if path is None:
+        raise FileNotFoundError(f"{data_dir}: no manifest.json and no vocabulary.csv")
+    return load_vocabulary(data_dir).num_classes
+
+
+def read_split(files, level: str, num_classes: int | None = None, max_videos: int | None = None):
+    """The examples of some shards as a list (for exploration; training streams instead)."""
+    from yt8m_lib.records import iter_examples
+
+    out = []
+    for example in iter_examples([str(f) for f in files], level, num_classes=num_classes):
+        out.append(example)
+        if max_videos is not None and len(out) >= max_videos:
+            break
+    return out
+
+
+def label_matrix(examples, num_classes: int) -> np.ndarray:
+    """(N, C) uint8 multi-hot labels of a list of examples."""
+    y = np.zeros((len(examples), num_classes), dtype=np.uint8)
+    for row, ex in enumerate(examples):
+        y[row, ex.labels] = 1
+    return y
+
+
+# --------------------------------------------------------------------------- runs
+
+def run_path(results_dir, profile: str, tag: str, framework: str, name: str) -> Path:
+    return Path(results_dir) / "runs" / profile / tag / framework / name
+
+
+def run_name(model: str, seed: int, features: str = "raw") -> str:
+    return f"{model}-{features}-seed{seed}"
+
+
+def _read_record(run_dir: Path) -> dict | None:
+    """The run record with ``run_dir`` added (where its checkpoints and predictions are)."""
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["run_dir"] = str(Path(run_dir))
+    return record
+
+
+def _trained_as_asked(record: dict, profile: str, epochs: int, batch_size: int) -> bool:
+    """Whether a record was trained with the settings a rerun would use."""
+    train = (record.get("config") or {}).get("train") or {}
+    return (record.get("profile") == profile and train.get("epochs", epochs) == epochs
+            and train.get("batch_size", batch_size) == batch_size)
+
+
+def _trainer(framework: str):
+    """The framework's train module, imported only now (a notebook may use one framework)."""
+    from yt8m_lib.training import load_framework
+
+    return load_framework(framework)
+
+
+def _log(message: str, verbose: bool) -> None:
+    if verbose:
+        print(message, flush=True)
+
+
+def run_one(framework: str, model: str, seed: int, *, profile: str, data_dir, results_dir=None,
+            features: str = "raw", autoencoder_dir=None, epochs: int | None = None,
+            batch_size: int | None = None, force: bool = False, verbose: bool = True) -> dict:
+    """Train one (framework, model, seed) and score it on the test split; returns its record.
+
+    Reuses the run when its record already has a test evaluation made with the same settings.
+    """
+    data_dir = Path(data_dir)
+    results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
+    settings = get_profile(profile).train
+    epochs = epochs if epochs is not None else settings.epochs
+    batch_size = batch_size if batch_size is not None else settings.batch_size
+    run_dir = run_path(results_dir, profile, data_tag(data_dir), framework,
+                       run_name(model, seed, features))
+    label = f"{framework:5s} {model:11s} {features} seed {seed}"
+    record = _read_record(run_dir)
+    done = (record is not None and "test" in (record.get("evaluations") or {})
+            and _trained_as_asked(record, profile, epochs, batch_size))
+    if done and not force:
+        _log(f"{label}: reused {run_dir}", verbose)
+        return record
+
+    files = split_files(data_dir, model_level(model))
+    missing = [s for s in SPLITS if s not in files]
+    if missing:
+        raise FileNotFoundError(f"{data_dir}: no {model_level(model)}-level shards for "
+                                f"{', '.join(missing)}")
+    vocab = vocabulary_path(data_dir)
+    trainer = _trainer(framework)
+    start = time.perf_counter()
+    if force or record is None or not _trained_as_asked(record, profile, epochs, batch_size) \
+            or "validate" not in (record.get("evaluations") or {}):
+        trainer.train(model=model, train_paths=[str(f) for f in files["train"]],
+                      val_paths=[str(f) for f in files["validate"]], out_dir=str(run_dir),
+                      profile=profile, seed=seed, features=features,
+                      autoencoder_dir=None if autoencoder_dir is None else str(autoencoder_dir),
+                      vocabulary=None if vocab is None else str(vocab),
+                      num_classes=num_classes_of(data_dir), resume=not force, progress=False,
+                      epochs=epochs, batch_size=batch_size)
+    trainer.evaluate(str(run_dir), [str(f) for f in files["test"]],
+                     predictions_path=str(run_dir / "test_predictions.csv"),
+                     vocabulary=None if vocab is None else str(vocab), split_name="test")
+    record = _read_record(run_dir)
+    test = record["evaluations"]["test"]
+    _log(f"{label}: {time.perf_counter() - start:6.1f} s, test GAP {test['gap']:.3f}", verbose)
+    return record
+
+
+def run_suite(framework: str, models, seeds, *, profile: str, data_dir, results_dir=None,
+              features: str = "raw", autoencoder_dirs: dict | None = None, epochs=None,
+              force: bool = False, verbose: bool = True) -> list[dict]:
+    """Train and test every (model, seed) in one framework; returns their run records.
+
+    ``autoencoder_dirs`` maps a level ('video'/'frame') to a trained autoencoder's run folder
+    (needed with ``features='autoencoder'``).
+    """
+    records = []
+    for model in models:
+        for seed in seeds:
+            ae_dir = (autoencoder_dirs or {}).get(model_level(model))
+            if features == "autoencoder" and ae_dir is None:
+                raise ValueError(f"features='autoencoder' needs autoencoder_dirs[{model_level(model)!r}]")
+            records.append(run_one(framework, model, seed, profile=profile, data_dir=data_dir,
+                                   results_dir=results_dir, features=features,
+                                   autoencoder_dir=ae_dir, epochs=epochs, force=force,
+                                   verbose=verbose))
+    return records
+
+
+def ensure_autoencoder(framework: str, level: str, *, profile: str, data_dir, seed: int = 0,
+                       results_dir=None, force: bool = False, verbose: bool = True) -> Path:
+    """Train the denoising autoencoder of one level once; returns its run folder."""
+    data_dir = Path(data_dir)
+    results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
+    run_dir = run_path(results_dir, profile, data_tag(data_dir), framework,
+                       f"autoencoder-{level}-seed{seed}")
+    record = _read_record(run_dir)
+    if record is not None and record.get("history") and not force:
+        _log(f"{framework} autoencoder {level}: reused {run_dir}", verbose)
+        return run_dir
+    files = split_files(data_dir, level)
+    start = time.perf_counter()
+    _trainer(framework).train_autoencoder(
+        level=level, train_paths=[str(f) for f in files["train"]],
+        val_paths=[str(f) for f in files["validate"]], out_dir=str(run_dir), profile=profile,
+        seed=seed, progress=False)
+    _log(f"{framework} autoencoder {level}: {time.perf_counter() - start:.1f} s", verbose)
+    return run_dir
+
+
+# --------------------------------------------------------------------------- records as tables
+
+def load_records(results_dir=None, profile: str | None = None, tag: str | None = None,
+                 framework: str | None = None, features: str | None = None,
+                 models=None, seeds=None) -> list[dict]:
+    """Run records of trained models (not autoencoders) under ``results_dir``, filtered."""
+    results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
+    pattern = f"runs/{profile or '*'}/{tag or '*'}/{framework or '*'}/*/run.json"
+    records = []
+    for path in sorted(results_dir.glob(pattern)):
+        if path.parent.name.startswith("autoencoder-"):
+            continue
+        record = _read_record(path.parent)
+        if features is not None and record.get("features", "raw") != features:
+            continue
+        if models is not None and record.get("model") not in models:
+            continue
+        if seeds is not None and record.get("seed") not in seeds:
+            continue
+        records.append(record)
+    return records
+
+
+def runs_frame(records, split: str = "test"):
+    """One row per run: framework, model, features, seed, the split's metrics, timings,
+    parameters and peak memory."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        row = {"framework": r.get("framework"), "model": r.get("model"),
+               "features": r.get("features", "raw"), "seed": r.get("seed"),
+               "parameters": r.get("parameters"), "best_epoch": r.get("best_epoch")}
+        metrics = (r.get("evaluations") or {}).get(split) or {}
+        for key in METRICS:
+            row[key] = metrics.get(key, np.nan)
+        row.update({k: v for k, v in (r.get("timings") or {}).items()
+                    if isinstance(v, (int, float))})
+        summary = (r.get("hardware") or {}).get("summary") or {}
+        row.update({f"hw_{k}": v for k, v in summary.items() if isinstance(v, (int, float))})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def mean_std_table(frame, columns, by=("framework", "model")):
+    """mean, std and number of seeds of ``columns`` per group (std over seeds, ddof=1)."""
+    grouped = frame.groupby(list(by), sort=False)[list(columns)]
+    table = grouped.agg(["mean", "std"])
+    table[("seeds", "")] = frame.groupby(list(by), sort=False)["seed"].nunique()
+    return table
+
+
+def format_mean_std(table, columns, digits: int = 3):
+    """The mean ± std strings of a ``mean_std_table`` (for display)."""
+    import pandas as pd
+
+    out = pd.DataFrame(index=table.index)
+    for col in columns:
+        mean, std = table[(col, "mean")], table[(col, "std")]
+        out[METRIC_NAMES.get(col, col)] = [
+            f"{m:.{digits}f} ± {s:.{digits}f}" if np.isfinite(s) else f"{m:.{digits}f}"
+            for m, s in zip(mean, std)]
+    out["seeds"] = table[("seeds", "")]
+    return out
+
+
+def history_frame(records):
+    """Long table of the per-epoch history of every run (framework, model, seed, epoch, …)."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        for entry in r.get("history") or []:
+            rows.append({"framework": r.get("framework"), "model": r.get("model"),
+                         "features": r.get("features", "raw"), "seed": r.get("seed"), **entry})
+    return pd.DataFrame(rows)
+
+
+def hardware_frame(records):
+    """Long table of the hardware samples of every run (one row per sample)."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        for sample in (r.get("hardware") or {}).get("samples") or []:
+            rows.append({"framework": r.get("framework"), "model": r.get("model"),
+                         "seed": r.get("seed"), **sample})
+    return pd.DataFrame(rows)
+
+
+def genre_confusion_sum(records, split: str = "test"):
+    """The genre confusion matrices of several runs (e.g. the seeds of a model), summed."""
+    import pandas as pd
+
+    total, names = None, None
+    for r in records:
+        metrics = (r.get("evaluations") or {}).get(split) or {}
+        if "genre_confusion" not in metrics:
+            continue
+        matrix = np.asarray(metrics["genre_confusion"], dtype=np.int64)
+        total = matrix if total is None else total + matrix
+        names = metrics.get("genres") or [str(i) for i in range(len(matrix))]
+    if total is None:
+        return None
+    return pd.DataFrame(total, index=pd.Index(names, name="true genre"),
+                        columns=pd.Index(names, name="predicted genre"))
+
+
+# --------------------------------------------------------------------------- per-class analysis
+
+def per_class_ap(predictions_path, labels: np.ndarray, ids, top_k: int = 20) -> np.ndarray:
+    """AP@top_k of each class from a Kaggle predictions file, as the 2018 challenge's mAP
+    counts it: the class's entries among every video's kept top-k, sorted by score, divided
+    by the class's full number of positives. NaN for classes without positives."""
+    from yt8m_lib.predictions import read_predictions
+
+    predictions = read_predictions(predictions_path)  # {id: [(class, score), ...]}
+    row_of = {vid: i for i, vid in enumerate(ids)}
+    num_classes = labels.shape[1]
+    positives = labels.sum(axis=0).astype(np.float64)
+    ap = np.full(num_classes, np.nan)
+    entries = {c: [] for c in range(num_classes)}
+    for vid, kept in predictions.items():
+        row = row_of.get(vid)
+        if row is None:
+            continue
+        for cls, score in sorted(kept, key=lambda pair: -pair[1])[:top_k]:
+            entries[int(cls)].append((float(score), bool(labels[row, int(cls)])))
+    for c in range(num_classes):
+        if positives[c] == 0:
+            continue
+        if not entries[c]:
+            ap[c] = 0.0
+            continue
+        order = sorted(entries[c], key=lambda e: -e[0])
+        hits = np.array([h for _, h in order], dtype=np.float64)
+        precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+        ap[c] = float((precision * hits).sum() / positives[c])
+    return ap
+
+
+def class_type_table(records, data_dir, split_files_: dict | None = None):
+    """Mean AP@20 over the classes of each evidence kind of the synthetic manifest
+    (rgb, audio, temporal) per run, from each run's test predictions file."""
+    import pandas as pd
+
+    manifest = load_manifest(data_dir)
+    if manifest is None:
+        raise ValueError("class types exist only for synthetic data (manifest.json)")
+    num_classes = int(manifest["num_classes"])
+    labels_cache = {}
+    rows = []
+    for r in records:
+        level = model_level(r["model"])
+        if level not in labels_cache:
+            files = (split_files_ or split_files(data_dir, level))["test"]
+            examples = read_split(files, level, num_classes)
+            labels_cache[level] = ([e.id for e in examples], label_matrix(examples, num_classes))
+        ids, y = labels_cache[level]
+        path = Path(r["run_dir"]) / "test_predictions.csv"
+        if not path.is_file():
+            continue
+        ap = per_class_ap(path, y, ids)
+        for kind in ("rgb", "audio", "temporal"):
+            classes = np.asarray(manifest["classes"][kind], dtype=np.int64)
+            values = ap[classes] if classes.size else np.array([np.nan])
+            rows.append({"framework": r["framework"], "model": r["model"], "seed": r["seed"],
+                         "class_kind": kind, "mean_ap": float(np.nanmean(values))
+                         if np.isfinite(values).any() else np.nan,
+                         "classes": int(np.isfinite(values).sum())})
+    return pd.DataFrame(rows)
