@@ -45,6 +45,17 @@ lab: setup ## JupyterLab on the notebooks, with this environment as its kernel
 clean: ## remove executed notebooks, run records and generated data (keeps .venv and figures/)
 	rm -rf build results data/synthetic
 
+# ---------------------------------------------------------------- benchmarks (issue 7)
+# Speed of readers, training, inference, compiled modes and scaling -> results/bench/*.json
+# and results/bench/summary.md (printed). Every comparison is measured in the same run.
+#   make bench                        all sections, full sizes (about 15-20 min on 2 cores)
+#   make bench BENCH=quick            small sizes, a few minutes (fresh figures for nb 05/06)
+#   make bench BENCH_ONLY=read,train  some sections (read metrics train infer compiled scaling)
+BENCH      ?= full
+BENCH_ONLY ?=
+bench: setup ## benchmarks -> results/bench/ (BENCH=quick for a few minutes, BENCH_ONLY=read,...)
+	$(PY) -m benchmarks.run $(if $(filter quick,$(BENCH)),--quick) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
+
 # ---------------------------------------------------------------- reproduce: notebooks -> figures
 # Every notebook runs top to bottom with papermill into $(NB_BUILD)/ (kept out of git); one
 # pattern rule per executed notebook, so only what changed reruns (`make -j2 reproduce` runs
