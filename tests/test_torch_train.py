@@ -193,8 +193,10 @@ def test_a_killed_run_resumed_ends_with_the_same_weights(data, tmp_path, monkeyp
     monkeypatch.setenv(trainer.STOP_AFTER_ENV, "1")  # the process "dies" after epoch 1
     run_train(data, interrupted, epochs=3)
     assert len(json.loads((interrupted / "run.json").read_text())["history"]) == 1
+    first_id = json.loads((interrupted / "run.json").read_text())["run_id"]
     monkeypatch.delenv(trainer.STOP_AFTER_ENV)
     resumed = run_train(data, interrupted, epochs=3)
+    assert resumed["run_id"] == first_id
     a = torch.load(straight / "last.pt", weights_only=False)
     b = torch.load(interrupted / "last.pt", weights_only=False)
     for key in a["model"]:

@@ -345,6 +345,9 @@ def fit(*, task: Task, model: torch.nn.Module, train_data: YT8MDataset,
         optimizer.load_state_dict(checkpoint["optimizer"])
         scaler.load_state_dict(checkpoint["scaler"])
         state = checkpoint["state"]
+        if dist_info.is_main and (out_dir / results.RUN_FILE).is_file():
+            previous = results.read_run_record(out_dir)  # a resumed run keeps its identity
+            record.update(run_id=previous["run_id"], created=previous["created"])
         if dist_info.is_main:
             print(f"resuming {out_dir} after epoch {state['epoch']}", file=sys.stderr)
 
