@@ -35,6 +35,10 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+# imported here, not lazily, so that a missing TensorFlow/Keras fails at dispatch
+# (yt8m_lib.training.load_framework turns that into a MissingFrameworkError)
+import tensorflow as tf  # noqa: E402,F401
+import keras  # noqa: E402,F401
 
 from yt8m_lib.config import (get_profile, model_level, to_dict,  # noqa: E402
                              with_overrides)
@@ -653,7 +657,8 @@ def make_autoencoder_step(autoencoder, optimizer, *, strategy=None):
         with tf.GradientTape() as tape:
             rgb_error, audio_error = reconstruction_errors(autoencoder, batch, training=True)
             loss = rgb_error + audio_error
-        gradients = tape.gradient(loss / replicas, variables)
+            scaled = loss / replicas  # inside the tape, or it has no gradient
+        gradients = tape.gradient(scaled, variables)
         optimizer.apply_gradients(zip(gradients, variables))
         return loss
 

@@ -1,0 +1,202 @@
+"""The Keras input pipeline and trainer: the same batches as the numpy (PyTorch) path, run
+records, checkpoints, exact resume, evaluation, the autoencoder features, bad input, and a
+clear message when TensorFlow is missing."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from yt8m_lib import features as F  # noqa: E402
+from yt8m_lib.errors import DataError  # noqa: E402
+from yt8m_lib.keras import data as kdata  # noqa: E402
+from yt8m_lib.keras import train as trainer  # noqa: E402
+from yt8m_lib.records import iter_examples, write_shard  # noqa: E402
+
+pytestmark = pytest.mark.xdist_group("keras_train")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    from yt8m_lib.synthetic import generate
+
+    out = tmp_path_factory.mktemp("synth")
+    generate(out, profile="smoke", seed=0, progress=False, train_videos=64, validate_videos=24,
+             test_videos=16, train_shards=2, validate_shards=1, test_shards=1,
+             min_frames=10, max_frames=20)
+    return out
+
+
+def files(data, level, split):
+    return sorted((data / level).glob(f"{split}*.tfrecord"))
+
+
+def run_train(data, out, model="fc", level="video", **kwargs):
+    settings = dict(model=model, train_paths=files(data, level, "train"),
+                    val_paths=files(data, level, "validate"), out_dir=out, profile="smoke",
+                    seed=0, num_classes=30, vocabulary=data / "vocabulary.csv",
+                    device="cpu", progress=False)
+    settings.update(kwargs)
+    return trainer.train(**settings)
+
+
+def tf_batches(paths, level, **kwargs):
+    dataset = kdata.make_dataset(paths, level, num_classes=30, batch_size=7, **kwargs)
+    batches = list(kdata.iterate(dataset))
+    out = {k: np.concatenate([b[k] for b in batches]) for k in batches[0] if k != "id"}
+    out["id"] = sum((kdata.ids_to_str(b["id"]) for b in batches), [])
+    return out
+
+
+# ------------------------------------------------------------------ input pipeline
+
+@pytest.mark.parametrize("mode", ["uniform", "random", "all"])
+@pytest.mark.parametrize("readers", [1, 3])
+def test_frame_batches_equal_the_numpy_path(data, mode, readers):
+    """Same videos, same order (shuffle buffer off), same frames, same values."""
+    paths = files(data, "frame", "train")
+    for reader in range(readers):
+        got = tf_batches(paths, "frame", seed=5, epoch=2, frames_per_video=8,
+                         frame_sampling=mode, reader_index=reader, num_readers=readers)
+        examples = iter_examples(paths, "frame", seed=5, epoch=2, reader_index=reader,
+                                 num_readers=readers, max_frames=300)
+        ref = F.stack_batch([F.frame_inputs(ex, 30, 8, mode, F.frame_rng(5, 2, ex.id))
+                             for ex in examples])
+        assert got["id"] == ref["id"]
+        np.testing.assert_array_equal(got["num_frames"], ref["num_frames"])
+        np.testing.assert_array_equal(got["labels"], ref["labels"])
+        for key in ("rgb", "audio", "mean_rgb", "mean_audio"):
+            np.testing.assert_allclose(got[key], ref[key], atol=1e-6, err_msg=key)
+
+
+def test_video_batches_equal_the_numpy_path_and_shuffling_keeps_the_set(data):
+    paths = files(data, "video", "train")
+    got = tf_batches(paths, "video", seed=1, epoch=0)
+    ref = F.stack_batch([F.video_inputs(ex, 30) for ex in iter_examples(paths, "video",
+                                                                        seed=1, epoch=0)])
+    assert got["id"] == ref["id"]
+    np.testing.assert_allclose(got["rgb"], ref["rgb"], atol=1e-6)
+    np.testing.assert_array_equal(got["labels"], ref["labels"])
+    shuffled = tf_batches(paths, "video", seed=1, epoch=0, shuffle_buffer=32)["id"]
+    assert shuffled != got["id"] and sorted(shuffled) == sorted(got["id"])
+    assert tf_batches(paths, "video", seed=1, epoch=0, shuffle_buffer=32)["id"] == shuffled
+    assert tf_batches(paths, "video", seed=1, epoch=1, shuffle_buffer=32)["id"] != shuffled
+
+
+def test_a_label_outside_the_classes_names_the_file_and_record(tmp_path):
+    from conftest import random_video_examples
+
+    path = tmp_path / "bad.tfrecord"
+    write_shard(path, random_video_examples(3, num_classes=50))
+    with pytest.raises(DataError) as info:
+        list(kdata.iterate(kdata.make_dataset(path, "video", num_classes=5, batch_size=2)))
+    assert info.value.path == str(path) and info.value.record is not None
+    assert "label" in info.value.problem
+
+
+def test_frame_records_read_as_video_level_are_refused(data):
+    with pytest.raises(DataError, match="mean_"):
+        list(kdata.iterate(kdata.make_dataset(files(data, "frame", "validate"), "video",
+                                              num_classes=30, batch_size=4)))
+
+
+# ------------------------------------------------------------------ trainer
+
+def test_training_writes_the_run_record_checkpoints_and_logs(data, tmp_path):
+    out = tmp_path / "run"
+    record = run_train(data, out, epochs=2)
+    saved = json.loads((out / "run.json").read_text())
+    for key in ("schema", "run_id", "framework", "framework_version", "model", "features",
+                "profile", "seed", "config", "data", "history", "best_epoch", "evaluations",
+                "timings", "hardware", "parameters", "distributed", "environment", "git"):
+        assert key in saved, key
+    assert saved["framework"] == "keras" and saved["model"] == "fc"
+    assert [h["epoch"] for h in saved["history"]] == [1, 2]
+    for key in ("train_loss", "val_loss", "val_gap", "val_hit_at_1", "val_perr", "val_map",
+                "epoch_seconds"):
+        assert isinstance(saved["history"][0][key], float), key
+    assert saved["data"]["num_train_videos"] == 64 and saved["data"]["num_val_videos"] == 24
+    validate = saved["evaluations"]["validate"]
+    assert validate["num_videos"] == 24 and 0 <= validate["gap"] <= 1
+    assert "genre_accuracy" in validate  # the vocabulary was given
+    best = max(saved["history"], key=lambda h: h["val_gap"])
+    assert saved["best_epoch"] == best["epoch"] and validate["gap"] == best["val_gap"]
+    for key in ("train_examples_per_s", "median_step_s", "inference_videos_per_s",
+                "total_train_s"):
+        assert saved["timings"][key] > 0, key
+    assert record["parameters"] == saved["parameters"] > 0
+    assert (out / "best.npz").is_file() and (out / "last.npz").is_file()
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+
+    # evaluate: the best checkpoint, metrics into the record, a Kaggle predictions file
+    predictions = tmp_path / "predictions.csv"
+    metrics = trainer.evaluate(out, files(data, "video", "validate"),
+                               predictions_path=predictions)
+    assert metrics["gap"] == pytest.approx(validate["gap"], abs=1e-6)
+    lines = predictions.read_text().splitlines()
+    assert lines[0] == "VideoId,LabelConfidencePairs" and len(lines) == 25
+    assert json.loads((out / "run.json").read_text())["evaluations"]["test"]["gap"] \
+        == pytest.approx(metrics["gap"])
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(data, tmp_path,
+                                                                     monkeypatch):
+    """fc has dropout and BatchNorm: the dropout RNG and the running statistics resume too."""
+    straight = tmp_path / "straight"
+    run_train(data, straight, epochs=3)
+    broken = tmp_path / "broken"
+    monkeypatch.setenv(trainer.STOP_AFTER_ENV, "1")
+    run_train(data, broken, epochs=3)  # "killed" after its first epoch
+    assert json.loads((broken / "run.json").read_text())["epochs_trained"] == 1
+    monkeypatch.delenv(trainer.STOP_AFTER_ENV)
+    record = run_train(data, broken, epochs=3)
+    assert [h["epoch"] for h in record["history"]] == [1, 2, 3]
+    with np.load(straight / "last.npz") as a, np.load(broken / "last.npz") as b:
+        weights = [k for k in a.files if k.startswith("v")]
+        assert weights
+        for key in weights:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert record["history"][-1]["val_gap"] == pytest.approx(
+        json.loads((straight / "run.json").read_text())["history"][-1]["val_gap"], abs=0)
+
+
+def test_frame_level_model_with_autoencoder_features(data, tmp_path):
+    ae_dir = tmp_path / "ae"
+    ae = trainer.train_autoencoder(level="frame", train_paths=files(data, "frame", "train"),
+                                   val_paths=files(data, "frame", "validate"), out_dir=ae_dir,
+                                   profile="smoke", seed=0, num_classes=30, device="cpu",
+                                   progress=False, epochs=2)
+    assert ae["model"] == "autoencoder" and len(ae["history"]) == 2
+    errors = [h["val_loss"] for h in ae["history"]]
+    assert all(e > 0 for e in errors)
+    assert ae["history"][0]["val_rgb_mse"] + ae["history"][0]["val_audio_mse"] \
+        == pytest.approx(errors[0])
+    record = run_train(data, tmp_path / "hybrid", model="hybrid", level="frame", epochs=1,
+                       features="autoencoder", autoencoder_dir=ae_dir)
+    smoke = ae["config"]["model"]
+    assert record["config"]["model"]["rgb_dim"] == smoke["ae_rgb_code"]
+    assert record["config"]["model"]["audio_dim"] == smoke["ae_audio_code"]
+    assert 0 <= record["evaluations"]["validate"]["gap"] <= 1
+
+
+def test_keras_command_without_tensorflow_says_so(data, tmp_path):
+    """With TensorFlow unimportable, `yt8m train --framework keras` exits 2 naming it."""
+    code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+            "from yt8m_lib.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))")
+    args = ["train", "--framework", "keras", "--model", "fc",
+            "--train-data", str(data / "video" / "train*.tfrecord"),
+            "--val-data", str(data / "video" / "validate*.tfrecord"),
+            "--out", str(tmp_path / "run"), "--profile", "smoke"]
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=120, env=dict(os.environ))
+    assert done.returncode == 2, done.stderr
+    assert "tensorflow" in done.stderr and "not installed" in done.stderr
+    assert "Traceback" not in done.stderr
