@@ -175,3 +175,27 @@ def test_set_threads_gives_torch_the_requested_count():
         assert got["torch"]["intra_op"] == 1 == torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
+
+
+def test_runner_selects_sections_and_refuses_unknown_ones():
+    from benchmarks import run
+
+    args = run.parse_args(["--quick", "--only", "read, metrics"])
+    assert args.quick and args.sections == ["read", "metrics"]
+    assert run.parse_args([]).sections == list(run.SECTIONS)
+    with pytest.raises(SystemExit):
+        run.parse_args(["--only", "read,nonsense"])
+
+
+def test_benchmark_shards_have_the_asked_sizes_and_are_reused(tmp_path):
+    from benchmarks import data
+    from yt8m_lib.records import count_examples, iter_examples
+
+    paths = data.make_shards(tmp_path, "frame", shards=2, per_shard=3, frames=(5, 7))
+    assert count_examples(paths) == 6
+    assert all(5 <= ex.num_frames <= 7 for ex in iter_examples(paths, "frame"))
+    stamp = paths[0].stat().st_mtime_ns
+    assert data.make_shards(tmp_path, "frame", shards=2, per_shard=3, frames=(5, 7)) == paths
+    assert paths[0].stat().st_mtime_ns == stamp  # reused, not rewritten
+    video = data.make_shards(tmp_path, "video", shards=1, per_shard=4)
+    assert [ex.mean_rgb.shape for ex in iter_examples(video, "video")] == [(1024,)] * 4
