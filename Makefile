@@ -101,3 +101,7 @@ $(filter $(NB_BUILD)/01_%,$(EXECUTED)): $(DATA_LIB)
 $(filter-out $(NB_BUILD)/01_%,$(EXECUTED)): $(ALL_LIB)
 # The comparison reads the run records the two model notebooks write (it trains nothing).
 $(filter $(NB_BUILD)/05_%,$(EXECUTED)): $(filter $(NB_BUILD)/03_% $(NB_BUILD)/04_%,$(EXECUTED))
+# The autoencoder ablation reuses 04's raw-feature runs (and never trains them concurrently).
+$(filter $(NB_BUILD)/02_%,$(EXECUTED)): $(filter $(NB_BUILD)/04_%,$(EXECUTED))
+# Scaling measures speed: it runs last, alone, even under `make -j`.
+$(filter $(NB_BUILD)/06_%,$(EXECUTED)): $(filter-out $(NB_BUILD)/06_%,$(EXECUTED))

@@ -26,7 +26,8 @@ GROUPS = {"03": "nb-models", "04": "nb-models", "05": "nb-models"}
 # per-notebook smoke parameters on top of profile="smoke" (one seed: a smoke run checks that
 # the cells run, not the statistics)
 SMOKE_PARAMETERS = {"03": {"seeds": [0]}, "04": {"seeds": [0]}, "05": {"seeds": [0]},
-                    "02": {"seeds": [0]}}
+                    "02": {"seeds": [0]},
+                    "06": {"ddp_models": ["fc"], "run_benchmarks": False}}
 SMOKE_MODELS = ["logistic", "fc", "bilstm"]  # what 05 needs at least, if 03/04 did not run first
 
 

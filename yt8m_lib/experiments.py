@@ -274,9 +274,116 @@ def ensure_autoencoder(framework: str, level: str, *, profile: str, data_dir, se
     _trainer(framework).train_autoencoder(
         level=level, train_paths=[str(f) for f in files["train"]],
         val_paths=[str(f) for f in files["validate"]], out_dir=str(run_dir), profile=profile,
-        seed=seed, progress=False)
+        seed=seed, num_classes=num_classes_of(data_dir), progress=False)
     _log(f"{framework} autoencoder {level}: {time.perf_counter() - start:.1f} s", verbose)
     return run_dir
+
+
+def load_run_record(run_dir) -> dict:
+    """The run record of a run folder (``run_dir`` added); FileNotFoundError if none."""
+    record = _read_record(Path(run_dir))
+    if record is None:
+        raise FileNotFoundError(f"{run_dir} holds no run.json")
+    return record
+
+
+def encode_with_autoencoder(framework: str, run_dir, rgb: np.ndarray, audio: np.ndarray,
+                            batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """The codes (rgb, audio) of raw feature rows under a trained autoencoder (eval mode: no
+    noise), as numpy arrays."""
+    rgb, audio = np.asarray(rgb, np.float32), np.asarray(audio, np.float32)
+    out_rgb, out_audio = [], []
+    if framework == "torch":
+        import torch
+
+        from yt8m_lib.torch.train import load_autoencoder
+
+        autoencoder, _ = load_autoencoder(run_dir, torch.device("cpu"))
+        with torch.no_grad():
+            for start in range(0, len(rgb), batch_size):
+                r, a = autoencoder.encode(torch.from_numpy(rgb[start:start + batch_size]),
+                                          torch.from_numpy(audio[start:start + batch_size]))
+                out_rgb.append(r.numpy())
+                out_audio.append(a.numpy())
+    elif framework == "keras":
+        from yt8m_lib.keras.train import load_encoder
+
+        encoder = load_encoder(run_dir)[0]
+        for start in range(0, len(rgb), batch_size):
+            r, a = encoder.encode(rgb[start:start + batch_size], audio[start:start + batch_size])
+            out_rgb.append(np.asarray(r))
+            out_audio.append(np.asarray(a))
+    else:
+        raise ValueError(f"unknown framework {framework!r}")
+    return np.concatenate(out_rgb), np.concatenate(out_audio)
+
+
+def run_torch_ddp(model: str, world_size: int, *, profile: str, data_dir, results_dir=None,
+                  seed: int = 0, epochs: int | None = 1, threads: int | None = None,
+                  force: bool = False, verbose: bool = True) -> dict:
+    """Train one model with PyTorch DDP on ``world_size`` CPU processes (``torchrun``, gloo)
+    through the real trainer (``yt8m train``); returns its run record.
+
+    The profile's batch size is the global batch; the cores are shared out so that the total
+    number of threads is the same for every world size (``threads`` per process, default
+    cores // world_size). Runs live under ``scaling/`` so they never mix with the runs that
+    notebooks 03-05 compare; they are reused like those.
+    """
+    import os
+    import subprocess
+    import sys
+
+    data_dir = Path(data_dir)
+    results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
+    level = model_level(model)
+    run_dir = (Path(results_dir) / "scaling" / profile / data_tag(data_dir) / "torch-ddp"
+               / f"{model}-world{world_size}-seed{seed}")
+    record = _read_record(run_dir)
+    if record is not None and record.get("history") and not force:
+        _log(f"torch DDP {model} x{world_size}: reused {run_dir}", verbose)
+        return record
+    globs = {split: str(data_dir / level / f"{split}*.tfrecord") for split in ("train", "validate")}
+    if not all(sorted((data_dir / level).glob(f"{split}*.tfrecord")) for split in globs):
+        raise FileNotFoundError(f"{data_dir / level}: needs train*/validate* shards for DDP runs")
+    cores = os.cpu_count() or 1
+    threads = threads or max(1, cores // world_size)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={world_size}", "-m", "yt8m_lib", "train",
+               "--framework", "torch", "--model", model, "--train-data", globs["train"],
+               "--val-data", globs["validate"], "--out", str(run_dir), "--profile", profile,
+               "--seed", str(seed), "--no-progress", "--device", "cpu",
+               "--num-classes", str(num_classes_of(data_dir))]
+    if epochs is not None:
+        command += ["--epochs", str(epochs)]
+    if force:
+        command.append("--no-resume")
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE",
+               PYTHONPATH=str(paths.REPO_ROOT))
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"torchrun with {world_size} process(es) failed "
+                           f"(exit {done.returncode}):\n{done.stderr[-3000:]}")
+    _log(f"torch DDP {model} x{world_size} ({threads} thread(s) each): "
+         f"{time.perf_counter() - start:.1f} s", verbose)
+    return load_run_record(run_dir)
+
+
+def run_benchmark_section(section: str, quick: bool = True) -> None:
+    """``python -m benchmarks.run --only SECTION [--quick]`` (``make bench``'s runner) in a
+    subprocess from the repository root; its JSON lands in ``results/bench/``."""
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "benchmarks.run", "--only", section, "--no-progress"]
+    if quick:
+        command.append("--quick")
+    done = subprocess.run(command, cwd=paths.REPO_ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(paths.REPO_ROOT)))
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark {section} failed (exit {done.returncode}):\n"
+                           f"{done.stderr[-3000:]}")
 
 
 # --------------------------------------------------------------------------- records as tables
