@@ -139,7 +139,7 @@ def make_train_step(model, optimizer, train_config, *, jit_compile: bool = False
     The loss of each replica is its batch mean; gradients are summed across replicas, so
     the loss is divided by the number of replicas (= DistributedDataParallel's average).
     XLA stays off for models with an LSTM (the cuDNN kernel is not XLA-compilable).
-    ``element_spec`` (a dataset's, one replica per worker only) fixes the traced signature.
+    ``element_spec`` (a dataset's; single replica only) fixes the traced signature.
     """
     import tensorflow as tf
 
@@ -188,6 +188,34 @@ def encode_inputs(encoder, inputs: dict) -> dict:
         out["mean_rgb"], out["mean_audio"] = encoder.encode(inputs["mean_rgb"],
                                                             inputs["mean_audio"])
     return out
+
+
+def make_broadcast_statistics(model, strategy):
+    """A function copying replica 0's non-trainable statistics (BatchNorm moving mean and
+    variance) to every replica. Each replica updates them from its own batches; PyTorch's
+    trainer broadcasts them from rank 0 at the end of every epoch, and so does this one, so
+    every worker validates and saves the same model. None without distribution."""
+    if strategy.num_replicas_in_sync == 1:
+        return None
+    variables = [v for v in model.non_trainable_variables
+                 if "seed_generator" not in v.path and v.dtype == "float32"]
+    if not variables:
+        return None
+
+    def replica_fn():
+        context = tf.distribute.get_replica_context()
+        first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), tf.float32)
+        # a sum in which only replica 0 contributes = replica 0's values, everywhere
+        values = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                    [tf.convert_to_tensor(v) * first for v in variables])
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+
+    @tf.function
+    def broadcast():
+        strategy.run(replica_fn)
+
+    return broadcast
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -351,6 +379,7 @@ def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths,
         if chief:
             print(f"resuming {out_dir} after epoch {state['epoch']}", file=sys.stderr)
     writer = tf.summary.create_file_writer(str(out_dir / "tensorboard")) if chief else None
+    broadcast_statistics = make_broadcast_statistics(net, strategy)
     stop_after = int(os.environ.get(STOP_AFTER_ENV, "0"))
     started_at = state["epoch"]
     for epoch in range(state["epoch"], epochs):
@@ -381,6 +410,8 @@ def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths,
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
         bar.close()
+        if broadcast_statistics is not None:
+            broadcast_statistics()
         state["train_seconds"] += time.perf_counter() - epoch_start
         state["examples"] += count
         state["skipped_batches"] += skipped
@@ -472,8 +503,14 @@ def _per_replica_batch(batch_size: int, strategy) -> int:
 
 
 def _distributed_info(strategy, workers: int, per_replica: int) -> dict:
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        backend = "MultiWorkerMirroredStrategy"  # (its class is CollectiveAllReduceStrategy)
+    elif isinstance(strategy, tf.distribute.MirroredStrategy):
+        backend = "MirroredStrategy"
+    else:
+        backend = None  # one device, as PyTorch's single process
     return {"world_size": strategy.num_replicas_in_sync, "workers": workers,
-            "backend": type(strategy).__name__, "device": device_name(),
+            "backend": backend, "device": device_name(),
             "per_rank_batch_size": per_replica,
             "uneven_shards": "same number of steps on every worker" if workers > 1 else None}
 
@@ -569,10 +606,10 @@ def train(*, model, train_paths, val_paths, out_dir, profile, seed, features="ra
                                          "inference_batch_latency_ms")}
         return entry, dict(m, data=[str(p) for p in val_paths]), inference
 
-    one_replica_per_worker = strategy.num_replicas_in_sync == workers
+    # a fixed signature only without distribution (distributed batches are not plain tensors)
     step_fn = make_train_step(net, optimizer, train_config, strategy=strategy, encoder=encoder,
-                              element_spec=val_dataset.element_spec if one_replica_per_worker
-                              else None)
+                              element_spec=val_dataset.element_spec
+                              if strategy.num_replicas_in_sync == 1 else None)
     monitor = HardwareMonitor(framework="keras")
     with monitor:
         _train_epochs(
