@@ -16,9 +16,9 @@ shard - so none waits forever for the others (PyTorch uses DDP's ``join`` instea
 uneven shards the Keras run skips the last batches of the larger shards, and says so in the
 run record).
 
-Checkpoints (in the run folder, beside ``run.json``): ``last.npz`` holds every model variable (weights,
-BatchNorm statistics, dropout RNG states), every optimizer variable and the epoch, history
-and best GAP so far: resuming after an interruption continues exactly where the
+Checkpoints (in the run folder, beside ``run.json``): ``last.npz`` holds every model
+variable (weights, BatchNorm statistics, dropout RNG states), every optimizer variable and
+the epoch, history and best score so far: resuming after an interruption continues exactly where the
 uninterrupted run would be (same final weights, CPU, fixed seed). ``best.npz`` holds the
 model variables of the epoch with the best validation GAP; ``evaluate`` scores that one.
 """
@@ -40,14 +40,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402,F401
 import keras  # noqa: E402,F401
 
-from yt8m_lib.config import (get_profile, model_level, to_dict,  # noqa: E402
-                             with_overrides)
+from yt8m_lib.config import get_profile, model_level, with_overrides  # noqa: E402
 from yt8m_lib.errors import ConfigError  # noqa: E402
 
 LAST, BEST = "last.npz", "best.npz"
 LOG_EVERY = 10  # steps between TensorBoard loss points
 STOP_AFTER_ENV = "YT8M_STOP_AFTER_EPOCHS"  # tests: end the run after N epochs (a "kill")
-WEIGHTS_ENV = "YT8M_DEBUG_WEIGHTS"  # tests: every worker saves its final weights to PREFIX.rank{R}.npz
+WEIGHTS_ENV = "YT8M_DEBUG_WEIGHTS"  # tests: each worker saves its final weights, PREFIX.rank{R}.npz
 
 
 # ---------------------------------------------------------------- set-up
@@ -65,8 +64,6 @@ def setup(device: str | None, seed: int, *, deterministic: bool = True):
     Call once per process before anything else touches TensorFlow (a multi-worker strategy
     must be created first).
     """
-    import keras
-    import tensorflow as tf
 
     if device is not None and device.startswith("cpu"):
         tf.config.set_visible_devices([], "GPU")
@@ -99,7 +96,6 @@ def setup(device: str | None, seed: int, *, deterministic: bool = True):
 
 
 def device_name() -> str:
-    import tensorflow as tf
     gpus = tf.config.list_logical_devices("GPU")
     return "gpu" if gpus else "cpu"
 
@@ -107,7 +103,6 @@ def device_name() -> str:
 def make_optimizer(train_config):
     """Adam with every setting explicit (epsilon 1e-7 in both frameworks) and the global
     gradient-norm clipping of the config."""
-    import keras
     return keras.optimizers.Adam(learning_rate=train_config.learning_rate,
                                  beta_1=train_config.adam_beta_1,
                                  beta_2=train_config.adam_beta_2,
@@ -117,7 +112,6 @@ def make_optimizer(train_config):
 
 def to_model_batch(model, batch: dict) -> tuple[dict, object]:
     """(model inputs, labels) of a batch dict (numpy or tensors); ``num_frames`` as int32."""
-    import tensorflow as tf
     inputs = {key: batch[key] for key in model.input}
     if "num_frames" in inputs:
         inputs["num_frames"] = tf.cast(inputs["num_frames"], tf.int32)
@@ -127,7 +121,6 @@ def to_model_batch(model, batch: dict) -> tuple[dict, object]:
 def batch_signature(element_spec: dict) -> dict:
     """The tf.function input signature of a dataset's batches (without ``id``): batch size
     left open, so the last, smaller batch does not trigger a second (slow) trace."""
-    import tensorflow as tf
     return {key: tf.TensorSpec([None, *spec.shape[1:]], spec.dtype)
             for key, spec in element_spec.items() if key != "id"}
 
@@ -141,7 +134,6 @@ def make_train_step(model, optimizer, train_config, *, jit_compile: bool = False
     XLA stays off for models with an LSTM (the cuDNN kernel is not XLA-compilable).
     ``element_spec`` (a dataset's; single replica only) fixes the traced signature.
     """
-    import tensorflow as tf
 
     from yt8m_lib.keras.models import bce_loss
 
@@ -279,7 +271,6 @@ def steps_per_epoch(paths, batch_size: int, *, seed, epoch: int,
 def make_forward(model, encoder=None, bce_epsilon: float = 1e-7, element_spec=None):
     """A traced inference function (inputs, labels) -> (probabilities, summed loss); build it
     once per model, so validation does not retrace every epoch."""
-    import tensorflow as tf
 
     from yt8m_lib.keras.models import bce_loss
 
@@ -301,7 +292,6 @@ def predict(model, dataset, *, encoder=None, evaluator=None, writer=None,
             bce_epsilon: float = 1e-7, progress: bool = False, desc: str = "eval",
             forward=None) -> dict:
     """Scores a dataset: mean loss, the official metrics, timings; optional predictions file."""
-    import tensorflow as tf
     from tqdm.auto import tqdm
 
     from yt8m_lib.keras.data import data_error, ids_to_str
@@ -363,7 +353,6 @@ def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths,
     TensorBoard, best/last checkpoints, exact resume. Fills the record's history (epochs
     counted from 1, as the PyTorch trainer does), best_epoch, epochs_trained, timings and the
     validation evaluation of the best epoch."""
-    import tensorflow as tf
     from tqdm.auto import tqdm
 
     from yt8m_lib.keras.data import data_error
@@ -549,8 +538,7 @@ def train(*, model, train_paths, val_paths, out_dir, profile, seed, features="ra
     name = model
     level = model_level(name)
     worker, workers = cluster_info()
-    tf, strategy = setup(device, seed)
-    import keras
+    _, strategy = setup(device, seed)
 
     from yt8m_lib import results
     from yt8m_lib.hardware import HardwareMonitor
@@ -684,7 +672,6 @@ def evaluate(run_dir, data_paths, *, predictions_path=None, vocabulary=None, dev
 def make_autoencoder_step(autoencoder, optimizer, *, strategy=None):
     """One optimizer step of the denoising autoencoder on a batch dict; at frame level the
     loss counts the real frames only (padding is not data)."""
-    import tensorflow as tf
 
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
@@ -710,7 +697,6 @@ def make_autoencoder_step(autoencoder, optimizer, *, strategy=None):
 def reconstruction_errors(autoencoder, batch, training: bool):
     """Mean squared error of each stream's reconstruction, over the real frames only at frame
     level (padding is not data)."""
-    import tensorflow as tf
 
     errors = []
     rgb, audio = tf.cast(batch["rgb"], tf.float32), tf.cast(batch["audio"], tf.float32)
@@ -735,8 +721,7 @@ def train_autoencoder(*, level, train_paths, val_paths, out_dir, profile, seed,
     records the reconstruction error per epoch (``val_loss`` = rgb + audio MSE); ``best.npz``
     (lowest validation error) is the encoder that ``--features autoencoder`` uses."""
     worker, workers = cluster_info()
-    tf, strategy = setup(device, seed)
-    import keras
+    _, strategy = setup(device, seed)
 
     from yt8m_lib import results
     from yt8m_lib.config import NUM_CLASSES_2018
