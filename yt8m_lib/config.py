@@ -31,7 +31,9 @@ The architecture every model follows, in both frameworks (``yt8m_lib.torch.model
   Glorot-uniform, recurrent kernels orthogonal, biases zero except the forget gate at 1
   (Keras' ``unit_forget_bias``); PyTorch's second LSTM bias (``bias_hh``) is held at zero and
   frozen, so both frameworks train the same parameters.  BatchNorm: epsilon and momentum
-  below, in Keras' convention (PyTorch momentum = 1 - keras momentum).
+  below, in Keras' convention (PyTorch momentum = 1 - keras momentum).  One difference no
+  setting removes: PyTorch's running variance averages the unbiased batch variance (n/(n-1)
+  times Keras'); training steps are identical, inference after training differs slightly.
 * autoencoder (feature engineering): per stream, code = ReLU(Dense(code_dim)(x + noise)),
   reconstruction = Dense(dim)(code); loss = MSE summed over the two streams; codes replace
   raw features when ``--features autoencoder``.
