@@ -435,6 +435,7 @@ def fit(*, task: Task, model: torch.nn.Module, train_data: YT8MDataset,
     if os.environ.get(WEIGHTS_ENV):
         torch.save(model.state_dict(), f"{os.environ[WEIGHTS_ENV]}.rank{dist_info.rank}.pt")
     if main:
+        fill_record(record, state, train_data, val_data)  # also when nothing was left to train
         record["hardware"] = monitor.to_record() if monitor is not None else {}
         results.write_run_record(out_dir, record)
     return record
