@@ -68,3 +68,13 @@ def test_cli_reports_counts_and_differences(capsys):
 def test_cli_refuses_an_unknown_model():
     with pytest.raises(ConfigError, match="unknown model"):
         parity.cli_main(argparse.Namespace(model="transformer", json=False, profile="smoke"))
+
+
+def test_cli_fails_when_a_model_differs(monkeypatch, capsys):
+    def differing(name, profile):
+        return {"model": name, "keras_parameters": 10, "torch_parameters": 11,
+                "max_abs_diff": 0.0, "output_scale": 1.0, "ok": False}
+
+    monkeypatch.setattr(parity, "check_parity", differing)
+    assert parity.cli_main(argparse.Namespace(model="fc", json=False, profile="smoke")) == 1
+    assert "FAILED" in capsys.readouterr().err

@@ -105,20 +105,23 @@ def copy_keras_to_torch(keras_model, torch_model, name: str, config) -> None:
             raise TypeError(f"no weight mapping for Keras layer {keras_name!r} ({type(layer)})")
 
 
-def randomize_weights(keras_model, seed: int = 0, scale: float = 0.3) -> None:
-    """Random values in every Keras weight (variances positive), so the comparison exercises
-    every tensor's placement, not just the (mostly zero) initial biases and statistics."""
+def randomize_weights(keras_model, seed: int = 0) -> None:
+    """Random values in every Keras weight, so the comparison exercises every tensor's
+    placement, not just the (mostly zero) initial biases and statistics. Kernels get
+    std 1/sqrt(fan_in), so activations keep the size they have in a trained model at any
+    width (an unrealistically large scale would only measure float32 round-off of huge
+    pre-activations); variances stay positive."""
     rng = np.random.default_rng(seed)
     for variable in keras_model.weights:
         if "seed_generator" in variable.path:
             continue
         shape = tuple(variable.shape)
-        if variable.path.endswith("moving_variance"):
+        if variable.path.endswith(("moving_variance", "gamma")):
             value = rng.uniform(0.5, 1.5, shape)
-        elif variable.path.endswith("gamma"):
-            value = rng.uniform(0.5, 1.5, shape)
-        else:
-            value = rng.normal(0.0, scale, shape)
+        elif len(shape) == 2:  # Dense or LSTM kernel (fan_in, units)
+            value = rng.normal(0.0, 1.0 / np.sqrt(shape[0]), shape)
+        else:  # biases, beta, moving mean
+            value = rng.normal(0.0, 0.1, shape)
         variable.assign(value.astype(np.float32))
 
 
