@@ -186,8 +186,19 @@ def memory_growth(sizes: Sequence[float], peak_mb: Sequence[float]) -> dict:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (Linux reports KiB, macOS bytes)."""
+    """Peak resident memory of this process so far, in MB.
+
+    Linux: ``VmHWM`` of /proc/self/status - not ``ru_maxrss``, which a process started by
+    fork+exec inherits from its (possibly big) parent. Elsewhere ``ru_maxrss`` (macOS: bytes).
+    """
     import resource
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6  # kB
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1e6 if platform.system() == "Darwin" else peak * 1024 / 1e6
 
