@@ -165,6 +165,9 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(data, tmp_p
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     assert record["history"][-1]["val_gap"] == pytest.approx(
         json.loads((straight / "run.json").read_text())["history"][-1]["val_gap"], abs=0)
+    # resuming a finished run trains nothing and keeps its record
+    again = run_train(data, broken, epochs=3)
+    assert again["history"] == record["history"] and again["best_epoch"] == record["best_epoch"]
 
 
 def test_frame_level_model_with_autoencoder_features(data, tmp_path):

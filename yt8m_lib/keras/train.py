@@ -431,6 +431,7 @@ def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths,
                     if k != "epoch" and isinstance(v, float)), file=sys.stderr)
         if stop_after and epoch + 1 - started_at >= stop_after:
             break
+    _fill_record(record, state, step_statistics)  # also when a resumed run had nothing left
     if os.environ.get(WEIGHTS_ENV):
         save_variables(Path(f"{os.environ[WEIGHTS_ENV]}.rank{worker}.npz"), net.variables)
     return state
