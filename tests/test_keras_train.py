@@ -203,3 +203,21 @@ def test_keras_command_without_tensorflow_says_so(data, tmp_path):
     assert done.returncode == 2, done.stderr
     assert "tensorflow" in done.stderr and "not installed" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_evaluating_many_models_in_one_process_traces_without_retracing_warnings(data, caplog):
+    # a notebook evaluates one model after another; batches of 7 leave a smaller last batch
+    import logging
+
+    from yt8m_lib.config import get_profile, with_overrides
+    from yt8m_lib.keras.models import build_model
+
+    dataset = kdata.make_dataset(files(data, "frame", "validate"), "frame", num_classes=30,
+                                 batch_size=7, seed=None, frames_per_video=8)
+    config = with_overrides(get_profile("smoke").model, num_classes=30)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(7):
+            out = trainer.predict(build_model("bilstm", config), dataset)
+            assert out["num_videos"] == 24
+            assert out["inference_batch_latency_ms"] > 0
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]

@@ -160,6 +160,7 @@ def make_train_step(model, optimizer, train_config, *, jit_compile: bool = False
 
     signature = None if element_spec is None else [batch_signature(element_spec)]
 
+    @quiet_tracing
     @tf.function(jit_compile=jit_compile, reduce_retracing=True, input_signature=signature)
     def step(batch):
         losses = strategy.run(replica_step, args=(batch,))
@@ -268,23 +269,67 @@ def steps_per_epoch(paths, batch_size: int, *, seed, epoch: int,
     return limit, sum(b - limit for b in batches)
 
 
+def model_signature(model) -> dict:
+    """The input signature of a model's batches (from its Keras inputs: batch size and frame
+    count left open), so one traced function serves every batch, the last smaller one too."""
+    return {key: tf.TensorSpec(tensor.shape, tensor.dtype) for key, tensor in model.input.items()}
+
+
+def quiet_tracing(function):
+    """Each of our traced functions is traced once per model (fixed input signatures), but a
+    notebook that trains and evaluates many models in one process traces the same Python code
+    once per model, which TensorFlow's frequent-retracing detector (keyed by the code object)
+    reports as "triggered tf.function retracing". Not a retrace: silence that detector for
+    this function only (a private flag; harmless if a TensorFlow version lacks it)."""
+    function._omit_frequent_tracing_warning = True
+    return function
+
+
+def sync_devices() -> None:
+    """Wait for pending GPU work before reading a clock (torch.cuda.synchronize's twin);
+    nothing to wait for on the CPU."""
+    if tf.config.list_logical_devices("GPU"):
+        tf.test.experimental.sync_devices()
+
+
 def make_forward(model, encoder=None, bce_epsilon: float = 1e-7, element_spec=None):
-    """A traced inference function (inputs, labels) -> (probabilities, summed loss); build it
-    once per model, so validation does not retrace every epoch."""
+    """An inference function (inputs, labels) -> (probabilities, summed loss, forward
+    seconds). The model's forward pass is one traced function with a fixed input signature
+    (traced once per model, whatever the batch size); the clock covers only that pass,
+    synchronized (``inference_batch_latency_ms``, as the PyTorch trainer); the autoencoder's
+    encoding and the loss are separate traced functions outside it. ``element_spec`` is
+    accepted for compatibility (the signature comes from the model)."""
 
     from yt8m_lib.keras.models import bce_loss
 
-    signature = None
-    if element_spec is not None:
-        spec = batch_signature(element_spec)
-        signature = [{k: spec[k] for k in model.input}, spec["labels"]]
+    del element_spec
+    signature = model_signature(model)
 
-    @tf.function(reduce_retracing=True, input_signature=signature)
+    @quiet_tracing
+    @tf.function(input_signature=[signature])
+    def probabilities(inputs):
+        return tf.cast(model(inputs, training=False), tf.float32)
+
+    @quiet_tracing
+    @tf.function(reduce_retracing=True)
+    def loss_sum(labels, p):
+        return bce_loss(labels, p, bce_epsilon) * tf.cast(tf.shape(p)[0], tf.float32)
+
+    encode = None
+    if encoder is not None:
+        encode = quiet_tracing(tf.function(lambda inputs: encode_inputs(encoder, inputs),
+                                           reduce_retracing=True))
+
     def forward(inputs, labels):
-        if encoder is not None:
-            inputs = encode_inputs(encoder, inputs)
-        p = tf.cast(model(inputs, training=False), tf.float32)
-        return p, bce_loss(labels, p, bce_epsilon) * tf.cast(tf.shape(p)[0], tf.float32)
+        if encode is not None:
+            inputs = encode(inputs)
+        inputs = {key: inputs[key] for key in signature}
+        sync_devices()
+        start = time.perf_counter()
+        p = probabilities(inputs)
+        sync_devices()
+        seconds = time.perf_counter() - start
+        return p, loss_sum(labels, p), seconds
     return forward
 
 
@@ -295,10 +340,11 @@ def predict(model, dataset, *, encoder=None, evaluator=None, writer=None,
     from tqdm.auto import tqdm
 
     from yt8m_lib.keras.data import data_error, ids_to_str
+    from yt8m_lib.training import inference_timings
 
     forward = forward or make_forward(model, encoder, bce_epsilon)
 
-    loss_sum, count, latencies = 0.0, 0, []
+    loss_sum, count, latencies, sizes = 0.0, 0, [], []
     iterator = iter(dataset)
     bar = tqdm(desc=desc, unit="batch", disable=not progress, leave=False)
     while True:
@@ -308,10 +354,10 @@ def predict(model, dataset, *, encoder=None, evaluator=None, writer=None,
             break
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
             raise data_error(error) from None
-        start = time.perf_counter()
-        p, loss = forward(*to_model_batch(model, batch))
+        p, loss, seconds = forward(*to_model_batch(model, batch))
         p = p.numpy()
-        latencies.append(time.perf_counter() - start)
+        latencies.append(seconds)
+        sizes.append(p.shape[0])
         loss_sum += float(loss)
         count += p.shape[0]
         if evaluator is not None:
@@ -322,11 +368,9 @@ def predict(model, dataset, *, encoder=None, evaluator=None, writer=None,
     bar.close()
     if count == 0:
         raise ConfigError("no videos to evaluate")
-    # the first batch traces the function: leave it out of the timing when there are more
-    timed = latencies[1:] if len(latencies) > 1 else latencies
+    # the first batch traces the function: inference_timings leaves it out
     out = {"loss": loss_sum / count, "num_videos": count,
-           "inference_batch_latency_ms": float(np.median(timed) * 1e3),
-           "inference_videos_per_s": float(count / max(sum(latencies), 1e-9))}
+           **inference_timings(latencies, sizes)}
     if evaluator is not None:
         out["metrics"] = evaluator.result()
     return out
@@ -356,23 +400,25 @@ def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths,
     from tqdm.auto import tqdm
 
     from yt8m_lib.keras.data import data_error
-    from yt8m_lib.training import step_statistics
+    from yt8m_lib.training import LoopClock, TIMING_STATE
 
     ckpt = _checkpoint_dir(out_dir, worker)
     chief = worker == 0
     state = {"epoch": 0, "history": [], "best_epoch": None, "best_score": None,
-             "step_times": [], "train_seconds": 0.0, "examples": 0, "evaluation": None,
-             "inference": {}, "skipped_batches": 0}
+             "evaluation": None, "inference": {}, "skipped_batches": 0, **TIMING_STATE,
+             "step_times": []}
     if resume and (ckpt / LAST).exists():
         state = load_variables(ckpt / LAST, net.variables, o=optimizer.variables)
         if chief:
             print(f"resuming {out_dir} after epoch {state['epoch']}", file=sys.stderr)
+    clock = LoopClock(state)  # (steps count the examples of every worker)
     writer = tf.summary.create_file_writer(str(out_dir / "tensorboard")) if chief else None
     broadcast_statistics = make_broadcast_statistics(net, strategy)
     stop_after = int(os.environ.get(STOP_AFTER_ENV, "0"))
     started_at = state["epoch"]
     for epoch in range(state["epoch"], epochs):
         epoch_start = time.perf_counter()
+        clock.start_epoch()
         limit, skipped = steps_per_epoch(train_paths, batch_size, seed=seed, epoch=epoch,
                                          num_readers=workers)
         iterator = iter(strategy.distribute_datasets_from_function(dataset_fn(epoch)))
@@ -386,11 +432,11 @@ def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths,
                 break
             except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
                 raise data_error(error) from None
-            start = time.perf_counter()
+            clock.batch_ready()
             loss = float(step_fn(batch))  # float() waits for the step to finish
-            state["step_times"].append(time.perf_counter() - start)
-            steps += 1
             n = _batch_size(batch["rgb"]) * workers
+            clock.step_done(n)
+            steps += 1
             loss_sum += loss * n
             count += n
             if writer is not None and len(state["step_times"]) % LOG_EVERY == 0:
@@ -401,8 +447,7 @@ def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths,
         bar.close()
         if broadcast_statistics is not None:
             broadcast_statistics()
-        state["train_seconds"] += time.perf_counter() - epoch_start
-        state["examples"] += count
+        clock.end_epoch()
         state["skipped_batches"] += skipped
         entry, evaluation, inference = validate()
         entry = {"epoch": epoch + 1, "train_loss": loss_sum / max(count, 1), **entry,
@@ -422,7 +467,7 @@ def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths,
             writer.flush()
         state["epoch"] = epoch + 1
         save_variables(ckpt / LAST, net.variables, state, o=optimizer.variables)
-        _fill_record(record, state, step_statistics)
+        _fill_record(record, state)
         if chief:
             write_record(record)
             if progress:
@@ -431,24 +476,22 @@ def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths,
                     if k != "epoch" and isinstance(v, float)), file=sys.stderr)
         if stop_after and epoch + 1 - started_at >= stop_after:
             break
-    _fill_record(record, state, step_statistics)  # also when a resumed run had nothing left
+    _fill_record(record, state)  # also when a resumed run had nothing left
     if os.environ.get(WEIGHTS_ENV):
         save_variables(Path(f"{os.environ[WEIGHTS_ENV]}.rank{worker}.npz"), net.variables)
     return state
 
 
-def _fill_record(record: dict, state: dict, step_statistics) -> None:
+def _fill_record(record: dict, state: dict) -> None:
+    from yt8m_lib.training import training_timings
+
     record["history"] = state["history"]
     record["best_epoch"] = state["best_epoch"]
     record["epochs_trained"] = state["epoch"]
     if state["evaluation"] is not None:
         record["evaluations"]["validate"] = dict(state["evaluation"],
                                                  epoch=state["best_epoch"])
-    seconds = state["train_seconds"]
-    record["timings"] = {
-        "train_examples_per_s": state["examples"] / seconds if seconds else None,
-        **step_statistics(state["step_times"]), **state["inference"],
-        "total_train_s": seconds}
+    record["timings"] = {**training_timings(state), **state["inference"]}
     record["distributed"]["skipped_batches"] = state["skipped_batches"]
 
 
@@ -593,6 +636,7 @@ def train(*, model, train_paths, val_paths, out_dir, profile, seed, features="ra
                  "val_perr": m["perr"], "val_map": m["map"]}
         inference = {k: out[k] for k in ("inference_videos_per_s",
                                          "inference_batch_latency_ms")}
+        inference["inference_batch_size"] = train_config.eval_batch_size
         return entry, dict(m, data=[str(p) for p in val_paths]), inference
 
     # a fixed signature only without distribution (distributed batches are not plain tensors)
@@ -664,7 +708,8 @@ def evaluate(run_dir, data_paths, *, predictions_path=None, vocabulary=None, dev
         **metrics, "data": [str(p) for p in data_paths],
         "predictions": None if predictions_path is None else str(predictions_path),
         "inference_videos_per_s": out["inference_videos_per_s"],
-        "inference_batch_latency_ms": out["inference_batch_latency_ms"]}
+        "inference_batch_latency_ms": out["inference_batch_latency_ms"],
+        "inference_batch_size": train_config.eval_batch_size}
     results.write_run_record(run_dir, record)
     return metrics
 
@@ -687,6 +732,7 @@ def make_autoencoder_step(autoencoder, optimizer, *, strategy=None):
         optimizer.apply_gradients(zip(gradients, variables))
         return loss
 
+    @quiet_tracing
     @tf.function(reduce_retracing=True)
     def step(batch):
         losses = strategy.run(replica_step, args=(batch,))
@@ -750,6 +796,7 @@ def train_autoencoder(*, level, train_paths, val_paths, out_dir, profile, seed,
     normalize = train_config.normalize
     val_dataset = _validation_dataset(val_paths, level, num_classes, train_config, normalize)
 
+    @quiet_tracing
     @tf.function(reduce_retracing=True)
     def val_errors(batch):
         return reconstruction_errors(net, batch, training=False)

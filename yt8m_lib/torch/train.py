@@ -84,7 +84,9 @@ def summary_writer(log_dir: Path):
     """TensorBoard's writer without TensorFlow: tensorboard imports TensorFlow when it is
     installed unless the marker module ``tensorboard.compat.notf`` exists (then it uses its
     own stub)."""
-    sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+    if "tensorflow" not in sys.modules:  # (already imported: nothing to avoid, use it)
+        sys.modules.setdefault("tensorboard.compat.notf",
+                               types.ModuleType("tensorboard.compat.notf"))
     from torch.utils.tensorboard import SummaryWriter
 
     return SummaryWriter(str(log_dir))
@@ -201,6 +203,51 @@ def encode_batch(autoencoder: Autoencoder | None, batch: dict) -> dict:
     return out
 
 
+def make_optimizer(model: torch.nn.Module, train_config) -> torch.optim.Adam:
+    """Adam over the trainable parameters with every setting of the config explicit
+    (epsilon included: PyTorch's default differs from Keras')."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.Adam(params, lr=train_config.learning_rate,
+                            betas=(train_config.adam_beta_1, train_config.adam_beta_2),
+                            eps=train_config.adam_epsilon)
+
+
+def classifier_loss(model, batch: dict, train_config, autoencoder=None) -> torch.Tensor:
+    """Clipped binary cross-entropy of a classifier's probabilities (a batch on the device)."""
+    return clipped_bce(model(encode_batch(autoencoder, batch)), batch["labels"],
+                       train_config.bce_epsilon)
+
+
+def train_step(model, optimizer, batch: dict, train_config, *, loss_fn=None, scaler=None,
+               amp: bool = False) -> float:
+    """One optimizer step on a batch already on the model's device: forward, loss, backward,
+    global gradient-norm clipping (when the config asks for it), update. Returns the loss as
+    a float, which waits for the step to finish. ``loss_fn(model, batch)`` defaults to the
+    classifier loss; ``scaler`` is the GradScaler of mixed precision (None: plain float32).
+    ``fit`` takes every step through here, and so do parity and the benchmarks."""
+    device = optimizer.param_groups[0]["params"][0].device
+    with autocast(device, amp):
+        loss = (loss_fn or (lambda m, b: classifier_loss(m, b, train_config)))(model, batch)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+    else:
+        loss.backward()
+    if train_config.global_clipnorm:
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, train_config.global_clipnorm)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    value = loss.detach().item()  # waits for the step to finish
+    sync(device)
+    return value
+
+
 # ------------------------------------------------------------------ the shared epoch loop
 
 class Task:
@@ -230,8 +277,7 @@ class ClassifierTask(Task):
         self.inference = {}
 
     def loss(self, model, batch):
-        return clipped_bce(model(encode_batch(self.autoencoder, batch)), batch["labels"],
-                           self.config.bce_epsilon)
+        return classifier_loss(model, batch, self.config, self.autoencoder)
 
     def validate(self, model, loader, device, amp):
         metrics, loss, timing = predict(model, loader, device, amp, self.num_classes,
@@ -294,18 +340,20 @@ def predict(model, loader, device, amp, num_classes, bce_epsilon, autoencoder=No
     """Metrics, mean loss and inference timing of ``model`` over ``loader`` (one process)."""
     model.eval()
     evaluator = StreamingEvaluator(num_classes, vocabulary=vocabulary)
-    loss_sum, count, latencies = 0.0, 0, []
+    loss_sum, count, latencies, sizes = 0.0, 0, [], []
     with torch.no_grad():
         for batch in loader:
             batch = to_device(batch, device)
+            inputs = encode_batch(autoencoder, batch)  # the autoencoder is input processing
             sync(device)
             start = time.perf_counter()
             with autocast(device, amp):
-                p = model(encode_batch(autoencoder, batch))
+                p = model(inputs)
             sync(device)
             latencies.append(time.perf_counter() - start)
             p = p.float()
             n = p.shape[0]
+            sizes.append(n)
             loss_sum += float(clipped_bce(p, batch["labels"], bce_epsilon)) * n
             count += n
             p_np = p.cpu().numpy()
@@ -314,9 +362,7 @@ def predict(model, loader, device, amp, num_classes, bce_epsilon, autoencoder=No
                 writer.write(batch["id"], p_np)
     if count == 0:
         raise DataError("?", "no videos to evaluate")
-    timed = latencies[1:] or latencies  # the first batch includes warm-up
-    timing = {"inference_videos_per_s": count / sum(latencies),
-              "inference_batch_latency_ms": 1000 * float(np.median(timed)),
+    timing = {**training.inference_timings(latencies, sizes),
               "inference_batch_size": loader.batch_size}
     return evaluator.result(), loss_sum / count, timing
 
@@ -329,15 +375,11 @@ def fit(*, task: Task, model: torch.nn.Module, train_data: YT8MDataset,
     device = dist_info.device
     amp = mixed_precision and device.type == "cuda"
     batch = per_rank_batch(train_config.batch_size, dist_info.world_size)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=train_config.learning_rate,
-                                 betas=(train_config.adam_beta_1, train_config.adam_beta_2),
-                                 eps=train_config.adam_epsilon)
+    optimizer = make_optimizer(model, train_config)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
 
     state = {"epoch": 0, "history": [], "best_epoch": None, "best_score": None,
-             "step_times": [], "train_seconds": 0.0, "examples": 0, "evaluation": None,
-             "inference": {}}
+             "evaluation": None, "inference": {}, **training.TIMING_STATE, "step_times": []}
     last_path = out_dir / LAST
     if resume and last_path.is_file():
         checkpoint = torch.load(last_path, map_location=device, weights_only=False)
@@ -362,12 +404,14 @@ def fit(*, task: Task, model: torch.nn.Module, train_data: YT8MDataset,
     started_at = state["epoch"]
     record["parameters"] = count_parameters(model)
     record["distributed"] = dist_info.info(batch)
+    clock = training.LoopClock(state, dist_info.world_size)  # after resuming: the saved state
 
     with monitor if monitor is not None else contextlib.nullcontext():
         for epoch in range(state["epoch"], train_config.epochs):
             torch.manual_seed(epoch_seed(seed, epoch, dist_info.rank))
             train_data.set_epoch(epoch)
             epoch_start = time.perf_counter()
+            clock.start_epoch()
             loss_sum, count = 0.0, 0
             wrapped.train()
             joined = wrapped.join() if dist_info.active else contextlib.nullcontext()
@@ -377,30 +421,19 @@ def fit(*, task: Task, model: torch.nn.Module, train_data: YT8MDataset,
                 for step_batch in bar:
                     step_batch = to_device(step_batch, device)
                     sync(device)
-                    step_start = time.perf_counter()
-                    with autocast(device, amp):
-                        loss = task.loss(wrapped, step_batch)
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    if train_config.global_clipnorm:
-                        scaler.unscale_(optimizer)
-                        torch.nn.utils.clip_grad_norm_(params, train_config.global_clipnorm)
-                    scaler.step(optimizer)
-                    scaler.update()
-                    value = loss.detach().item()  # waits for the step to finish
-                    sync(device)
-                    state["step_times"].append(time.perf_counter() - step_start)
+                    clock.batch_ready()
+                    value = train_step(wrapped, optimizer, step_batch, train_config,
+                                       loss_fn=task.loss, scaler=scaler, amp=amp)
                     n = len(step_batch["id"])
+                    clock.step_done(n)
                     loss_sum += value * n
                     count += n
                     if writer is not None and len(state["step_times"]) % LOG_EVERY == 0:
                         writer.add_scalar("train/step_loss", value, len(state["step_times"]))
                     bar.set_postfix(loss=f"{value:.4f}")
-            train_seconds = time.perf_counter() - epoch_start
             loss_sum, count = dist_info.sum(loss_sum, count)
             dist_info.broadcast_buffers(model)
-            state["train_seconds"] += train_seconds
-            state["examples"] += int(count)
+            clock.end_epoch(int(count))
 
             if main:
                 entry, evaluation = task.validate(model, val_loader, device, amp)
@@ -448,13 +481,7 @@ def fill_record(record: dict, state: dict, train_data, val_data) -> None:
     if state["evaluation"] is not None:
         record["evaluations"]["validate"] = dict(state["evaluation"], data=val_data.paths,
                                                  epoch=state["best_epoch"])
-    seconds = state["train_seconds"]
-    record["timings"] = {
-        "train_examples_per_s": state["examples"] / seconds if seconds else None,
-        **training.step_statistics(state["step_times"]),
-        **state["inference"],
-        "total_train_s": seconds,
-    }
+    record["timings"] = {**training.training_timings(state), **state["inference"]}
 
 
 # ------------------------------------------------------------------ public functions
