@@ -69,36 +69,28 @@ def torch_sync(device: str):
 
 def torch_trainer(model_name, *, profile="default", num_classes=NUM_CLASSES_2018,
                   device="cpu", compile=False, seed=0):
-    """(step(batch) -> loss, model): one optimizer step as ``yt8m_lib.torch.train.fit``
-    takes it (clipped BCE, Adam with the config's settings, zero_grad, backward, step).
-    ``compile`` wraps the model in ``torch.compile``. (A ``make_train_step`` in
-    yt8m_lib.torch.train would let this reuse the trainer's own code.)"""
+    """(step(batch) -> loss, model): one optimizer step of ``yt8m_lib.torch.train.fit``
+    (its ``make_optimizer`` and ``train_step``: clipped BCE, Adam with the config's
+    settings, global clipping, the loss read back). ``compile`` wraps the model in
+    ``torch.compile``."""
     import torch
 
     from yt8m_lib.config import with_overrides
     from yt8m_lib.torch.data import to_device
     from yt8m_lib.torch.models import build_model
-    from yt8m_lib.torch.train import clipped_bce
+    from yt8m_lib.torch.train import make_optimizer, train_step
 
     prof = get_profile(profile)
     train = prof.train
     torch.manual_seed(seed)
     dev = torch_device(device)
     model = build_model(model_name, with_overrides(prof.model, num_classes=num_classes)).to(dev)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=train.learning_rate,
-                                 betas=(train.adam_beta_1, train.adam_beta_2),
-                                 eps=train.adam_epsilon)
+    optimizer = make_optimizer(model, train)
     forward = torch.compile(model) if compile else model
     model.train()
 
     def step(batch):
-        batch = to_device(batch, dev)
-        loss = clipped_bce(forward(batch), batch["labels"], train.bce_epsilon)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.detach().item()  # waits for the step, as the trainer's loop does
+        return train_step(forward, optimizer, to_device(batch, dev), train)
     return step, model
 
 

@@ -33,7 +33,7 @@ def main() -> None:
     from yt8m_lib.config import AUDIO_DIM, NUM_CLASSES_2018, RGB_DIM, get_profile, model_level
     from yt8m_lib.config import with_overrides
     from yt8m_lib.torch.models import build_model
-    from yt8m_lib.torch.train import clipped_bce
+    from yt8m_lib.torch.train import make_optimizer, train_step
 
     torch.set_num_threads(args.threads)
     dist.init_process_group("gloo")
@@ -42,7 +42,7 @@ def main() -> None:
     prof = get_profile("default")
     model = build_model(args.model, with_overrides(prof.model, num_classes=NUM_CLASSES_2018))
     ddp = DistributedDataParallel(model)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=prof.train.adam_epsilon)
+    opt = make_optimizer(model, prof.train)  # the trainer's optimizer and step
     b = args.global_batch // world
     g = torch.Generator().manual_seed(rank)
     if model_level(args.model) == "video":
@@ -61,10 +61,7 @@ def main() -> None:
     for i in range(args.warmup + args.steps):
         dist.barrier()
         start = time.perf_counter()
-        loss = clipped_bce(ddp(batch), batch["labels"], 1e-7)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()  # DDP all-reduces the gradients here
-        opt.step()
+        train_step(ddp, opt, batch, prof.train)  # DDP all-reduces the gradients in backward
         dist.barrier()
         if i >= args.warmup:
             times.append(time.perf_counter() - start)

@@ -247,3 +247,35 @@ def test_autoencoder_codes_feed_a_model(data, tmp_path):
     assert record["config"]["model"]["audio_dim"] == SMOKE.model.ae_audio_code
     metrics = trainer.evaluate(tmp_path / "hybrid", files(data, "frame", "test"))
     assert metrics["num_videos"] == 16
+
+
+def test_train_step_is_clipped_bce_adam_with_global_clipping(data):
+    # the step fit, parity and the benchmarks share, against the same step written out
+    import copy
+
+    from yt8m_lib.torch.models import build_model
+
+    config = with_overrides(SMOKE.model, num_classes=30, dropout=0.0)
+    train_config = with_overrides(SMOKE.train, global_clipnorm=0.01, learning_rate=0.01)
+    torch.manual_seed(0)
+    model = build_model("fc", config)
+    reference = copy.deepcopy(model)
+    dataset = YT8MDataset(files(data, "video", "train"), "video", num_classes=30,
+                          train_config=SMOKE.train)
+    batch = next(iter(make_loader(dataset, 16)))
+    optimizer = trainer.make_optimizer(model, train_config)
+    assert optimizer.defaults["eps"] == train_config.adam_epsilon
+    ref_optimizer = torch.optim.Adam(reference.parameters(), lr=0.01,
+                                     betas=(train_config.adam_beta_1, train_config.adam_beta_2),
+                                     eps=train_config.adam_epsilon)
+    for _ in range(2):
+        loss = trainer.train_step(model, optimizer, batch, train_config)
+        ref_loss = trainer.clipped_bce(reference(batch), batch["labels"],
+                                       train_config.bce_epsilon)
+        ref_optimizer.zero_grad()
+        ref_loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(reference.parameters()), 0.01)
+        ref_optimizer.step()
+        assert loss == pytest.approx(float(ref_loss), rel=1e-6)
+    for p, q in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q)

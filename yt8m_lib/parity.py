@@ -243,13 +243,11 @@ def train_both(model_name: str, batches: list[dict], profile: str = "smoke", see
     copied), with dropout off; returns {"keras": [losses], "torch": [losses]}.
 
     Keras runs its trainer's step (``yt8m_lib.keras.train.make_train_step``: Adam with the
-    config's epsilon, clipped BCE, global clipping); PyTorch runs the steps of
-    ``yt8m_lib.torch.train.fit`` with the same settings (its loss function is the trainer's).
+    config's epsilon, clipped BCE, global clipping); PyTorch runs its trainer's step
+    (``yt8m_lib.torch.train.make_optimizer`` and ``train_step``, which ``fit`` takes).
     """
-    import torch
-
     from yt8m_lib.keras import train as keras_train
-    from yt8m_lib.torch.train import clipped_bce
+    from yt8m_lib.torch import train as torch_train
 
     prof = get_profile(profile)
     config = with_overrides(prof.model, num_classes=num_classes, dropout=0.0)
@@ -260,23 +258,13 @@ def train_both(model_name: str, batches: list[dict], profile: str = "smoke", see
     keras_optimizer = keras_train.make_optimizer(train_config)
     keras_optimizer.build(keras_model.trainable_variables)
     keras_step = keras_train.make_train_step(keras_model, keras_optimizer, train_config)
-    params = [p for p in torch_model.parameters() if p.requires_grad]
-    torch_optimizer = torch.optim.Adam(params, lr=train_config.learning_rate,
-                                       betas=(train_config.adam_beta_1,
-                                              train_config.adam_beta_2),
-                                       eps=train_config.adam_epsilon)
+    torch_optimizer = torch_train.make_optimizer(torch_model, train_config)
     torch_model.train()
     losses = {"keras": [], "torch": []}
     for batch in batches:
         losses["keras"].append(float(keras_step(batch)))
-        tb = _torch_batch(batch)
-        loss = clipped_bce(torch_model(tb), tb["labels"], train_config.bce_epsilon)
-        torch_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if train_config.global_clipnorm:
-            torch.nn.utils.clip_grad_norm_(params, train_config.global_clipnorm)
-        torch_optimizer.step()
-        losses["torch"].append(float(loss.detach()))
+        losses["torch"].append(torch_train.train_step(
+            torch_model, torch_optimizer, _torch_batch(batch), train_config))
     return losses
 
 
