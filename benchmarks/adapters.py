@@ -7,7 +7,8 @@ from yt8m_lib.config import NUM_CLASSES_2018, get_profile
 
 
 def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,
-                  num_workers=0, shuffle_seed=None, frames_per_video=None, as_numpy=False):
+                  num_workers=0, shuffle_seed=None, frames_per_video=None, as_numpy=False,
+                  prefetch=2):
     """A function returning a fresh iterator of PyTorch batch dicts over ``paths``
     (``as_numpy`` is accepted for symmetry: collated tensors share numpy's memory)."""
     from yt8m_lib.config import with_overrides
@@ -18,7 +19,8 @@ def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NU
     def make():
         dataset = YT8MDataset(paths, level, num_classes=num_classes, train_config=config,
                               shuffle_seed=shuffle_seed)
-        return iter(make_loader(dataset, batch_size, num_workers=num_workers))
+        return iter(make_loader(dataset, batch_size, num_workers=num_workers,
+                                prefetch=prefetch))
     return make
 
 

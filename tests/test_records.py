@@ -488,3 +488,39 @@ def test_canonical_frames_take_the_fast_path(monkeypatch):
     monkeypatch.setattr(records, "FeatureList", NoSlowPath)
     for payload, ex in zip(payloads, frames, strict=True):
         assert_same_frames(parse_frame_example(payload), ex)
+
+
+def test_frame_bytes_are_found_without_parsing_the_feature_lists(monkeypatch):
+    """Speed guard: a canonical SequenceExample is walked in place (its feature lists are not
+    copied out by protobuf): only the context goes through the message classes."""
+    frames = random_frame_examples(2)
+    parsed_sizes = []
+    real = records._RawSequenceExample
+
+    class Counting:
+        @staticmethod
+        def FromString(data):
+            parsed_sizes.append(len(data))
+            return real.FromString(data)
+
+    monkeypatch.setattr(records, "_RawSequenceExample", Counting)
+    for ex in frames:
+        payload = serialize_frame_example(ex)
+        assert_same_frames(parse_frame_example(payload), ex)
+        assert parsed_sizes[-1] < 1000 < len(payload)  # the context only
+
+
+def test_fields_in_another_order_parse_the_same():
+    """Protobuf fields may come in any order (feature lists before the context, audio before
+    rgb): the full parser takes what the in-place walk does not expect."""
+    ex = random_frame_examples(1)[0]
+    message = records.SequenceExample.FromString(serialize_frame_example(ex))
+    context = records.SequenceExample()
+    context.context.CopyFrom(message.context)
+    lists = records.SequenceExample()
+    for key in ("audio", "rgb"):
+        lists.feature_lists.feature_list[key].CopyFrom(message.feature_lists.feature_list[key])
+    swapped = lists.SerializeToString() + context.SerializeToString()
+    assert_same_frames(parse_frame_example(swapped), ex)
+    assert_same_frames(parse_frame_example(swapped, max_frames=3),
+                       FrameExample(ex.id, ex.labels, ex.rgb[:3], ex.audio[:3], ex.segments))

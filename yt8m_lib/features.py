@@ -86,6 +86,15 @@ def video_inputs(ex: VideoExample, num_classes: int, normalize: bool = True) -> 
     return {"id": ex.id, "rgb": rgb, "audio": audio, "labels": multi_hot(ex.labels, num_classes)}
 
 
+def _byte_mean(frames: np.ndarray) -> np.ndarray:
+    """dequantize(mean over frames of the bytes), float32: the mean in float64 then the
+    affine map (the tf.data pipeline does the same). The byte sums are accumulated in
+    float32, which is exact (at most 255 x frames < 2**24) and twice as fast as float64."""
+    exact = np.float32 if len(frames) * 255 < 2**24 else np.float64
+    sums = frames.sum(axis=0, dtype=exact).astype(np.float64)
+    return (sums / len(frames) * _SCALE + _BIAS).astype(np.float32)
+
+
 def frame_inputs(ex: FrameExample, num_classes: int, k: int, mode: str = "uniform",
                  rng: np.random.Generator | None = None, normalize: bool = True) -> dict:
     """A frame-level example as model inputs.
@@ -98,8 +107,7 @@ def frame_inputs(ex: FrameExample, num_classes: int, k: int, mode: str = "unifor
     indices = sample_frame_indices(ex.num_frames, k, mode, rng)
     rgb_frames, audio_frames = dequantize(ex.rgb[indices]), dequantize(ex.audio[indices])
     # dequantize is affine, so the mean of dequantized frames is dequantize(mean of bytes)
-    mean_rgb = (ex.rgb.mean(axis=0, dtype=np.float64) * _SCALE + _BIAS).astype(np.float32)
-    mean_audio = (ex.audio.mean(axis=0, dtype=np.float64) * _SCALE + _BIAS).astype(np.float32)
+    mean_rgb, mean_audio = _byte_mean(ex.rgb), _byte_mean(ex.audio)
     if normalize:
         rgb_frames, audio_frames = l2_normalize(rgb_frames, audio_frames)
         mean_rgb, mean_audio = l2_normalize(mean_rgb, mean_audio)

@@ -301,6 +301,68 @@ def _frames(raw: bytes, key: str, size: int, max_frames: int | None) -> np.ndarr
     return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), size)
 
 
+def _delimited_fields(data, start: int, end: int):
+    """(field number, value start, value end) of every length-delimited field between start
+    and end; None when anything else is there (another wire type, a truncated length)."""
+    fields = []
+    pos = start
+    while pos < end:
+        tag, pos = _read_varint(data, pos)
+        if tag < 0 or tag & 7 != 2:
+            return None
+        length, pos = _read_varint(data, pos)
+        if length < 0 or pos + length > end:
+            return None
+        fields.append((tag >> 3, pos, pos + length))
+        pos += length
+    return fields
+
+
+def _scan_sequence_example(payload: bytes):
+    """Where the parts of a SequenceExample lie in its bytes, found by walking the wire
+    format (without copying the feature lists, which upb would copy into new bytes objects):
+    (end of the leading context field, {feature list key: (start, end) of its FeatureList
+    bytes}). None for anything unusual (context not first and single, repeated keys,
+    unknown fields): the full parser handles those."""
+    top = _delimited_fields(payload, 0, len(payload))
+    if top is None or [f[0] for f in top] not in ([1, 2], [2], [1]):
+        return None
+    context_end = top[0][2] if top[0][0] == 1 else 0
+    spans = {}
+    for field, start, end in top:
+        if field != 2:
+            continue
+        entries = _delimited_fields(payload, start, end)
+        if entries is None or any(number != 1 for number, _, _ in entries):
+            return None
+        for _, entry_start, entry_end in entries:
+            parts = _delimited_fields(payload, entry_start, entry_end)
+            if parts is None or [number for number, _, _ in parts] != [1, 2]:
+                return None
+            key = bytes(payload[parts[0][1]:parts[0][2]]).decode("utf-8", errors="replace")
+            if key in spans:
+                return None
+            spans[key] = parts[1][1:]
+    return context_end, spans
+
+
+def _frames_in(payload: bytes, span: tuple[int, int], key: str, size: int,
+               max_frames: int | None) -> np.ndarray:
+    """``_frames`` of the FeatureList at ``span`` of ``payload``: the canonical encoding is
+    read in place (one copy, into the result); anything else goes to ``_frames``."""
+    start, end = span
+    header = _FRAME_HEADERS.get(size) or _frame_entry_header(size)
+    row = len(header) + size
+    if end > start and (end - start) % row == 0:
+        matrix = np.frombuffer(payload, dtype=np.uint8, count=end - start,
+                               offset=start).reshape(-1, row)
+        if max_frames is not None:
+            matrix = matrix[:max_frames]
+        if (matrix[:, :len(header)] == np.frombuffer(header, dtype=np.uint8)).all():
+            return np.ascontiguousarray(matrix[:, len(header):])
+    return _frames(payload[start:end], key, size, max_frames)
+
+
 def _raise(error: _Bad, path, index: int):
     raise DataError(path, str(error), None if index is None or index < 0 else index) from None
 
@@ -343,6 +405,17 @@ def parse_frame_example(payload: bytes, *, path="?", index: int = -1,
     ``max_frames`` keeps the first frames only (YouTube-8M models use at most 300).
     """
     try:
+        scan = _scan_sequence_example(payload)
+        if scan is not None and {"rgb", "audio"} <= scan[1].keys():
+            # fast path: parse only the context; frames straight from the payload's bytes
+            context_end, spans = scan
+            try:
+                context = _RawSequenceExample.FromString(payload[:context_end]).context.feature
+            except DecodeError as error:
+                raise _Bad(f"not a tf.train.SequenceExample ({error})") from None
+            return _frame_example(context, num_classes, lambda: {
+                key: _frames_in(payload, spans[key], key, size, max_frames)
+                for key, size in (("rgb", RGB_DIM), ("audio", AUDIO_DIM))})
         try:
             message = _RawSequenceExample.FromString(payload)
         except DecodeError as error:
@@ -352,27 +425,37 @@ def parse_frame_example(payload: bytes, *, path="?", index: int = -1,
         if not lists and ("mean_rgb" in context or "mean_audio" in context):
             raise _Bad("video-level record (Example with mean_rgb/mean_audio) read as "
                        "frame-level")
-        video_id = _video_id(context)
-        labels = _labels(context, num_classes)
-        streams = {}
-        for key, size in (("rgb", RGB_DIM), ("audio", AUDIO_DIM)):
-            if key not in lists:
-                raise _Bad(f"missing feature_list {key!r}")
-            streams[key] = _frames(lists[key], key, size, max_frames)
-        if len(streams["rgb"]) != len(streams["audio"]):
-            raise _Bad(f"{len(streams['rgb'])} rgb frames but {len(streams['audio'])} "
-                       "audio frames")
-        if not len(streams["rgb"]):
-            raise _Bad("video has no frames")
-        segments = None
-        if any(key in context for key in SEGMENT_KEYS):
-            segments = {key: (_float_values(context[key], key) if key == "segment_scores"
-                              else _int_values(context[key], key))
-                        for key in SEGMENT_KEYS if key in context}
-        return FrameExample(id=video_id, labels=labels, rgb=streams["rgb"],
-                            audio=streams["audio"], segments=segments)
+
+        def read_streams():
+            streams = {}
+            for key, size in (("rgb", RGB_DIM), ("audio", AUDIO_DIM)):
+                if key not in lists:
+                    raise _Bad(f"missing feature_list {key!r}")
+                streams[key] = _frames(lists[key], key, size, max_frames)
+            return streams
+        return _frame_example(context, num_classes, read_streams)
     except _Bad as error:
         _raise(error, path, index)
+
+
+def _frame_example(context, num_classes, read_streams) -> FrameExample:
+    """The FrameExample of a parsed context and the rgb/audio frames of ``read_streams()``
+    (checked here, after the id and the labels: the first problem is the one reported)."""
+    video_id = _video_id(context)
+    labels = _labels(context, num_classes)
+    streams = read_streams()
+    if len(streams["rgb"]) != len(streams["audio"]):
+        raise _Bad(f"{len(streams['rgb'])} rgb frames but {len(streams['audio'])} "
+                   "audio frames")
+    if not len(streams["rgb"]):
+        raise _Bad("video has no frames")
+    segments = None
+    if any(key in context for key in SEGMENT_KEYS):
+        segments = {key: (_float_values(context[key], key) if key == "segment_scores"
+                          else _int_values(context[key], key))
+                    for key in SEGMENT_KEYS if key in context}
+    return FrameExample(id=video_id, labels=labels, rgb=streams["rgb"],
+                        audio=streams["audio"], segments=segments)
 
 
 def parse_example(payload: bytes, level: str, **kwargs):

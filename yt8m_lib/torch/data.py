@@ -15,6 +15,8 @@ distributed test uses it to prove each record is read once per epoch).
 from __future__ import annotations
 
 import os
+import queue
+import threading
 
 import numpy as np
 import torch
@@ -100,12 +102,77 @@ def collate(items: list[dict]) -> dict:
             for key, value in batch.items()}
 
 
+class _Failure:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+_END = object()
+
+
+class BackgroundLoader:
+    """A DataLoader iterated ``depth`` batches ahead in a background thread, so reading and
+    collating the next batches overlap the training step (PyTorch's ops release the GIL).
+    For ``num_workers == 0``, where the DataLoader would otherwise read in series with the
+    step; batches come in the same order, errors are raised in the consuming thread.
+    Attributes (``batch_size``, ``dataset``, ...) are the DataLoader's."""
+
+    def __init__(self, loader: DataLoader, depth: int = 2):
+        self.loader = loader
+        self.depth = depth
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+    def __iter__(self):
+        batches: queue.Queue = queue.Queue(self.depth)
+        stop = threading.Event()
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    batches.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce():
+            try:
+                for batch in self.loader:
+                    if not put(batch):
+                        return
+                put(_END)
+            except BaseException as error:  # noqa: BLE001 - handed to the consumer
+                put(_Failure(error))
+
+        thread = threading.Thread(target=produce, name="yt8m-prefetch", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = batches.get()
+                if item is _END:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.error
+                yield item
+        finally:  # also when the consumer stops early: let the producer finish
+            stop.set()
+            thread.join()
+
+
 def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
-                device: torch.device | str = "cpu") -> DataLoader:
-    """A DataLoader of batch dicts; pinned memory when the model runs on CUDA."""
+                device: torch.device | str = "cpu", prefetch: int = 2):
+    """A DataLoader of batch dicts; pinned memory when the model runs on CUDA. With
+    ``num_workers`` 0 it is read ``prefetch`` batches ahead in a background thread
+    (``BackgroundLoader``; ``prefetch=0``: in series with the consumer); worker processes
+    prefetch by themselves."""
     pin = torch.device(device).type == "cuda"
-    return DataLoader(dataset, batch_size=batch_size, collate_fn=collate,
-                      num_workers=num_workers, pin_memory=pin)
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate,
+                        num_workers=num_workers, pin_memory=pin)
+    if num_workers == 0 and prefetch > 0:
+        return BackgroundLoader(loader, prefetch)
+    return loader
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
