@@ -140,13 +140,19 @@ PROFILE_SETTINGS: dict[str, Profile] = {
         TrainConfig(batch_size=32, epochs=2, frames_per_video=8, shuffle_buffer=128,
                     ae_epochs=1, eval_batch_size=64, seeds=(0, 1)),
     ),
-    # what `make reproduce` trains: the whole reproduction in about 20 min on 2 CPU cores
+    # what `make reproduce` trains: the whole reproduction in about 20 min on 2 CPU cores.
+    # Tuned so that every model learns in its ~560 optimizer steps (1500 videos, 6 epochs of
+    # batch 16): with batch 64, lr 1e-3, dropout 0.5 and L2-normalised 1152-d frames (each
+    # value ~0.03) the LSTMs stayed at the label prior. No L2 normalisation here (the values
+    # are already ~0.4 per dimension); 16 frames train the LSTMs faster than 24 and cover
+    # every evidence span of the synthetic data (10-30 % of a video) with 1-5 frames.
     "default": Profile(
         "default",
-        ModelConfig(fc_hidden=(512, 256), lstm_units=64, head_hidden=128,
+        ModelConfig(fc_hidden=(512, 256), dropout=0.2, lstm_units=128, head_hidden=128,
                     ae_rgb_code=1536, ae_audio_code=192),
-        TrainConfig(batch_size=64, epochs=6, frames_per_video=24, shuffle_buffer=1024,
-                    ae_epochs=3, eval_batch_size=256, seeds=(0, 1, 2)),
+        TrainConfig(batch_size=16, epochs=6, learning_rate=2e-3, frames_per_video=16,
+                    normalize=False, shuffle_buffer=1024, ae_epochs=3, eval_batch_size=256,
+                    seeds=(0, 1, 2)),
     ),
     # full size, for a GPU and the real dataset
     "paper": Profile(
