@@ -17,7 +17,7 @@ from yt8m_lib.config import MODEL_NAMES, get_profile
 from benchmarks import adapters
 from benchmarks.train import PROFILE, devices, model_cases
 
-SIZES = {"quick": {"repeats": 5, "models": ("fc",)},
+SIZES = {"quick": {"repeats": 3, "models": ("fc",)},
          "full": {"repeats": 7, "models": MODEL_NAMES}}
 PAIRS = {"torch/alone": "torch/alone_compiled", "keras/alone": "keras/alone_xla",
          "torch/predict": "torch/predict_compiled", "keras/predict": "keras/predict_xla"}

@@ -15,7 +15,7 @@ from yt8m_lib.config import MODEL_NAMES, get_profile
 from benchmarks import adapters
 from benchmarks.train import PROFILE, devices, model_cases
 
-SIZES = {"quick": {"repeats": 7}, "full": {"repeats": 15}}
+SIZES = {"quick": {"repeats": 3}, "full": {"repeats": 15}}
 
 
 def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:

@@ -29,9 +29,9 @@ from benchmarks import adapters, data
 from benchmarks.train import PROFILE, shards
 
 SIZES = {
-    "quick": {"repeats": 3, "batch_sizes": (16, 64, 256), "batch_models": ("fc",),
-              "frames": (8, 24, 64), "ddp_steps": 8, "ddp_models": ("fc",),
-              "memory_shards": (1, 2, 4)},
+    "quick": {"repeats": 2, "batch_sizes": (16, 64, 256), "batch_models": ("fc",),
+              "frames": (8, 24), "ddp_steps": 4, "ddp_models": ("fc",),
+              "memory_shards": (1, 2)},
     "full": {"repeats": 5, "batch_sizes": (16, 32, 64, 128, 256),
              "batch_models": ("fc", "bilstm"), "frames": (8, 16, 32, 64, 128),
              "ddp_steps": 20, "ddp_models": ("fc", "bilstm"), "memory_shards": (1, 2, 4, 8)},
