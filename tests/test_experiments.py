@@ -292,3 +292,22 @@ def test_scaling_frame_gives_speed_up_per_framework_and_model():
                                        record("keras", 1, 80.0), record("keras", 2, 40.0)])
     assert frame["speed-up"].tolist() == pytest.approx([1.0, 1.5, 1.0, 0.5])
     assert frame["parallel efficiency"].tolist() == pytest.approx([1.0, 0.75, 1.0, 0.25])
+
+
+def test_regenerated_data_or_a_changed_profile_is_never_mistaken_for_the_old(tmp_path,
+                                                                             fake_trainer):
+    data = make_data(tmp_path / "data")
+    kwargs = dict(profile="smoke", data_dir=data, results_dir=tmp_path / "results", verbose=False)
+    first = experiments.run_one("torch", "fc", 0, **kwargs)
+    stale_checkpoint = experiments.Path(first["run_dir"]) / "last.pt"
+    stale_checkpoint.write_bytes(b"trained on the old data")
+    fake_trainer.clear()
+
+    (data / "video" / "train0000.tfrecord").write_bytes(b"regenerated")  # other bytes, size
+    experiments.run_one("torch", "fc", 0, **kwargs)
+    assert [c[0] for c in fake_trainer] == ["train", "evaluate"]
+    assert not stale_checkpoint.exists()  # the old run's checkpoints are never resumed
+
+    fake_trainer.clear()
+    experiments.run_one("torch", "fc", 0, **kwargs)
+    assert fake_trainer == []  # same data, same settings: reused

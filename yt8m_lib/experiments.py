@@ -10,23 +10,28 @@ Layout of the runs (under ``results_dir``, default ``yt8m_lib.paths.results_dir(
     runs/<profile>/<data tag>/<framework>/autoencoder-<level>-seed<N>/run.json
     scaling/<profile>/<data tag>/<torch-ddp|keras-multiworker>/<model>-world<N>-seed<S>/run.json
 
-A run is reused (not retrained) when its record already has a ``test`` evaluation and was
-trained with the same profile, epochs and batch size; ``force=True`` retrains.
+A run is reused (not retrained) only when its ``experiment_key.json`` matches what a rerun
+would do: the profile's whole configuration, epochs, batch size, features, the autoencoder it
+used, and a fingerprint of the data (shard names and sizes, and the synthetic manifest with
+every file's md5). A run folder made with another key (regenerated data, a changed profile)
+is deleted before training, so its checkpoints are never resumed; ``force=True`` retrains.
 
 Imports no framework: trainers are imported only when a run must be made.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 from yt8m_lib import paths
-from yt8m_lib.config import get_profile, model_level
+from yt8m_lib.config import get_profile, model_level, to_dict
 
 SPLITS = ("train", "validate", "test")
 METRICS = ("gap", "hit_at_1", "perr", "map", "genre_accuracy")
@@ -171,11 +176,44 @@ def _read_record(run_dir: Path) -> dict | None:
     return record
 
 
-def _trained_as_asked(record: dict, profile: str, epochs: int, batch_size: int) -> bool:
-    """Whether a record was trained with the settings a rerun would use."""
-    train = (record.get("config") or {}).get("train") or {}
-    return (record.get("profile") == profile and train.get("epochs", epochs) == epochs
-            and train.get("batch_size", batch_size) == batch_size)
+KEY_FILE = "experiment_key.json"
+
+
+def data_fingerprint(data_dir, level: str) -> str:
+    """Names the exact data of one level: its shards' split, name and size, plus the
+    synthetic manifest (which holds every file's md5), so regenerated data never passes for
+    the old."""
+    digest = hashlib.sha256()
+    manifest = Path(data_dir) / "manifest.json"
+    if manifest.is_file():
+        digest.update(manifest.read_bytes())
+    for split, files in sorted(split_files(data_dir, level).items()):
+        for path in files:
+            digest.update(f"{split}/{path.name}:{path.stat().st_size}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def run_key(profile: str, data_dir, level: str, **settings) -> dict:
+    """What a run depends on: the profile's configuration, the data, and ``settings``
+    (epochs, batch size, features, world size, the autoencoder's own key, ...)."""
+    return {"profile": profile, "config": json.loads(json.dumps(to_dict(get_profile(profile)))),
+            "data": data_fingerprint(data_dir, level), **settings}
+
+
+def _reusable_record(run_dir: Path, key: dict, force: bool) -> dict | None:
+    """The record of ``run_dir`` if it was made with ``key`` (possibly unfinished: the
+    trainer resumes it); otherwise the folder is emptied and None returned. The key is
+    written before training, so an interrupted run resumes only under the same key."""
+    key_path = run_dir / KEY_FILE
+    same = (not force and key_path.is_file()
+            and json.loads(key_path.read_text(encoding="utf-8")) == key)
+    if not same and run_dir.exists():
+        shutil.rmtree(run_dir)
+    if not same:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        key_path.write_text(json.dumps(key, indent=1, sort_keys=True), encoding="utf-8")
+        return None
+    return _read_record(run_dir)
 
 
 def _trainer(framework: str):
@@ -205,10 +243,11 @@ def run_one(framework: str, model: str, seed: int, *, profile: str, data_dir, re
     run_dir = run_path(results_dir, profile, data_tag(data_dir), framework,
                        run_name(model, seed, features))
     label = f"{framework:5s} {model:11s} {features} seed {seed}"
-    record = _read_record(run_dir)
-    done = (record is not None and "test" in (record.get("evaluations") or {})
-            and _trained_as_asked(record, profile, epochs, batch_size))
-    if done and not force:
+    key = run_key(profile, data_dir, model_level(model), epochs=epochs, batch_size=batch_size,
+                  features=features, autoencoder=None if autoencoder_dir is None
+                  else _key_of(autoencoder_dir))
+    record = _reusable_record(run_dir, key, force)
+    if record is not None and "test" in (record.get("evaluations") or {}):
         _log(f"{label}: reused {run_dir}", verbose)
         return record
 
@@ -220,14 +259,13 @@ def run_one(framework: str, model: str, seed: int, *, profile: str, data_dir, re
     vocab = vocabulary_path(data_dir)
     trainer = _trainer(framework)
     start = time.perf_counter()
-    if force or record is None or not _trained_as_asked(record, profile, epochs, batch_size) \
-            or "validate" not in (record.get("evaluations") or {}):
+    if record is None or "validate" not in (record.get("evaluations") or {}):
         trainer.train(model=model, train_paths=[str(f) for f in files["train"]],
                       val_paths=[str(f) for f in files["validate"]], out_dir=str(run_dir),
                       profile=profile, seed=seed, features=features,
                       autoencoder_dir=None if autoencoder_dir is None else str(autoencoder_dir),
                       vocabulary=None if vocab is None else str(vocab),
-                      num_classes=num_classes_of(data_dir), resume=not force, progress=False,
+                      num_classes=num_classes_of(data_dir), resume=True, progress=False,
                       epochs=epochs, batch_size=batch_size)
     trainer.evaluate(str(run_dir), [str(f) for f in files["test"]],
                      predictions_path=str(run_dir / "test_predictions.csv"),
@@ -266,8 +304,8 @@ def ensure_autoencoder(framework: str, level: str, *, profile: str, data_dir, se
     results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
     run_dir = run_path(results_dir, profile, data_tag(data_dir), framework,
                        f"autoencoder-{level}-seed{seed}")
-    record = _read_record(run_dir)
-    if record is not None and record.get("history") and not force:
+    record = _reusable_record(run_dir, run_key(profile, data_dir, level, seed=seed), force)
+    if record is not None and record.get("history"):
         _log(f"{framework} autoencoder {level}: reused {run_dir}", verbose)
         return run_dir
     files = split_files(data_dir, level)
@@ -278,6 +316,11 @@ def ensure_autoencoder(framework: str, level: str, *, profile: str, data_dir, se
         seed=seed, num_classes=num_classes_of(data_dir), progress=False)
     _log(f"{framework} autoencoder {level}: {time.perf_counter() - start:.1f} s", verbose)
     return run_dir
+
+
+def _key_of(run_dir) -> dict | None:
+    path = Path(run_dir) / KEY_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def load_run_record(run_dir) -> dict:
@@ -471,13 +514,14 @@ def run_multiprocess(framework: str, model: str, world_size: int, *, profile: st
     run_dir = scaling_run_dir(framework, model, world_size, profile=profile, data_dir=data_dir,
                               results_dir=results_dir, seed=seed)
     label = f"{name} {model} x{world_size}"
-    record = _read_record(run_dir)
-    if record is not None and record.get("history") and not force:
+    threads = threads_per_process(world_size, threads)
+    key = run_key(profile, data_dir, model_level(model), epochs=epochs, threads=threads)
+    record = _reusable_record(run_dir, key, force)
+    if record is not None and record.get("history"):
         _log(f"{label}: reused {run_dir}", verbose)
         return record
     arguments = _train_arguments(model, data_dir, run_dir, framework=framework,
                                  profile=profile, seed=seed, epochs=epochs, force=force)
-    threads = threads_per_process(world_size, threads)
     start = time.perf_counter()
     results = _run_processes(make_jobs(arguments, world_size, threads), timeout_s)
     failed = [(rank, code, out) for rank, (code, out) in enumerate(results) if code != 0]
