@@ -7,8 +7,8 @@ configuration, data, versions and git commit that produced it.  Keys (``new_run_
     config {model, train}, data {train, val, level, num_train_videos, num_val_videos,
     num_classes, vocabulary}, history [per epoch: epoch, train_loss, val_loss, val_gap,
     val_hit_at_1, val_perr, val_map, epoch_seconds], best_epoch, evaluations {split: metrics
-    + data paths}, timings {train_examples_per_s, median_step_s, step_s_p10, step_s_p90,
-    inference_videos_per_s, inference_batch_latency_ms, total_train_s}, hardware {summary,
+    + data paths}, timings {the keys of ``yt8m_lib.training.TIMING_DEFINITIONS``, whose
+    definitions every record also carries as ``timing_definitions``}, hardware {summary,
     samples}, parameters, distributed {world_size, backend}, environment, git {commit, dirty}
 
 Writes are atomic (temporary file + ``os.replace``), numpy values become plain JSON numbers
