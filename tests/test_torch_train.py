@@ -276,6 +276,6 @@ def test_train_step_is_clipped_bce_adam_with_global_clipping(data):
         ref_loss.backward()
         torch.nn.utils.clip_grad_norm_(list(reference.parameters()), 0.01)
         ref_optimizer.step()
-        assert loss == pytest.approx(float(ref_loss), rel=1e-6)
+        assert loss == pytest.approx(ref_loss.item(), rel=1e-6)
     for p, q in zip(model.parameters(), reference.parameters()):
         torch.testing.assert_close(p, q)
