@@ -62,3 +62,36 @@ def frame_shard(tmp_path):
     path = tmp_path / "frame0000.tfrecord"
     write_shard(path, examples)
     return path, examples
+
+
+# --------------------------------------------------------------------------- trainer tests
+
+TINY_NUM_CLASSES = 30  # the smoke profile's vocabulary
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A tiny synthetic dataset in both levels (30 classes, 64/24/16 videos of 10-20
+    frames), generated once per test module that asks for it."""
+    from yt8m_lib.synthetic import generate
+
+    out = tmp_path_factory.mktemp("synth")
+    generate(out, profile="smoke", seed=0, progress=False, train_videos=64, validate_videos=24,
+             test_videos=16, train_shards=2, validate_shards=1, test_shards=1,
+             min_frames=10, max_frames=20)
+    return out
+
+
+def files(data, level, split):
+    """The shards of one split and level of a synthetic dataset, in name order."""
+    return sorted((data / level).glob(f"{split}*.tfrecord"))
+
+
+def train_tiny(trainer, data, out, model="fc", level="video", **kwargs):
+    """``trainer.train`` (either framework's) on the tiny dataset, smoke profile, CPU."""
+    settings = dict(model=model, train_paths=files(data, level, "train"),
+                    val_paths=files(data, level, "validate"), out_dir=out, profile="smoke",
+                    seed=0, num_classes=TINY_NUM_CLASSES, vocabulary=data / "vocabulary.csv",
+                    device="cpu", progress=False)
+    settings.update(kwargs)
+    return trainer.train(**settings)

@@ -18,33 +18,14 @@ from yt8m_lib.errors import DataError  # noqa: E402
 from yt8m_lib.keras import data as kdata  # noqa: E402
 from yt8m_lib.keras import train as trainer  # noqa: E402
 from yt8m_lib.records import iter_examples, write_shard  # noqa: E402
+from conftest import files, train_tiny  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("keras_train")
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    from yt8m_lib.synthetic import generate
-
-    out = tmp_path_factory.mktemp("synth")
-    generate(out, profile="smoke", seed=0, progress=False, train_videos=64, validate_videos=24,
-             test_videos=16, train_shards=2, validate_shards=1, test_shards=1,
-             min_frames=10, max_frames=20)
-    return out
-
-
-def files(data, level, split):
-    return sorted((data / level).glob(f"{split}*.tfrecord"))
-
-
 def run_train(data, out, model="fc", level="video", **kwargs):
-    settings = dict(model=model, train_paths=files(data, level, "train"),
-                    val_paths=files(data, level, "validate"), out_dir=out, profile="smoke",
-                    seed=0, num_classes=30, vocabulary=data / "vocabulary.csv",
-                    device="cpu", progress=False)
-    settings.update(kwargs)
-    return trainer.train(**settings)
+    return train_tiny(trainer, data, out, model, level, **kwargs)
 
 
 def tf_batches(paths, level, **kwargs):

@@ -2,8 +2,6 @@
 TIMING_DEFINITIONS): same keys, and step times that fit inside the training loop's wall time.
 No timed assertions: only relations that hold on any machine, however slow or loaded."""
 
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("torch")
@@ -13,17 +11,6 @@ from yt8m_lib import training  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("timings")
 BATCH = 16  # 64 training videos: 4 steps per epoch
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    from yt8m_lib.synthetic import generate
-
-    out = tmp_path_factory.mktemp("synth")
-    generate(out, profile="smoke", seed=0, progress=False, train_videos=64, validate_videos=24,
-             test_videos=16, train_shards=2, validate_shards=1, test_shards=1,
-             min_frames=10, max_frames=20)
-    return out
 
 
 @pytest.fixture(scope="module")

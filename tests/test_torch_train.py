@@ -4,7 +4,6 @@ the autoencoder features, and no TensorFlow anywhere on the way."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,33 +14,14 @@ from yt8m_lib.config import get_profile, with_overrides  # noqa: E402
 from yt8m_lib.records import iter_examples  # noqa: E402
 from yt8m_lib.torch import train as trainer  # noqa: E402
 from yt8m_lib.torch.data import YT8MDataset, collate, make_loader  # noqa: E402
+from conftest import files, train_tiny  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("torch_train")
 SMOKE = get_profile("smoke")
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    from yt8m_lib.synthetic import generate
-
-    out = tmp_path_factory.mktemp("synth")
-    generate(out, profile="smoke", seed=0, progress=False, train_videos=64, validate_videos=24,
-             test_videos=16, train_shards=2, validate_shards=1, test_shards=1,
-             min_frames=10, max_frames=20)
-    return out
-
-
-def files(data, level, split):
-    return sorted((data / level).glob(f"{split}*.tfrecord"))
-
-
 def run_train(data, out, model="fc", level="video", **kwargs):
-    settings = dict(model=model, train_paths=files(data, level, "train"),
-                    val_paths=files(data, level, "validate"), out_dir=out, profile="smoke",
-                    seed=0, num_classes=30, vocabulary=data / "vocabulary.csv",
-                    device="cpu", progress=False)
-    settings.update(kwargs)
-    return trainer.train(**settings)
+    return train_tiny(trainer, data, out, model, level, **kwargs)
 
 
 # ------------------------------------------------------------------ input pipeline
