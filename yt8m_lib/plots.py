@@ -25,8 +25,11 @@ def set_style(context: str = "notebook") -> None:
     """seaborn whitegrid theme, colour-blind palette starting with the two framework colours."""
     import seaborn as sns
 
-    palette = [FRAMEWORK_COLORS["keras"], FRAMEWORK_COLORS["torch"]] + [
-        c for c in sns.color_palette("colorblind").as_hex() if c not in FRAMEWORK_COLORS.values()]
+    framework_colors = [FRAMEWORK_COLORS["keras"], FRAMEWORK_COLORS["torch"]]
+    # seaborn writes hex in lower case: compare so, or its blue comes back as a third colour
+    taken = {c.lower() for c in framework_colors}
+    palette = framework_colors + [
+        c for c in sns.color_palette("colorblind").as_hex() if c.lower() not in taken]
     sns.set_theme(context=context, style="whitegrid", palette=palette,
                   rc={"figure.dpi": 100, "savefig.dpi": DPI, "axes.titleweight": "bold"})
 
