@@ -15,7 +15,7 @@ from yt8m_lib import benchmarking as bm
 from yt8m_lib.config import MODEL_NAMES, get_profile
 
 from benchmarks import adapters
-from benchmarks.train import PROFILE, devices, model_cases
+from benchmarks.train import PROFILE, devices, model_cases, time_cases
 
 SIZES = {"quick": {"repeats": 3, "models": ("fc",)},
          "full": {"repeats": 7, "models": MODEL_NAMES}}
@@ -24,7 +24,6 @@ PAIRS = {"torch/alone": "torch/alone_compiled", "keras/alone": "keras/alone_xla"
 
 
 def run(mode: str, progress=True, device="auto") -> dict:
-    from tqdm.auto import tqdm
 
     adapters.keras_setup()
     repeats = SIZES[mode]["repeats"]
@@ -43,17 +42,13 @@ def run(mode: str, progress=True, device="auto") -> dict:
                 info["setup_and_compile_s"] = round(time.perf_counter() - start, 1)
                 result["failures"] += failures
                 what = "infer" if inference else "train"
-                with tqdm(total=repeats * len(cases), desc=f"compiled {what} {model} {dev}",
-                          disable=not progress) as bar:
-                    timings = bm.compare(cases, repeats=repeats, warmup=1, progress=bar,
-                                         items={n: info["videos"] for n in cases},
-                                         sync=adapters.torch_sync(dev))
-                for name, timing in timings.items():
-                    framework, kind = name.split("/")
-                    row = timing.to_dict()
-                    row.update(info, name=f"{model}/{dev}/{name}", framework=framework,
-                               kind=kind, task=what)
+                timings = {}
+                for row, timing in time_cases(cases, info, model=model, device=dev,
+                                              repeats=repeats, progress=progress,
+                                              desc=f"compiled {what} {model} {dev}"):
+                    row["task"] = what
                     result["rows"].append(row)
+                    timings[f"{row['framework']}/{row['kind']}"] = timing
                 for default, compiled in PAIRS.items():
                     if default in timings and compiled in timings:
                         result["ratios"][f"{model}/{dev}/{compiled}_speedup"] = bm.ratio(

@@ -13,13 +13,12 @@ from yt8m_lib import benchmarking as bm
 from yt8m_lib.config import MODEL_NAMES, get_profile
 
 from benchmarks import adapters
-from benchmarks.train import PROFILE, devices, model_cases
+from benchmarks.train import PROFILE, devices, model_cases, time_cases
 
 SIZES = {"quick": {"repeats": 3}, "full": {"repeats": 15}}
 
 
 def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
-    from tqdm.auto import tqdm
 
     adapters.keras_setup()
     repeats = SIZES[mode]["repeats"]
@@ -32,18 +31,14 @@ def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
             cases, info, failures = model_cases(model, dev, batch_size=batch_size,
                                                 inference=True)
             result["failures"] += failures
-            with tqdm(total=repeats * len(cases), desc=f"infer {model} {dev}",
-                      disable=not progress) as bar:
-                timings = bm.compare(cases, repeats=repeats, warmup=1, progress=bar,
-                                     items={n: info["videos"] for n in cases},
-                                     sync=adapters.torch_sync(dev))
-            for name, timing in timings.items():
-                framework, kind = name.split("/")
-                row = timing.to_dict()
-                row.update(info, name=f"{model}/{dev}/{name}", framework=framework, kind=kind,
-                           batch_latency_ms=bm.summarize(
-                               [1e3 * s / info["steps"] for s in timing.samples]))
+            timings = {}
+            for row, timing in time_cases(cases, info, model=model, device=dev,
+                                          repeats=repeats, desc=f"infer {model} {dev}",
+                                          progress=progress):
+                row["batch_latency_ms"] = bm.summarize(
+                    [1e3 * s / info["steps"] for s in timing.samples])
                 result["rows"].append(row)
+                timings[f"{row['framework']}/{row['kind']}"] = timing
             if "torch/predict" in timings and "keras/predict" in timings:
                 result["ratios"][f"{model}/{dev}/keras_over_torch_latency"] = bm.ratio(
                     timings["torch/predict"], timings["keras/predict"])

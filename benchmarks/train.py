@@ -64,6 +64,26 @@ def in_context(context_factory, fn):
     return run
 
 
+def time_cases(cases, info, *, model: str, device: str, repeats: int, desc: str,
+               progress: bool) -> list[tuple[dict, object]]:
+    """Time one model's cases round-robin (``bm.compare``, warm-up 1) with a progress bar;
+    returns (row, timing) per case, the row holding the timing summary, ``info`` and the
+    case's name, framework and kind (each section adds its own per-step figure)."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=repeats * len(cases), desc=desc, disable=not progress) as bar:
+        timings = bm.compare(cases, repeats=repeats, warmup=1, progress=bar,
+                             items={n: info["videos"] for n in cases},
+                             sync=adapters.torch_sync(device))
+    rows = []
+    for name, timing in timings.items():
+        framework, kind = name.split("/")
+        row = timing.to_dict()
+        row.update(info, name=f"{model}/{device}/{name}", framework=framework, kind=kind)
+        rows.append((row, timing))
+    return rows
+
+
 def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(False,),
                 inference=False, full=True) -> tuple[dict, dict, list]:
     """(cases, info, failures) for one model on one device: ``{framework}/{kind}`` cases
@@ -153,7 +173,6 @@ def _take(stream, steps, fn):
 
 
 def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
-    from tqdm.auto import tqdm
 
     adapters.keras_setup()
     repeats = SIZES[mode]["repeats"]
@@ -167,17 +186,13 @@ def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
         for model in models:
             cases, info, failures = model_cases(model, dev, batch_size=batch_size)
             result["failures"] += failures
-            with tqdm(total=repeats * len(cases), desc=f"train {model} {dev}",
-                      disable=not progress) as bar:
-                timings = bm.compare(cases, repeats=repeats, warmup=1, progress=bar,
-                                     items={n: info["videos"] for n in cases},
-                                     sync=adapters.torch_sync(dev))
-            for name, timing in timings.items():
-                framework, kind = name.split("/")
-                row = timing.to_dict()
-                row.update(info, name=f"{model}/{dev}/{name}", framework=framework, kind=kind,
-                           step_s=bm.summarize([s / info["steps"] for s in timing.samples]))
+            timings = {}
+            for row, timing in time_cases(cases, info, model=model, device=dev,
+                                          repeats=repeats, desc=f"train {model} {dev}",
+                                          progress=progress):
+                row["step_s"] = bm.summarize([s / info["steps"] for s in timing.samples])
                 result["rows"].append(row)
+                timings[f"{row['framework']}/{row['kind']}"] = timing
             for framework in ("torch", "keras"):
                 alone, full = timings.get(f"{framework}/alone"), timings.get(f"{framework}/full")
                 if alone and full:
