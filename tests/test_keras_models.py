@@ -100,7 +100,9 @@ def test_lstms_stay_eligible_for_the_cudnn_kernel(models, name):
 
 def test_lstm_initialisation_follows_the_spec(models):
     units = CONFIG.lstm_units
-    cell = models["stream_lstm"].get_layer("rgb_lstm").cell
+    stream = models["stream_lstm"].get_layer("rgb_lstm")
+    assert isinstance(stream, keras.layers.Bidirectional)  # every stream reads both ways
+    cell = stream.backward_layer.cell
     bias = cell.bias.numpy()
     np.testing.assert_array_equal(bias[units:2 * units], 1.0)  # forget gate
     np.testing.assert_array_equal(np.delete(bias, np.s_[units:2 * units]), 0.0)

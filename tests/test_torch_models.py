@@ -83,9 +83,11 @@ def test_parameter_counts_match_the_keras_formulas():
         "moe": (d + 1) * k * (c.moe_mixtures + 1) + (d + 1) * k * c.moe_mixtures,
         "fc": fc_trunk + (width + 1) * k,
         "bilstm": 2 * lstm_params(d, u) + head(2 * u),
-        "stream_lstm": lstm_params(c.rgb_dim, u) + lstm_params(c.audio_dim, u) + 2 * head(u),
-        "hybrid": fc_trunk + lstm_params(c.rgb_dim, u) + lstm_params(c.audio_dim, u)
-        + head(width + 2 * u),
+        # every stream is bidirectional: two LSTMs per stream, heads on 2u states
+        "stream_lstm": 2 * lstm_params(c.rgb_dim, u) + 2 * lstm_params(c.audio_dim, u)
+        + 2 * head(2 * u),
+        "hybrid": fc_trunk + 2 * lstm_params(c.rgb_dim, u) + 2 * lstm_params(c.audio_dim, u)
+        + head(width + 4 * u),
     }
     for name, count in expected.items():
         assert count_parameters(build_model(name, CONFIG)) == count, name

@@ -10,15 +10,15 @@ sub-module names:
 * ``moe``: ``gates``, ``experts``
 * ``fc``: ``trunk_dense_{i}``, ``trunk_bn_{i}`` per hidden layer, ``classifier``
 * ``bilstm``: ``lstm`` (Bidirectional), ``head_hidden``, ``head_output``
-* ``stream_lstm``: ``rgb_lstm``, ``audio_lstm``, ``rgb_head_hidden``, ``rgb_head_output``,
-  ``audio_head_hidden``, ``audio_head_output``
-* ``hybrid``: ``trunk_*`` (as ``fc``), ``rgb_lstm``, ``audio_lstm``, ``head_hidden``,
-  ``head_output``
+* ``stream_lstm``: ``rgb_lstm``, ``audio_lstm`` (both Bidirectional), ``rgb_head_hidden``,
+  ``rgb_head_output``, ``audio_head_hidden``, ``audio_head_output``
+* ``hybrid``: ``trunk_*`` (as ``fc``), ``rgb_lstm``, ``audio_lstm`` (both Bidirectional),
+  ``head_hidden``, ``head_output``
 * ``Autoencoder``: ``rgb_encoder``, ``rgb_decoder``, ``audio_encoder``, ``audio_decoder``
 
 Sequences are right-padded; a boolean mask built from ``num_frames`` makes every LSTM skip
-the padding (the backward direction of ``bilstm`` starts at the last real frame). The LSTMs
-keep tanh/sigmoid, no recurrent dropout and no unrolling, so on a GPU Keras runs them with the
+the padding (every backward direction starts at the last real frame). The LSTMs keep
+tanh/sigmoid, no recurrent dropout and no unrolling, so on a GPU Keras runs them with the
 cuDNN kernel (which needs right-padded masks, as here).
 """
 
@@ -151,8 +151,11 @@ def _outputs(name: str, inputs: dict, config: ModelConfig):
         state = layers.Bidirectional(lstm(config.lstm_units), merge_mode="concat",
                                      name="lstm")(frames, mask=mask)
         return classifier_head(state, config)
-    rgb = lstm(config.lstm_units, "rgb_lstm")(inputs["rgb"], mask=mask)
-    audio = lstm(config.lstm_units, "audio_lstm")(inputs["audio"], mask=mask)
+    # one bidirectional LSTM per stream, each returning concat(forward, backward) states
+    rgb = layers.Bidirectional(lstm(config.lstm_units), merge_mode="concat",
+                               name="rgb_lstm")(inputs["rgb"], mask=mask)
+    audio = layers.Bidirectional(lstm(config.lstm_units), merge_mode="concat",
+                                 name="audio_lstm")(inputs["audio"], mask=mask)
     if name == "stream_lstm":
         rgb_p = classifier_head(rgb, config, "rgb_head")
         audio_p = classifier_head(audio, config, "audio_head")

@@ -153,10 +153,10 @@ class BiLSTM(nn.Module):
 class StreamLSTM(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.rgb_lstm = PackedLSTM(config.rgb_dim, config.lstm_units)
-        self.audio_lstm = PackedLSTM(config.audio_dim, config.lstm_units)
-        self.rgb_head = classifier_head(config.lstm_units, config)
-        self.audio_head = classifier_head(config.lstm_units, config)
+        self.rgb_lstm = PackedLSTM(config.rgb_dim, config.lstm_units, bidirectional=True)
+        self.audio_lstm = PackedLSTM(config.audio_dim, config.lstm_units, bidirectional=True)
+        self.rgb_head = classifier_head(self.rgb_lstm.output_size, config)
+        self.audio_head = classifier_head(self.audio_lstm.output_size, config)
 
     def forward(self, batch: dict) -> torch.Tensor:
         rgb = torch.sigmoid(self.rgb_head(self.rgb_lstm(batch["rgb"], batch["num_frames"])))
@@ -166,14 +166,15 @@ class StreamLSTM(nn.Module):
 
 
 class Hybrid(nn.Module):
-    """concat(fc trunk on the video means, rgb LSTM state, audio LSTM state) -> head."""
+    """concat(fc trunk on the video means, rgb BiLSTM states, audio BiLSTM states) -> head."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.trunk = fc_trunk(config.rgb_dim + config.audio_dim, config)
-        self.rgb_lstm = PackedLSTM(config.rgb_dim, config.lstm_units)
-        self.audio_lstm = PackedLSTM(config.audio_dim, config.lstm_units)
-        self.head = classifier_head(config.fc_hidden[-1] + 2 * config.lstm_units, config)
+        self.rgb_lstm = PackedLSTM(config.rgb_dim, config.lstm_units, bidirectional=True)
+        self.audio_lstm = PackedLSTM(config.audio_dim, config.lstm_units, bidirectional=True)
+        self.head = classifier_head(config.fc_hidden[-1] + self.rgb_lstm.output_size
+                                    + self.audio_lstm.output_size, config)
 
     def forward(self, batch: dict) -> torch.Tensor:
         means = self.trunk(torch.cat([batch["mean_rgb"], batch["mean_audio"]], dim=-1))
