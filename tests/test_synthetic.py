@@ -170,6 +170,15 @@ def test_evidence_kinds_partition_the_classes_and_twins_share_a_genre():
         assert in_rgb != in_audio and in_rgb == (world.stream[c] == "rgb")
 
 
+def test_twins_come_from_the_most_frequent_classes_when_asked():
+    """temporal_top_share: twin pairs are drawn among that share of the most frequent ranks
+    (enough training videos to learn an order from); 1.0 draws them from every rank."""
+    top = syn.build_world(syn.get_config("default", temporal_top_share=0.4), seed=0)
+    assert np.flatnonzero(top.twin >= 0).max() < 60 and (top.twin >= 0).sum() == 30
+    anywhere = syn.build_world(syn.get_config("default", temporal_top_share=1.0), seed=0)
+    assert np.flatnonzero(anywhere.twin >= 0).max() >= 60 and (anywhere.twin >= 0).sum() == 30
+
+
 def test_twin_classes_have_the_same_frame_mean_but_opposite_order():
     config = syn.get_config("default")
     world = syn.build_world(config, seed=0)
