@@ -510,6 +510,19 @@ def test_frame_bytes_are_found_without_parsing_the_feature_lists(monkeypatch):
         assert parsed_sizes[-1] < 1000 < len(payload)  # the context only
 
 
+def test_frames_are_read_only_views_of_the_record_bytes():
+    """The reader copies no frame: frames are read-only views into the record's bytes (frame
+    sampling then copies only the frames it keeps); writing into them is refused."""
+    ex = random_frame_examples(1)[0]
+    payload = serialize_frame_example(ex)
+    parsed = parse_frame_example(payload)
+    assert_same_frames(parsed, ex)
+    for frames in (parsed.rgb, parsed.audio):
+        assert not frames.flags.writeable and not frames.flags.owndata
+        with pytest.raises(ValueError):
+            frames[0, 0] = 1
+
+
 def test_fields_in_another_order_parse_the_same():
     """Protobuf fields may come in any order (feature lists before the context, audio before
     rgb): the full parser takes what the in-place walk does not expect."""

@@ -146,8 +146,8 @@ class FrameExample:
 
     id: str
     labels: np.ndarray  # int64 (k,)
-    rgb: np.ndarray  # uint8 (n, 1024), QUANTIZED (see features.dequantize)
-    audio: np.ndarray  # uint8 (n, 128), QUANTIZED
+    rgb: np.ndarray  # uint8 (n, 1024), QUANTIZED (see features.dequantize); read-only:
+    audio: np.ndarray  # uint8 (n, 128), QUANTIZED; both may be views into the record bytes
     segments: dict[str, np.ndarray] | None = None  # 2019 segment fields, when present
 
     @property
@@ -349,7 +349,7 @@ def _scan_sequence_example(payload: bytes):
 def _frames_in(payload: bytes, span: tuple[int, int], key: str, size: int,
                max_frames: int | None) -> np.ndarray:
     """``_frames`` of the FeatureList at ``span`` of ``payload``: the canonical encoding is
-    read in place (one copy, into the result); anything else goes to ``_frames``."""
+    read in place (no copy: a read-only view); anything else goes to ``_frames``."""
     start, end = span
     header = _FRAME_HEADERS.get(size) or _frame_entry_header(size)
     row = len(header) + size
@@ -359,7 +359,9 @@ def _frames_in(payload: bytes, span: tuple[int, int], key: str, size: int,
         if max_frames is not None:
             matrix = matrix[:max_frames]
         if (matrix[:, :len(header)] == np.frombuffer(header, dtype=np.uint8)).all():
-            return np.ascontiguousarray(matrix[:, len(header):])
+            # a read-only view into the record's bytes, not a copy: frame sampling copies
+            # only the frames it keeps (the view keeps ``payload`` alive)
+            return matrix[:, len(header):]
     return _frames(payload[start:end], key, size, max_frames)
 
 
