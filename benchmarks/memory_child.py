@@ -17,6 +17,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--how", choices=("torch", "keras", "load_all"), required=True)
     parser.add_argument("--level", default="frame")
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("paths", nargs="+")
     args = parser.parse_args()
 
@@ -30,7 +31,8 @@ def main() -> None:
         videos = len(kept)
     else:
         # the baseline after imports: what the framework costs before any data
-        make = getattr(adapters, f"{args.how}_batches")(args.paths, args.level, batch_size=64,
+        make = getattr(adapters, f"{args.how}_batches")(args.paths, args.level,
+                                                        batch_size=args.batch_size,
                                                         as_numpy=True)
         for batch in make():
             videos += len(batch["labels"])

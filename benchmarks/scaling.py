@@ -31,12 +31,15 @@ from benchmarks.train import PROFILE, shards
 SIZES = {
     "quick": {"repeats": 2, "batch_sizes": (16, 64, 256), "batch_models": ("fc",),
               "frames": (8, 24), "ddp_steps": 4, "ddp_models": ("fc",),
-              "memory_shards": (1, 2)},
+              "memory_shards": (1, 3)},
     "full": {"repeats": 5, "batch_sizes": (16, 32, 64, 128, 256),
              "batch_models": ("fc", "bilstm"), "frames": (8, 16, 32, 64, 128),
              "ddp_steps": 20, "ddp_models": ("fc", "bilstm"), "memory_shards": (1, 2, 4, 8)},
 }
-MEMORY_SHARD_VIDEOS = 32  # ~8 MB per frame-level shard
+# ~16 MB per frame-level shard, 4 batches of MEMORY_BATCH: every run streams whole batches
+# (with fewer videos than a batch, the batch itself would grow with the data)
+MEMORY_SHARD_VIDEOS = 64
+MEMORY_BATCH = 16
 
 
 def _training_cases(model, level, batch_size, frames=None):
@@ -114,7 +117,7 @@ def _memory(result, shard_counts):
     for how in ("torch", "keras", "load_all"):
         for count in shard_counts:
             command = [sys.executable, "-m", "benchmarks.memory_child", "--how", how,
-                       *[str(p) for p in paths[:count]]]
+                       "--batch-size", str(MEMORY_BATCH), *[str(p) for p in paths[:count]]]
             done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
                                   timeout=900, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
             if done.returncode != 0:
@@ -152,7 +155,7 @@ def run(mode: str, progress=True) -> dict:
     result = bm.new_result("scaling", mode=mode, settings={
         "profile": PROFILE, "repeats": sizes["repeats"], "warmup": 1,
         **{k: v for k, v in sizes.items() if k != "repeats"},
-        "memory_shard_videos": MEMORY_SHARD_VIDEOS})
+        "memory_shard_videos": MEMORY_SHARD_VIDEOS, "memory_batch": MEMORY_BATCH})
     total = sizes["repeats"] * 2 * (len(sizes["batch_sizes"]) * len(sizes["batch_models"])
                                     + len(sizes["frames"]))
     with tqdm(total=total, desc="scaling batch/frames", disable=not progress) as bar:
