@@ -15,7 +15,7 @@ BUILD  := build/$(PROFILE)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data test reproduce bench lab clean
+.PHONY: help setup data test reproduce bench lab clean real-check
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -55,6 +55,14 @@ BENCH      ?= full
 BENCH_ONLY ?=
 bench: setup ## benchmarks -> results/bench/ (BENCH=quick for a few minutes, BENCH_ONLY=read,...)
 	$(PY) -m benchmarks.run $(if $(filter quick,$(BENCH)),--quick) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
+
+# The real-data quality bar (issue 4): fc vs logistic vs the label prior, trained on real
+# video-level shards and scored on the last 8 shards of the folder (held out).
+#   make real-check REAL_DATA=../shared/yt8m_real [FRAMEWORK=torch|keras]
+FRAMEWORK ?= torch
+real-check: setup ## fc vs logistic on real shards (REAL_DATA=folder) -> results/real_check/
+	@test -n "$(REAL_DATA)" || { echo "make real-check needs REAL_DATA=folder of real video-level shards"; exit 2; }
+	$(VENV)/bin/yt8m real-check $(REAL_DATA) --framework $(FRAMEWORK) --out results/real_check
 
 # ---------------------------------------------------------------- reproduce: notebooks -> figures
 # Every notebook runs top to bottom with papermill into $(NB_BUILD)/ (kept out of git); one

@@ -26,6 +26,7 @@ COMMANDS = {
     "train": ("yt8m_lib.training", "cli_train"),
     "evaluate": ("yt8m_lib.training", "cli_evaluate"),
     "parity": ("yt8m_lib.parity", "cli_main"),
+    "real-check": ("yt8m_lib.real_check", "cli_main"),
 }
 
 
@@ -109,6 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="all", help=f"one of {', '.join(MODEL_NAMES)} or all")
     p.add_argument("--json", action="store_true")
     p.add_argument("--profile", choices=PROFILES, default="smoke")
+
+    p = sub.add_parser("real-check", help="the quality bar on real video-level shards: fc vs "
+                       "logistic vs the label prior, on held-out shards")
+    p.add_argument("data_dir", help="folder of real video-level shards (e.g. ../shared/yt8m_real)")
+    p.add_argument("--out", default="results/real_check", help="run folders and summary.json")
+    p.add_argument("--framework", choices=FRAMEWORKS, default="torch")
+    p.add_argument("--profile", choices=PROFILES, default="paper")
+    p.add_argument("--val-shards", type=int, default=8, help="the last N shards are held out")
+    p.add_argument("--epochs", type=int, default=None, help="default: the profile's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
     return parser
 
 
