@@ -162,6 +162,19 @@ def test_loss_is_clipped_binary_cross_entropy_averaged_over_classes_and_batch():
     assert float(M.bce_loss(y, p, eps)) == pytest.approx(expected, rel=1e-5)
 
 
+def test_stream_lstm_heads_model_shares_the_layers_and_averages_to_the_output(models):
+    """The per-head training loss (config spec) reads the heads of the very same layers."""
+    model = models["stream_lstm"]
+    heads = M.head_model(model)
+    batch = M.select_inputs(model, batch_for("stream_lstm"))
+    rgb, audio = (np.asarray(p) for p in heads(batch, training=False))
+    np.testing.assert_allclose((rgb + audio) / 2, run(model, batch_for("stream_lstm")),
+                               atol=1e-6)
+    assert {id(v) for v in heads.trainable_variables} == \
+        {id(v) for v in model.trainable_variables}
+    assert all(M.head_model(models[n]) is None for n in MODEL_NAMES if n != "stream_lstm")
+
+
 def test_autoencoder_adds_noise_only_in_training_and_handles_frames():
     keras.utils.set_random_seed(0)
     ae = M.build_autoencoder(CONFIG)

@@ -164,6 +164,37 @@ def test_stream_lstm_averages_the_two_heads():
         audio = torch.sigmoid(model.audio_head(model.audio_lstm(batch["audio"],
                                                                 batch["num_frames"])))
         assert torch.allclose(model(batch), (rgb + audio) / 2, atol=1e-7)
+        heads = model(batch, heads=True)
+    assert heads.shape == (2, B, CONFIG.num_classes)
+    assert torch.allclose(heads[0], rgb) and torch.allclose(heads[1], audio)
+
+
+def test_stream_lstm_trains_on_the_mean_of_its_heads_losses():
+    """Late fusion (config spec): each head is trained as a classifier of its own stream;
+    the loss of the averaged output would starve the slower head."""
+    from yt8m_lib.config import HEAD_LOSS_MODELS
+    from yt8m_lib.torch.models import MODEL_CLASSES
+    from yt8m_lib.torch.train import classifier_loss, clipped_bce
+
+    assert {n for n, c in MODEL_CLASSES.items() if getattr(c, "per_head_loss", False)} \
+        == set(HEAD_LOSS_MODELS) == {"stream_lstm"}
+    train = get_profile("smoke").train
+    torch.manual_seed(0)
+    batch = frame_batch()
+    batch["labels"] = (torch.rand(B, CONFIG.num_classes) < 0.3).float()
+    for name in ("stream_lstm", "bilstm"):
+        model = build_model(name, CONFIG).eval()  # eval: no dropout, the same numbers twice
+        with torch.no_grad():
+            loss = classifier_loss(model, batch, train)
+            of_output = clipped_bce(model(batch), batch["labels"], train.bce_epsilon)
+            if name == "stream_lstm":
+                rgb, audio = model(batch, heads=True)
+                per_head = (clipped_bce(rgb, batch["labels"], train.bce_epsilon)
+                            + clipped_bce(audio, batch["labels"], train.bce_epsilon)) / 2
+                assert loss == pytest.approx(per_head.item(), rel=1e-6)
+                assert loss.item() != pytest.approx(of_output.item(), rel=1e-3)
+            else:
+                assert loss == pytest.approx(of_output.item(), rel=1e-6)
 
 
 def test_moe_matches_the_starter_code_formula():

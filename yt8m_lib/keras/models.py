@@ -32,7 +32,7 @@ import keras  # noqa: E402  (the real Keras: absolute import)
 import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
-from yt8m_lib.config import MODEL_NAMES, ModelConfig, model_level  # noqa: E402
+from yt8m_lib.config import HEAD_LOSS_MODELS, MODEL_NAMES, ModelConfig, model_level  # noqa: E402
 
 # Keras defaults, spelled out because the PyTorch side copies them.
 KERNEL_INIT = "glorot_uniform"
@@ -165,6 +165,16 @@ def _outputs(name: str, inputs: dict, config: ModelConfig):
         [inputs["mean_rgb"], inputs["mean_audio"]]), config)
     joined = layers.Concatenate(axis=-1, name="concat_streams")([means, rgb, audio])
     return classifier_head(joined, config)
+
+
+def head_model(model: keras.Model) -> keras.Model | None:
+    """For the models of ``HEAD_LOSS_MODELS``: a model sharing every layer of ``model``
+    whose outputs are the heads' probabilities [rgb, audio] (the per-head training loss);
+    None for the others."""
+    if model.name not in HEAD_LOSS_MODELS:
+        return None
+    return keras.Model(model.input, [model.get_layer(f"{stream}_head_output").output
+                                     for stream in ("rgb", "audio")], name=f"{model.name}_heads")
 
 
 def build_model(name: str, model_config: ModelConfig) -> keras.Model:

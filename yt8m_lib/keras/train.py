@@ -135,7 +135,7 @@ def make_train_step(model, optimizer, train_config, *, jit_compile: bool = False
     ``element_spec`` (a dataset's; single replica only) fixes the traced signature.
     """
 
-    from yt8m_lib.keras.models import bce_loss
+    from yt8m_lib.keras.models import bce_loss, head_model
 
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
@@ -143,14 +143,20 @@ def make_train_step(model, optimizer, train_config, *, jit_compile: bool = False
     if any("lstm" in layer.name for layer in model.layers):
         jit_compile = False
     variables = model.trainable_variables
+    heads = head_model(model)  # stream_lstm: the mean of its heads' losses (config spec)
 
     def replica_step(batch):
         inputs, labels = to_model_batch(model, batch)
         if encoder is not None:
             inputs = encode_inputs(encoder, inputs)
         with tf.GradientTape() as tape:
-            probabilities = model(inputs, training=True)
-            loss = bce_loss(labels, tf.cast(probabilities, tf.float32), epsilon)
+            if heads is not None:
+                outputs = heads(inputs, training=True)
+                loss = sum(bce_loss(labels, tf.cast(p, tf.float32), epsilon)
+                           for p in outputs) / len(outputs)
+            else:
+                probabilities = model(inputs, training=True)
+                loss = bce_loss(labels, tf.cast(probabilities, tf.float32), epsilon)
             scaled = loss / replicas
             if hasattr(optimizer, "scale_loss"):
                 scaled = optimizer.scale_loss(scaled)

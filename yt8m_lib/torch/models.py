@@ -151,6 +151,11 @@ class BiLSTM(nn.Module):
 
 
 class StreamLSTM(nn.Module):
+    """Two streams, two heads; ``forward(batch)`` is the mean of the heads' probabilities,
+    ``forward(batch, heads=True)`` stacks them (2, B, C) for the per-head training loss."""
+
+    per_head_loss = True  # config.HEAD_LOSS_MODELS: trained on the mean of the heads' losses
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.rgb_lstm = PackedLSTM(config.rgb_dim, config.lstm_units, bidirectional=True)
@@ -158,10 +163,12 @@ class StreamLSTM(nn.Module):
         self.rgb_head = classifier_head(self.rgb_lstm.output_size, config)
         self.audio_head = classifier_head(self.audio_lstm.output_size, config)
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def forward(self, batch: dict, heads: bool = False) -> torch.Tensor:
         rgb = torch.sigmoid(self.rgb_head(self.rgb_lstm(batch["rgb"], batch["num_frames"])))
         audio = torch.sigmoid(self.audio_head(self.audio_lstm(batch["audio"],
                                                               batch["num_frames"])))
+        if heads:
+            return torch.stack([rgb, audio])
         return (rgb + audio) / 2
 
 

@@ -212,10 +212,20 @@ def make_optimizer(model: torch.nn.Module, train_config) -> torch.optim.Adam:
                             eps=train_config.adam_epsilon)
 
 
+def trained_per_head(model) -> bool:
+    """Whether a classifier (maybe inside DDP or torch.compile) trains on its heads' losses."""
+    return bool(getattr(getattr(model, "module", model), "per_head_loss", False))
+
+
 def classifier_loss(model, batch: dict, train_config, autoencoder=None) -> torch.Tensor:
-    """Clipped binary cross-entropy of a classifier's probabilities (a batch on the device)."""
-    return clipped_bce(model(encode_batch(autoencoder, batch)), batch["labels"],
-                       train_config.bce_epsilon)
+    """Clipped binary cross-entropy of a classifier's probabilities (a batch on the device);
+    for ``stream_lstm`` the mean of each head's own loss (config spec, HEAD_LOSS_MODELS)."""
+    batch = encode_batch(autoencoder, batch)
+    labels, epsilon = batch["labels"], train_config.bce_epsilon
+    if trained_per_head(model):
+        heads = model(batch, heads=True)  # through the (DDP/compiled) wrapper's forward
+        return sum(clipped_bce(p, labels, epsilon) for p in heads) / len(heads)
+    return clipped_bce(model(batch), labels, epsilon)
 
 
 def train_step(model, optimizer, batch: dict, train_config, *, loss_fn=None, scaler=None,
