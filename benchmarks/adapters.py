@@ -8,9 +8,10 @@ from yt8m_lib.config import NUM_CLASSES_2018, get_profile
 
 def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,
                   num_workers=0, shuffle_seed=None, frames_per_video=None, as_numpy=False,
-                  prefetch=2):
+                  prefetch=2, video_means=True):
     """A function returning a fresh iterator of PyTorch batch dicts over ``paths``
-    (``as_numpy`` is accepted for symmetry: collated tensors share numpy's memory)."""
+    (``as_numpy`` is accepted for symmetry: collated tensors share numpy's memory);
+    ``video_means``: frame-level batches with mean_rgb/mean_audio (what ``hybrid`` reads)."""
     from yt8m_lib.config import with_overrides
     from yt8m_lib.torch.data import YT8MDataset, make_loader
 
@@ -18,14 +19,15 @@ def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NU
 
     def make():
         dataset = YT8MDataset(paths, level, num_classes=num_classes, train_config=config,
-                              shuffle_seed=shuffle_seed)
+                              shuffle_seed=shuffle_seed, video_means=video_means)
         return iter(make_loader(dataset, batch_size, num_workers=num_workers,
                                 prefetch=prefetch))
     return make
 
 
 def keras_batches(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,
-                  shuffle_seed=None, frames_per_video=None, as_numpy=False, repeat=False):
+                  shuffle_seed=None, frames_per_video=None, as_numpy=False, repeat=False,
+                  video_means=True):
     """A function returning a fresh iterator over the tf.data pipeline's batches (tensors,
     or numpy dicts with ``as_numpy``); ``repeat``: endless (epoch after epoch, tf.data's
     ``repeat``, so the pipeline never restarts)."""
@@ -36,7 +38,8 @@ def keras_batches(paths, level, *, batch_size, profile="default", num_classes=NU
         [str(p) for p in paths], level, num_classes=num_classes, batch_size=batch_size,
         seed=shuffle_seed, shuffle_buffer=train.shuffle_buffer if shuffle_seed is not None else 0,
         frames_per_video=frames_per_video or train.frames_per_video,
-        frame_sampling=train.frame_sampling, normalize=train.normalize)
+        frame_sampling=train.frame_sampling, normalize=train.normalize,
+        video_means=video_means)
     if repeat:
         dataset = dataset.repeat()
 

@@ -20,10 +20,8 @@ Rows also appear for ``cuda`` (both frameworks on the GPU) when one is present.
 
 from __future__ import annotations
 
-import contextlib
-
 from yt8m_lib import benchmarking as bm
-from yt8m_lib.config import FRAME_LEVEL_MODELS, MODEL_NAMES, get_profile, model_level
+from yt8m_lib.config import MODEL_NAMES, get_profile, model_level, reads_video_means
 
 from benchmarks import adapters, data
 
@@ -95,7 +93,9 @@ def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(Fals
             "steps": VIDEOS // batch_size, "videos": VIDEOS}
 
     # PyTorch
-    torch_make = adapters.torch_batches(paths, level, batch_size=batch_size, profile=PROFILE)
+    means = reads_video_means(model)  # as the trainers: only hybrid's batches hold the means
+    torch_make = adapters.torch_batches(paths, level, batch_size=batch_size, profile=PROFILE,
+                                        video_means=means)
     torch_loaded = adapters.torch_preload(list(torch_make()), device)
     for compiled in compile_modes:
         suffix = "_compiled" if compiled else ""
@@ -112,7 +112,7 @@ def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(Fals
                 case()  # compile now: a failure is recorded here, not inside the timing
             cases[f"torch/{kind}"] = case
             if full and not (compiled or inference):
-                cases["torch/full"] = _take(torch_stream(paths, level, batch_size),
+                cases["torch/full"] = _take(torch_stream(paths, level, batch_size, means),
                                             info["steps"], step)
         except Exception as error:  # noqa: BLE001 - recorded, the other rows go on
             failures.append({"case": f"{model}/{device}/torch/{kind}",
@@ -122,10 +122,11 @@ def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(Fals
     scope = lambda: keras_device(device)  # noqa: E731
     with scope():
         keras_make = adapters.keras_batches(paths, level, batch_size=batch_size,
-                                            profile=PROFILE)
+                                            profile=PROFILE, video_means=means)
         keras_loaded = adapters.keras_preload(list(keras_make()))
         keras_stream = adapters.keras_batches(paths, level, batch_size=batch_size,
-                                              profile=PROFILE, repeat=True)()
+                                              profile=PROFILE, repeat=True,
+                                              video_means=means)()
     for compiled in compile_modes:
         suffix = "_xla" if compiled else ""
         kind = ("predict" if inference else "alone") + suffix
@@ -145,14 +146,14 @@ def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(Fals
     return cases, info, failures
 
 
-def torch_stream(paths, level, batch_size):
+def torch_stream(paths, level, batch_size, video_means=True):
     """The PyTorch pipeline epoch after epoch, read ahead in one background thread across
     epoch boundaries (what a long epoch of the trainer's BackgroundLoader looks like; the
     Keras stream is tf.data's ``repeat``)."""
     from yt8m_lib.torch.data import BackgroundLoader
 
     make = adapters.torch_batches(paths, level, batch_size=batch_size, profile=PROFILE,
-                                  prefetch=0)
+                                  video_means=video_means, prefetch=0)
     return iter(BackgroundLoader(adapters.endless(make)))
 
 

@@ -120,6 +120,20 @@ def test_frame_inputs_pad_sample_and_average_all_frames():
     np.testing.assert_array_equal(few["rgb"], dequantize(ex.rgb[[1, 4]]))
 
 
+def test_frame_inputs_leave_out_the_means_when_the_model_does_not_read_them():
+    """Only hybrid reads the video means (config.reads_video_means); the others' pipelines
+    skip the pass over every frame and hand out the very same frames and labels."""
+    from yt8m_lib.config import MODEL_NAMES, reads_video_means
+
+    assert [m for m in MODEL_NAMES if reads_video_means(m)] == ["hybrid"]
+    ex = random_frame_examples(1, min_frames=9, max_frames=9)[0]
+    full = frame_inputs(ex, 50, k=4, mode="uniform")
+    lean = frame_inputs(ex, 50, k=4, mode="uniform", video_means=False)
+    assert set(full) - set(lean) == {"mean_rgb", "mean_audio"}
+    for key in lean:
+        np.testing.assert_array_equal(np.asarray(lean[key]), np.asarray(full[key]), key)
+
+
 def test_frame_inputs_normalize_frames_and_means():
     ex = random_frame_examples(1, min_frames=5, max_frames=5)[0]
     out = frame_inputs(ex, 50, k=7, mode="all", normalize=True)

@@ -57,6 +57,16 @@ def test_frame_batches_equal_the_numpy_path(data, mode, readers):
             np.testing.assert_allclose(got[key], ref[key], atol=1e-6, err_msg=key)
 
 
+def test_frame_batches_without_the_video_means(data):
+    """video_means=False (every frame-level model but hybrid): the same batches, no means."""
+    paths = files(data, "frame", "validate")
+    full = tf_batches(paths, "frame", seed=None, frames_per_video=8)
+    lean = tf_batches(paths, "frame", seed=None, frames_per_video=8, video_means=False)
+    assert set(full) - set(lean) == {"mean_rgb", "mean_audio"}
+    for key in ("rgb", "audio", "num_frames", "labels"):
+        np.testing.assert_array_equal(lean[key], full[key], err_msg=key)
+
+
 def test_video_batches_equal_the_numpy_path_and_shuffling_keeps_the_set(data):
     paths = files(data, "video", "train")
     got = tf_batches(paths, "video", seed=1, epoch=0)

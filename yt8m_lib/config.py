@@ -76,6 +76,7 @@ from dataclasses import dataclass, field
 
 MODEL_NAMES = ("logistic", "moe", "fc", "bilstm", "stream_lstm", "hybrid")
 HEAD_LOSS_MODELS = ("stream_lstm",)  # trained on the mean of their heads' losses (see above)
+VIDEO_MEANS_MODELS = ("hybrid",)  # frame-level models that also read mean_rgb / mean_audio
 VIDEO_LEVEL_MODELS = ("logistic", "moe", "fc")
 FRAME_LEVEL_MODELS = ("bilstm", "stream_lstm", "hybrid")
 PROFILES = ("smoke", "default", "paper")
@@ -94,6 +95,12 @@ def model_level(model: str) -> str:
     if model in FRAME_LEVEL_MODELS:
         return "frame"
     raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODEL_NAMES)}")
+
+
+def reads_video_means(model: str) -> bool:
+    """Whether a frame-level model's batches must hold the video means (only ``hybrid``);
+    the pipelines skip the mean over every frame of a video for the others."""
+    return model in VIDEO_MEANS_MODELS
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ Imports no framework: trainers are imported only when a run must be made.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import shutil
 import time

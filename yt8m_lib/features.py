@@ -96,28 +96,33 @@ def _byte_mean(frames: np.ndarray) -> np.ndarray:
 
 
 def frame_inputs(ex: FrameExample, num_classes: int, k: int, mode: str = "uniform",
-                 rng: np.random.Generator | None = None, normalize: bool = True) -> dict:
+                 rng: np.random.Generator | None = None, normalize: bool = True,
+                 video_means: bool = True) -> dict:
     """A frame-level example as model inputs.
 
     rgb (k, 1024) and audio (k, 128): the sampled frames, dequantized (and L2-normalised per
     frame), right-padded with zeros; num_frames: how many rows are real; mean_rgb (1024,) and
     mean_audio (128,): the dequantized mean over ALL real frames (normalised per video, like
-    video-level inputs); labels (C,) multi-hot.
+    video-level inputs; left out with ``video_means=False``: only ``hybrid`` reads them, and
+    they cost a pass over every frame); labels (C,) multi-hot.
     """
     indices = sample_frame_indices(ex.num_frames, k, mode, rng)
     rgb_frames, audio_frames = dequantize(ex.rgb[indices]), dequantize(ex.audio[indices])
-    # dequantize is affine, so the mean of dequantized frames is dequantize(mean of bytes)
-    mean_rgb, mean_audio = _byte_mean(ex.rgb), _byte_mean(ex.audio)
     if normalize:
         rgb_frames, audio_frames = l2_normalize(rgb_frames, audio_frames)
-        mean_rgb, mean_audio = l2_normalize(mean_rgb, mean_audio)
     n = len(indices)
     rgb = np.zeros((k, ex.rgb.shape[1]), dtype=np.float32)
     audio = np.zeros((k, ex.audio.shape[1]), dtype=np.float32)
     rgb[:n], audio[:n] = rgb_frames, audio_frames
-    return {"id": ex.id, "rgb": rgb, "audio": audio, "num_frames": n,
-            "mean_rgb": mean_rgb, "mean_audio": mean_audio,
-            "labels": multi_hot(ex.labels, num_classes)}
+    inputs = {"id": ex.id, "rgb": rgb, "audio": audio, "num_frames": n}
+    if video_means:
+        # dequantize is affine, so the mean of dequantized frames is dequantize(mean of bytes)
+        mean_rgb, mean_audio = _byte_mean(ex.rgb), _byte_mean(ex.audio)
+        if normalize:
+            mean_rgb, mean_audio = l2_normalize(mean_rgb, mean_audio)
+        inputs.update(mean_rgb=mean_rgb, mean_audio=mean_audio)
+    inputs["labels"] = multi_hot(ex.labels, num_classes)
+    return inputs
 
 
 def stack_batch(items: list[dict]) -> dict:

@@ -132,7 +132,8 @@ def sample_indices_tf(num_frames, k: int, mode: str, video_id, seed: int, epoch:
 
 
 def parse_frames(path, index, payload, *, num_classes: int, k: int, mode: str,
-                 normalize: bool, seed: int, epoch: int, max_frames: int = MAX_FRAMES) -> dict:
+                 normalize: bool, seed: int, epoch: int, max_frames: int = MAX_FRAMES,
+                 video_means: bool = True) -> dict:
     context, lists = tf.io.parse_single_sequence_example(
         payload,
         context_features=dict(_ID_FEATURES, labels=tf.io.VarLenFeature(tf.int64)),
@@ -152,30 +153,35 @@ def parse_frames(path, index, payload, *, num_classes: int, k: int, mode: str,
     idx = sample_indices_tf(count, k, mode, video_id, seed, epoch)
     rgb = tf.cast(tf.gather(rgb_bytes, idx), tf.float32) * _SCALE + _BIAS
     audio = tf.cast(tf.gather(audio_bytes, idx), tf.float32) * _SCALE + _BIAS
-    # the mean over ALL real frames, in float64 then float32, as features.frame_inputs
-    mean_rgb = tf.cast(tf.reduce_mean(tf.cast(rgb_bytes[:count], tf.float64), 0) * _SCALE
-                       + _BIAS, tf.float32)
-    mean_audio = tf.cast(tf.reduce_mean(tf.cast(audio_bytes[:count], tf.float64), 0) * _SCALE
-                         + _BIAS, tf.float32)
     if normalize:
         rgb, audio = _l2_normalize(rgb, audio)
-        mean_rgb, mean_audio = _l2_normalize(mean_rgb, mean_audio)
     n = tf.shape(idx)[0]
     rgb = tf.pad(rgb, [[0, k - n], [0, 0]])
     audio = tf.pad(audio, [[0, k - n], [0, 0]])
-    return {"id": video_id, "rgb": tf.ensure_shape(rgb, [k, RGB_DIM]),
-            "audio": tf.ensure_shape(audio, [k, AUDIO_DIM]), "num_frames": tf.cast(n, tf.int32),
-            "mean_rgb": mean_rgb, "mean_audio": mean_audio,
-            "labels": _multi_hot(context["labels"].values, num_classes, path, index)}
+    inputs = {"id": video_id, "rgb": tf.ensure_shape(rgb, [k, RGB_DIM]),
+              "audio": tf.ensure_shape(audio, [k, AUDIO_DIM]),
+              "num_frames": tf.cast(n, tf.int32)}
+    if video_means:  # only hybrid reads them (config.reads_video_means)
+        # the mean over ALL real frames, in float64 then float32, as features.frame_inputs
+        mean_rgb = tf.cast(tf.reduce_mean(tf.cast(rgb_bytes[:count], tf.float64), 0) * _SCALE
+                           + _BIAS, tf.float32)
+        mean_audio = tf.cast(tf.reduce_mean(tf.cast(audio_bytes[:count], tf.float64), 0)
+                             * _SCALE + _BIAS, tf.float32)
+        if normalize:
+            mean_rgb, mean_audio = _l2_normalize(mean_rgb, mean_audio)
+        inputs.update(mean_rgb=mean_rgb, mean_audio=mean_audio)
+    inputs["labels"] = _multi_hot(context["labels"].values, num_classes, path, index)
+    return inputs
 
 
 def make_dataset(paths, level: str, *, num_classes: int, batch_size: int, seed: int | None = 0,
                  epoch: int = 0, shuffle_buffer: int = 0, frames_per_video: int = 32,
                  frame_sampling: str = "uniform", normalize: bool = True,
                  reader_index: int = 0, num_readers: int = 1, drop_remainder: bool = False,
-                 parallel_calls=AUTOTUNE) -> tf.data.Dataset:
+                 parallel_calls=AUTOTUNE, video_means: bool = True) -> tf.data.Dataset:
     """One epoch of batches for one reader (see the module docstring). ``shuffle_buffer`` 0
-    keeps the file/record order; the same (seed, epoch) gives the same batches."""
+    keeps the file/record order; the same (seed, epoch) gives the same batches.
+    ``video_means`` False: frame-level batches without mean_rgb / mean_audio."""
     if level not in ("video", "frame"):
         raise ValueError(f"unknown level {level!r}; expected 'video' or 'frame'")
     if not 0 <= reader_index < num_readers:
@@ -197,7 +203,8 @@ def make_dataset(paths, level: str, *, num_classes: int, batch_size: int, seed: 
         def parse(path, index, payload):
             return parse_frames(path, index, payload, num_classes=num_classes,
                                 k=frames_per_video, mode=frame_sampling, normalize=normalize,
-                                seed=0 if seed is None else seed, epoch=epoch)
+                                seed=0 if seed is None else seed, epoch=epoch,
+                                video_means=video_means)
     ds = ds.map(parse, num_parallel_calls=parallel_calls, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     options = tf.data.Options()

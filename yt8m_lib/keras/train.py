@@ -40,7 +40,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402,F401
 import keras  # noqa: E402,F401
 
-from yt8m_lib.config import get_profile, model_level, with_overrides  # noqa: E402
+from yt8m_lib.config import (get_profile, model_level, reads_video_means,  # noqa: E402
+                             with_overrides)
 from yt8m_lib.errors import ConfigError  # noqa: E402
 
 LAST, BEST = "last.npz", "best.npz"
@@ -555,7 +556,7 @@ def _distributed_info(strategy, workers: int, per_replica: int) -> dict:
 
 
 def _train_dataset_fn(train_paths, level, num_classes, train_config, seed, per_replica,
-                      normalize):
+                      normalize, video_means):
     from yt8m_lib.keras import data as kdata
 
     def for_epoch(epoch):
@@ -566,17 +567,18 @@ def _train_dataset_fn(train_paths, level, num_classes, train_config, seed, per_r
                 frames_per_video=train_config.frames_per_video,
                 frame_sampling=train_config.frame_sampling, normalize=normalize,
                 reader_index=context.input_pipeline_id,
-                num_readers=context.num_input_pipelines)
+                num_readers=context.num_input_pipelines, video_means=video_means)
         return fn
     return for_epoch
 
 
-def _validation_dataset(val_paths, level, num_classes, train_config, normalize):
+def _validation_dataset(val_paths, level, num_classes, train_config, normalize, video_means):
     from yt8m_lib.keras import data as kdata
     return kdata.make_dataset(
         val_paths, level, num_classes=num_classes, batch_size=train_config.eval_batch_size,
         seed=None, frames_per_video=train_config.frames_per_video,
-        frame_sampling=evaluation_sampling(train_config.frame_sampling), normalize=normalize)
+        frame_sampling=evaluation_sampling(train_config.frame_sampling), normalize=normalize,
+        video_means=video_means)
 
 
 def train(*, model, train_paths, val_paths, out_dir, profile, seed, features="raw",
@@ -630,7 +632,9 @@ def train(*, model, train_paths, val_paths, out_dir, profile, seed, features="ra
     record["config"]["data_normalize"] = normalize
     record["parameters"] = kmodels.count_parameters(net)
 
-    val_dataset = _validation_dataset(val_paths, level, num_classes, train_config, normalize)
+    means = reads_video_means(name)
+    val_dataset = _validation_dataset(val_paths, level, num_classes, train_config, normalize,
+                                      means)
     forward = make_forward(net, encoder, train_config.bce_epsilon, val_dataset.element_spec)
 
     def validate():
@@ -654,7 +658,7 @@ def train(*, model, train_paths, val_paths, out_dir, profile, seed, features="ra
         _train_epochs(
             net=net, optimizer=optimizer, step_fn=step_fn, strategy=strategy,
             dataset_fn=_train_dataset_fn(train_paths, level, num_classes, train_config, seed,
-                                         per_replica, normalize),
+                                         per_replica, normalize, means),
             train_paths=train_paths, batch_size=train_config.batch_size // workers, seed=seed,
             epochs=train_config.epochs, workers=workers, worker=worker, out_dir=out_dir,
             record=record, validate=validate, lower_is_better=False, progress=progress,
@@ -696,7 +700,8 @@ def evaluate(run_dir, data_paths, *, predictions_path=None, vocabulary=None, dev
         batch_size=train_config.eval_batch_size, seed=None,
         frames_per_video=train_config.frames_per_video,
         frame_sampling=evaluation_sampling(train_config.frame_sampling),
-        normalize=record["config"].get("data_normalize", train_config.normalize))
+        normalize=record["config"].get("data_normalize", train_config.normalize),
+        video_means=reads_video_means(record["model"]))
     writer = PredictionWriter(predictions_path) if predictions_path else None
     try:
         out = predict(net, dataset, encoder=encoder, writer=writer,
@@ -800,7 +805,8 @@ def train_autoencoder(*, level, train_paths, val_paths, out_dir, profile, seed,
     record["framework_version"] = keras.__version__
     record["parameters"] = count_parameters(net)
     normalize = train_config.normalize
-    val_dataset = _validation_dataset(val_paths, level, num_classes, train_config, normalize)
+    val_dataset = _validation_dataset(val_paths, level, num_classes, train_config, normalize,
+                                      False)
 
     @quiet_tracing
     @tf.function(reduce_retracing=True)
@@ -825,7 +831,7 @@ def train_autoencoder(*, level, train_paths, val_paths, out_dir, profile, seed,
         _train_epochs(
             net=net, optimizer=optimizer, step_fn=step_fn, strategy=strategy,
             dataset_fn=_train_dataset_fn(train_paths, level, num_classes, train_config, seed,
-                                         per_replica, normalize),
+                                         per_replica, normalize, False),
             train_paths=train_paths, batch_size=train_config.batch_size // workers, seed=seed,
             epochs=train_config.epochs, workers=workers, worker=worker, out_dir=out_dir,
             record=record, validate=validate, lower_is_better=True, progress=progress,

@@ -38,12 +38,14 @@ class YT8MDataset(IterableDataset):
     """Model inputs (numpy dicts, see ``yt8m_lib.features``) of one rank's share of the data.
 
     ``shuffle_seed`` None: records in file order, no shuffling (validation, evaluation).
+    ``video_means`` False: frame-level inputs without mean_rgb / mean_audio
+    (``config.reads_video_means``).
     """
 
     def __init__(self, paths, level: str, *, num_classes: int, train_config: TrainConfig,
                  shuffle_seed: int | None = None, sampling: str | None = None,
                  normalize: bool | None = None, rank: int = 0, world_size: int = 1,
-                 log_reads: bool = False):
+                 log_reads: bool = False, video_means: bool = True):
         super().__init__()
         self.paths = [str(p) for p in paths]
         self.level = level
@@ -54,6 +56,7 @@ class YT8MDataset(IterableDataset):
         self.normalize = train_config.normalize if normalize is None else normalize
         self.rank, self.world_size = rank, world_size
         self.log_reads = log_reads
+        self.video_means = video_means
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -67,7 +70,7 @@ class YT8MDataset(IterableDataset):
         if self.sampling == "random":
             rng = features.frame_rng(self.shuffle_seed or 0, self.epoch, example.id)
         return features.frame_inputs(example, self.num_classes, self.config.frames_per_video,
-                                     self.sampling, rng, self.normalize)
+                                     self.sampling, rng, self.normalize, self.video_means)
 
     def __iter__(self):
         info = get_worker_info()

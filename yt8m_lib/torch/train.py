@@ -37,7 +37,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from yt8m_lib import results, training
-from yt8m_lib.config import AUDIO_DIM, RGB_DIM, get_profile, model_level, with_overrides
+from yt8m_lib.config import (AUDIO_DIM, RGB_DIM, get_profile, model_level, reads_video_means,
+                             with_overrides)
 from yt8m_lib.errors import ConfigError, DataError
 from yt8m_lib.metrics import StreamingEvaluator
 from yt8m_lib.torch.data import (YT8MDataset, evaluation_sampling, make_loader, to_device)
@@ -524,14 +525,16 @@ def train(*, model: str, train_paths, val_paths, out_dir, profile: str, seed: in
             raise ConfigError(f"unknown features {features!r}; choose raw or autoencoder")
         seed_everything(seed)
         net = build_model(model, model_config).to(dist_info.device)
+        means = reads_video_means(model)
         train_data = YT8MDataset(train_paths, level, num_classes=num_classes,
                                  train_config=train_config, shuffle_seed=seed,
                                  normalize=normalize, rank=dist_info.rank,
-                                 world_size=dist_info.world_size, log_reads=True)
+                                 world_size=dist_info.world_size, log_reads=True,
+                                 video_means=means)
         val_data = YT8MDataset(val_paths, level, num_classes=num_classes,
                                train_config=train_config,
                                sampling=evaluation_sampling(train_config.frame_sampling),
-                               normalize=normalize)
+                               normalize=normalize, video_means=means)
         record = None
         if dist_info.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -576,10 +579,11 @@ def train_autoencoder(*, level: str, train_paths, val_paths, out_dir, profile: s
         train_data = YT8MDataset(train_paths, level, num_classes=num_classes,
                                  train_config=train_config, shuffle_seed=seed,
                                  rank=dist_info.rank, world_size=dist_info.world_size,
-                                 log_reads=True)
+                                 log_reads=True, video_means=False)
         val_data = YT8MDataset(val_paths, level, num_classes=num_classes,
                                train_config=train_config,
-                               sampling=evaluation_sampling(train_config.frame_sampling))
+                               sampling=evaluation_sampling(train_config.frame_sampling),
+                               video_means=False)
         record = {"evaluations": {}}
         if dist_info.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -623,7 +627,8 @@ def evaluate(run_dir, data_paths, *, predictions_path=None, vocabulary=None,
     data = YT8MDataset(data_paths, record["data"]["level"],
                        num_classes=record["data"]["num_classes"], train_config=train_config,
                        sampling=evaluation_sampling(train_config.frame_sampling),
-                       normalize=record["config"].get("data_normalize"))
+                       normalize=record["config"].get("data_normalize"),
+                       video_means=reads_video_means(record["model"]))
     loader = make_loader(data, train_config.eval_batch_size,
                          num_workers=train_config.num_workers, device=chosen)
     writer = PredictionWriter(predictions_path) if predictions_path else None
