@@ -311,3 +311,37 @@ def test_regenerated_data_or_a_changed_profile_is_never_mistaken_for_the_old(tmp
     fake_trainer.clear()
     experiments.run_one("torch", "fc", 0, **kwargs)
     assert fake_trainer == []  # same data, same settings: reused
+
+
+def test_changed_training_code_is_never_mistaken_for_the_old(tmp_path, fake_trainer,
+                                                           monkeypatch):
+    """A run is reused only under the same code (yt8m_lib's CODE_FILES): a changed model or
+    loss retrains; files outside CODE_FILES (notebooks, plots) do not count."""
+    package = tmp_path / "package"
+    (package / "torch").mkdir(parents=True)
+    (package / "torch" / "models.py").write_text("version = 1\n")
+    (package / "plots.py").write_text("style = 1\n")
+    monkeypatch.setattr(experiments, "code_fingerprint",
+                        lambda real=experiments.code_fingerprint: real(package))
+    data = make_data(tmp_path / "data")
+    kwargs = dict(profile="smoke", data_dir=data, results_dir=tmp_path / "results", verbose=False)
+    experiments.run_one("torch", "fc", 0, **kwargs)
+    fake_trainer.clear()
+
+    (package / "plots.py").write_text("style = 2\n")  # not training code: reused
+    experiments.run_one("torch", "fc", 0, **kwargs)
+    assert fake_trainer == []
+
+    (package / "torch" / "models.py").write_text("version = 2\n")  # a changed model
+    experiments.run_one("torch", "fc", 0, **kwargs)
+    assert [c[0] for c in fake_trainer] == ["train", "evaluate"]
+
+
+def test_the_code_fingerprint_covers_the_trainers_of_both_frameworks():
+    from yt8m_lib import paths
+
+    package = paths.REPO_ROOT / "yt8m_lib"
+    covered = {p.relative_to(package).as_posix() for pattern in experiments.CODE_FILES
+               for p in package.glob(pattern)}
+    assert {"torch/models.py", "torch/train.py", "keras/models.py", "keras/train.py",
+            "config.py", "metrics.py"} <= covered

@@ -192,11 +192,29 @@ def data_fingerprint(data_dir, level: str) -> str:
     return digest.hexdigest()[:20]
 
 
+# The package files that train and score a run: editing one retrains every run (editing the
+# notebooks, plots, README or benchmarks does not).
+CODE_FILES = ("config.py", "features.py", "records.py", "tfrecord.py", "metrics.py",
+              "genres.py", "predictions.py", "training.py", "torch/*.py", "keras/*.py")
+
+
+def code_fingerprint(package=None) -> str:
+    """Names the code of ``CODE_FILES`` (paths and contents) in ``package`` (yt8m_lib)."""
+    package = Path(package) if package is not None else Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for pattern in CODE_FILES:
+        for path in sorted(package.glob(pattern)):
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
 def run_key(profile: str, data_dir, level: str, **settings) -> dict:
-    """What a run depends on: the profile's configuration, the data, and ``settings``
-    (epochs, batch size, features, world size, the autoencoder's own key, ...)."""
+    """What a run depends on: the profile's configuration, the data, the code that trains
+    and scores it, and ``settings`` (epochs, batch size, features, world size, the
+    autoencoder's own key, ...)."""
     return {"profile": profile, "config": json.loads(json.dumps(to_dict(get_profile(profile)))),
-            "data": data_fingerprint(data_dir, level), **settings}
+            "data": data_fingerprint(data_dir, level), "code": code_fingerprint(), **settings}
 
 
 def _reusable_record(run_dir: Path, key: dict, force: bool) -> dict | None:
