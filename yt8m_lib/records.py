@@ -23,6 +23,7 @@ Accepted variants: the 2018 ``id`` key and the 2017 ``video_id`` key; the 2019 s
 
 from __future__ import annotations
 
+import functools
 import glob
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -171,6 +172,8 @@ def _varint(value: int) -> bytes:
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
     """(value, next position); (-1, pos) when there is no complete varint at ``pos``."""
+    if pos < len(data) and data[pos] < 0x80:  # one byte: every tag, most lengths
+        return data[pos], pos + 1
     value = shift = 0
     while pos < len(data) and shift < 64:
         byte = data[pos]
@@ -230,7 +233,7 @@ def _int_values(raw: bytes, key: str) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if kind != "int64_list":
         raise _Bad(f"feature {key!r} is {_kind_name(feature)}, expected an int64 list")
-    return np.array(feature.int64_list.value, dtype=np.int64)
+    return np.array(list(feature.int64_list.value), dtype=np.int64)
 
 
 def _kind_name(feature) -> str:
@@ -254,7 +257,8 @@ def _labels(features, num_classes: int | None) -> np.ndarray:
     labels = _int_values(features["labels"], "labels") if "labels" in features else \
         np.zeros(0, dtype=np.int64)
     if labels.size:
-        low, high = int(labels.min()), int(labels.max())
+        values = labels.tolist()  # a few labels: Python's min/max beat numpy's calls
+        low, high = min(values), max(values)
         if low < 0:
             raise _Bad(f"label {low} is negative")
         if num_classes is not None and high >= num_classes:
@@ -307,10 +311,18 @@ def _delimited_fields(data, start: int, end: int):
     fields = []
     pos = start
     while pos < end:
-        tag, pos = _read_varint(data, pos)
+        tag = data[pos]  # one-byte varints inline (this runs for every record)
+        if tag < 0x80:
+            pos += 1
+        else:
+            tag, pos = _read_varint(data, pos)
         if tag < 0 or tag & 7 != 2:
             return None
-        length, pos = _read_varint(data, pos)
+        length = data[pos] if pos < end else -1
+        if 0 <= length < 0x80:
+            pos += 1
+        else:
+            length, pos = _read_varint(data, pos)
         if length < 0 or pos + length > end:
             return None
         fields.append((tag >> 3, pos, pos + length))
@@ -346,6 +358,20 @@ def _scan_sequence_example(payload: bytes):
     return context_end, spans
 
 
+@functools.lru_cache(maxsize=4096)
+def _repeated(byte: int, count: int) -> bytes:
+    return bytes([byte]) * count
+
+
+def _rows_start_with(payload: bytes, start: int, end: int, header: bytes, row: int) -> bool:
+    """Whether every ``row``-byte row of payload[start:end] starts with ``header``: one
+    strided byte slice per header byte, compared in C (a numpy comparison of the header
+    columns costs more than the frames' whole CRC)."""
+    count = (end - start) // row
+    return all(payload[start + j:end:row] == _repeated(byte, count)
+               for j, byte in enumerate(header))
+
+
 def _frames_in(payload: bytes, span: tuple[int, int], key: str, size: int,
                max_frames: int | None) -> np.ndarray:
     """``_frames`` of the FeatureList at ``span`` of ``payload``: the canonical encoding is
@@ -358,7 +384,7 @@ def _frames_in(payload: bytes, span: tuple[int, int], key: str, size: int,
                                offset=start).reshape(-1, row)
         if max_frames is not None:
             matrix = matrix[:max_frames]
-        if (matrix[:, :len(header)] == np.frombuffer(header, dtype=np.uint8)).all():
+        if _rows_start_with(payload, start, start + len(matrix) * row, header, row):
             # a read-only view into the record's bytes, not a copy: frame sampling copies
             # only the frames it keeps (the view keeps ``payload`` alive)
             return matrix[:, len(header):]
