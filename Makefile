@@ -48,7 +48,7 @@ clean: ## remove executed notebooks, run records and generated data (keeps .venv
 # ---------------------------------------------------------------- benchmarks (issue 7)
 # Speed of readers, training, inference, compiled modes and scaling -> results/bench/*.json
 # and results/bench/summary.md (printed). Every comparison is measured in the same run.
-#   make bench                        all sections, full sizes (about 15-20 min on 2 cores)
+#   make bench                        all sections, full sizes (about 23 min on 2 cores)
 #   make bench BENCH=quick            small sizes, a few minutes (fresh figures for nb 05/06)
 #   make bench BENCH_ONLY=read,train  some sections (read metrics train infer compiled scaling)
 BENCH      ?= full

@@ -523,6 +523,22 @@ def test_frames_are_read_only_views_of_the_record_bytes():
             frames[0, 0] = 1
 
 
+@pytest.mark.parametrize("size", [1024, 128])
+def test_a_single_wrong_header_byte_in_any_row_leaves_the_fast_path(size):
+    """The in-place frame reader trusts a row only if its whole entry header is canonical:
+    any changed header byte, in any row, sends the record to the full parser."""
+    header = records._FRAME_HEADERS[size]
+    rows = 5
+    good = (header + bytes(size)) * rows
+    row = len(header) + size
+    assert records._rows_start_with(good, 0, len(good), header, row)
+    for r in range(rows):
+        for j in range(len(header)):
+            bad = bytearray(good)
+            bad[r * row + j] ^= 0x01
+            assert not records._rows_start_with(bytes(bad), 0, len(bad), header, row), (r, j)
+
+
 def test_fields_in_another_order_parse_the_same():
     """Protobuf fields may come in any order (feature lists before the context, audio before
     rgb): the full parser takes what the in-place walk does not expect."""

@@ -157,7 +157,7 @@ PROFILE_SETTINGS: dict[str, Profile] = {
         TrainConfig(batch_size=32, epochs=2, frames_per_video=8, shuffle_buffer=128,
                     ae_epochs=1, eval_batch_size=64, seeds=(0, 1)),
     ),
-    # what `make reproduce` trains: the whole reproduction in about 20 min on 2 CPU cores.
+    # what `make reproduce` trains: the whole reproduction in about 30 min on 2 CPU cores.
     # Tuned so that every model learns in its ~560 optimizer steps (1500 videos, 6 epochs of
     # batch 16): with batch 64, lr 1e-3, dropout 0.5 and L2-normalised 1152-d frames (each
     # value ~0.03) the LSTMs stayed at the label prior. No L2 normalisation here (the values
