@@ -31,15 +31,15 @@ How the data makes the thesis's comparisons meaningful:
   (scenes of ~``scene_frames`` frames, ``scene_std``) + frame noise (``frame_std``), so
   values are centred with std ≈ 0.4 per dimension, well inside [-2, 2] after quantization,
   and neighbouring frames are correlated as in real video.
-* **Difficulty** (calibrated on the default profile, seed 0, with the default training
-  profile of ``yt8m_lib.config``, 6 epochs, model seeds 0-1, both frameworks): test GAP ≈ 0.62
-  for ``logistic``, ≈ 0.71-0.72 for ``fc`` and ``moe``, ≈ 0.74-0.75 for ``hybrid``, ≈ 0.65
-  for ``bilstm`` and ≈ 0.42-0.51 for ``stream_lstm`` (frame-only LSTMs learn more slowly in so
-  few steps). On the temporal classes ``hybrid`` reaches AP ≈ 0.60-0.65 against ≈ 0.52-0.55
-  for ``fc``, which at best gives each twin ~1/2. The per-video offset (``video_std`` = 0.2 in
-  the default and paper profiles) does not average away, so video means stay noisy while a
-  frame model can contrast frames within a video: room above the video-level models, and no
-  metric saturates.
+* **Difficulty** (the default profile, seed 0, with the default training profile of
+  ``yt8m_lib.config``, 6 epochs, model seeds 0-2, both frameworks; ``make reproduce``):
+  test GAP ≈ 0.62 for ``logistic``, ≈ 0.71-0.73 for ``fc`` and ``moe``, ≈ 0.79-0.80 for
+  ``hybrid``, ≈ 0.69-0.70 for ``bilstm`` and ≈ 0.67 for ``stream_lstm``. On the temporal
+  classes every frame-level model beats ``fc`` (AP ≈ 0.59-0.78 against ≈ 0.48-0.50: ``fc``
+  at best gives each twin ~1/2). The per-video offset (``video_std`` = 0.2 in the default
+  and paper profiles) does not average away, so video means stay noisy while a frame model
+  can contrast frames within a video: room above the video-level models, and no metric
+  saturates.
 * **Evidence in one stream**: every class has a pattern, a random direction with norm
   ``rgb_strength`` in the 1024-d rgb space *or* ``audio_strength`` in the 128-d audio space
   (``rgb_share`` of the non-temporal classes use rgb, the rest audio), so a model that ignores
