@@ -259,3 +259,14 @@ def test_train_step_is_clipped_bce_adam_with_global_clipping(data):
         assert loss == pytest.approx(ref_loss.item(), rel=1e-6)
     for p, q in zip(model.parameters(), reference.parameters()):
         torch.testing.assert_close(p, q)
+
+
+def test_a_training_batch_of_one_video_is_skipped_and_counted_for_batchnorm(data, tmp_path):
+    """64 training videos in batches of 63 end on a batch of one, which BatchNorm cannot
+    normalise in training: fc (BatchNorm) skips it and says so in the record; logistic (no
+    BatchNorm) trains on it."""
+    record = run_train(data, tmp_path / "fc", "fc", batch_size=63, epochs=2)
+    assert record["skipped_single_video_batches"] == 2  # one per epoch
+    assert len(record["history"]) == 2
+    record = run_train(data, tmp_path / "logistic", "logistic", batch_size=63, epochs=1)
+    assert record["skipped_single_video_batches"] == 0

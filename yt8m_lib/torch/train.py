@@ -416,6 +416,12 @@ def fit(*, task: Task, model: torch.nn.Module, train_data: YT8MDataset,
     record["parameters"] = count_parameters(model)
     record["distributed"] = dist_info.info(batch)
     clock = training.LoopClock(state, dist_info.world_size)  # after resuming: the saved state
+    # BatchNorm cannot normalise a single video in training (PyTorch raises; Keras would
+    # divide by a zero variance): such a batch - every DataLoader worker ends its share of an
+    # epoch on a partial batch - is skipped and counted in the record
+    has_batchnorm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                        for m in model.modules())
+    state.setdefault("skipped_single_video_batches", 0)
 
     with monitor if monitor is not None else contextlib.nullcontext():
         for epoch in range(state["epoch"], train_config.epochs):
@@ -430,6 +436,9 @@ def fit(*, task: Task, model: torch.nn.Module, train_data: YT8MDataset,
                        disable=not (progress and main), leave=False)
             with joined:
                 for step_batch in bar:
+                    if has_batchnorm and len(step_batch["id"]) == 1:
+                        state["skipped_single_video_batches"] += 1
+                        continue
                     step_batch = to_device(step_batch, device)
                     sync(device)
                     clock.batch_ready()
@@ -466,6 +475,7 @@ def fit(*, task: Task, model: torch.nn.Module, train_data: YT8MDataset,
                 save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                              "scaler": scaler.state_dict(), "state": state}, last_path)
                 fill_record(record, state, train_data, val_data)
+                record["skipped_single_video_batches"] = state["skipped_single_video_batches"]
                 results.write_run_record(out_dir, record)
                 print(f"epoch {epoch + 1}: " + ", ".join(
                     f"{k} {v:.4f}" for k, v in entry.items()
