@@ -26,14 +26,14 @@ import numpy as np
 from yt8m_lib.errors import ConfigError
 
 CHECK_MODELS = ("logistic", "fc")
+OFFICIAL_METRICS = ("gap", "hit_at_1", "perr", "map")
 
 
 def split_shards(data_dir, val_shards: int) -> tuple[list[Path], list[Path]]:
     """(train files, held-out files) of the video-level shards under ``data_dir``."""
     data_dir = Path(data_dir)
-    files = sorted(p for pattern in ("*.tfrecord", "video*/*.tfrecord", "video/*.tfrecord")
-                   for p in data_dir.glob(pattern))
-    files = sorted(set(files), key=lambda p: p.name)
+    files = sorted({p for pattern in ("*.tfrecord", "video*/*.tfrecord")
+                    for p in data_dir.glob(pattern)}, key=lambda p: p.name)
     if not files:
         raise ConfigError(f"{data_dir}: no .tfrecord shards (looked in ., video*/)")
     if not 1 <= val_shards < len(files):
@@ -44,6 +44,7 @@ def split_shards(data_dir, val_shards: int) -> tuple[list[Path], list[Path]]:
 
 def prior_metrics(train_files, held_out_files, num_classes: int) -> dict:
     """Official metrics of the label-prior predictor (training class frequencies)."""
+    from yt8m_lib.experiments import label_matrix, read_split
     from yt8m_lib.metrics import evaluate_all
     from yt8m_lib.records import iter_examples
 
@@ -53,13 +54,9 @@ def prior_metrics(train_files, held_out_files, num_classes: int) -> dict:
         counts[ex.labels] += 1
         videos += 1
     prior = (counts / max(videos, 1)).astype(np.float32)
-    labels = [ex.labels for ex in iter_examples([str(p) for p in held_out_files], "video",
-                                                num_classes=num_classes)]
-    y = np.zeros((len(labels), num_classes), dtype=np.uint8)
-    for row, classes in enumerate(labels):
-        y[row, classes] = 1
+    y = label_matrix(read_split(held_out_files, "video", num_classes), num_classes)
     scores = np.broadcast_to(prior, y.shape)
-    return {"train_videos": videos, "held_out_videos": len(labels), **evaluate_all(scores, y)}
+    return {"train_videos": videos, "held_out_videos": len(y), **evaluate_all(scores, y)}
 
 
 def run_check(data_dir, out_dir, *, framework: str = "torch", profile: str = "paper",
@@ -87,7 +84,8 @@ def run_check(data_dir, out_dir, *, framework: str = "torch", profile: str = "pa
         metrics = trainer.evaluate(str(run_dir), [str(p) for p in held_out],
                                    vocabulary=None if vocab is None else str(vocab),
                                    split_name="held_out")
-        summary["models"][model] = {"run_dir": str(run_dir), **_metrics_of(metrics),
+        summary["models"][model] = {"run_dir": str(run_dir),
+                                    **{k: float(metrics[k]) for k in OFFICIAL_METRICS},
                                     "seconds": round(time.perf_counter() - start, 1)}
     summary["label_prior"] = prior_metrics(train_files, held_out, num_classes)
     out.mkdir(parents=True, exist_ok=True)
@@ -95,19 +93,11 @@ def run_check(data_dir, out_dir, *, framework: str = "torch", profile: str = "pa
     return summary
 
 
-def _metrics_of(metrics) -> dict:
-    """The official metrics out of an evaluation result (a dict, or a run record)."""
-    if isinstance(metrics, dict) and "evaluations" in metrics:
-        metrics = metrics["evaluations"]["held_out"]
-    return {k: float(metrics[k]) for k in ("gap", "hit_at_1", "perr", "map") if k in metrics}
-
-
 def format_summary(summary: dict) -> str:
     rows = [("model", "GAP@20", "Hit@1", "PERR", "mAP@20")]
     entries = {**summary["models"], "label prior": summary["label_prior"]}
     for name, m in entries.items():
-        rows.append((name, *(f"{m[k]:.3f}" if k in m else "-"
-                              for k in ("gap", "hit_at_1", "perr", "map"))))
+        rows.append((name, *(f"{m[k]:.3f}" for k in OFFICIAL_METRICS)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
     return (f"{summary['framework']}, profile {summary['profile']}: trained on "
