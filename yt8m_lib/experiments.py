@@ -12,9 +12,10 @@ Layout of the runs (under ``results_dir``, default ``yt8m_lib.paths.results_dir(
 
 A run is reused (not retrained) only when its ``experiment_key.json`` matches what a rerun
 would do: the profile's whole configuration, epochs, batch size, features, the autoencoder it
-used, and a fingerprint of the data (shard names and sizes, and the synthetic manifest with
-every file's md5). A run folder made with another key (regenerated data, a changed profile)
-is deleted before training, so its checkpoints are never resumed; ``force=True`` retrains.
+used, a fingerprint of the data (shard names and sizes, and the synthetic manifest with
+every file's md5) and one of the code that trains and scores it (``CODE_FILES``). A run
+folder made with another key (regenerated data, a changed profile or model) is deleted before
+training, so its checkpoints are never resumed; ``force=True`` retrains.
 
 Imports no framework: trainers are imported only when a run must be made.
 """

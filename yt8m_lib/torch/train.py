@@ -475,7 +475,6 @@ def fit(*, task: Task, model: torch.nn.Module, train_data: YT8MDataset,
                 save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                              "scaler": scaler.state_dict(), "state": state}, last_path)
                 fill_record(record, state, train_data, val_data)
-                record["skipped_single_video_batches"] = state["skipped_single_video_batches"]
                 results.write_run_record(out_dir, record)
                 print(f"epoch {epoch + 1}: " + ", ".join(
                     f"{k} {v:.4f}" for k, v in entry.items()
@@ -499,6 +498,7 @@ def fill_record(record: dict, state: dict, train_data, val_data) -> None:
     record["history"] = state["history"]
     record["best_epoch"] = state["best_epoch"]
     record["epochs_trained"] = state["epoch"]
+    record["skipped_single_video_batches"] = state["skipped_single_video_batches"]
     if state["evaluation"] is not None:
         record["evaluations"]["validate"] = dict(state["evaluation"], data=val_data.paths,
                                                  epoch=state["best_epoch"])
