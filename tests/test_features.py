@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from conftest import random_frame_examples, random_video_examples
 
-from yt8m_lib.features import (dequantize, frame_inputs, frame_rng, l2_normalize, multi_hot,
-                               quantize, sample_frame_indices, stack_batch, video_inputs)
+from yt8m_lib.features import (dequantize, frame_batch, frame_inputs, frame_rng, l2_normalize,
+                               multi_hot, multi_hot_batch, quantize, sample_frame_indices,
+                               stack_batch, video_batch, video_inputs)
 from yt8m_lib.records import FrameExample
 
 
@@ -142,6 +143,48 @@ def test_frame_inputs_normalize_frames_and_means():
     assert not norms[5:].any()
     mean_norm = np.sqrt((out["mean_rgb"] ** 2).sum() + (out["mean_audio"] ** 2).sum())
     assert abs(mean_norm - 1) < 1e-5
+
+
+@pytest.mark.parametrize("mode", ["uniform", "random", "all"])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_a_batch_holds_each_video_exactly_as_alone(mode, normalize):
+    """Whole-batch dequantization, normalisation and labels (what the PyTorch pipeline
+    collates with) give every video the very values it gets in a batch of its own: videos
+    shorter than k are padded with zeros, longer ones sampled, none leaks into another."""
+    examples = random_frame_examples(6, min_frames=2, max_frames=20)
+    assert len({ex.num_frames for ex in examples}) > 1
+    rngs = lambda: [frame_rng(1, 0, ex.id) for ex in examples]  # noqa: E731
+    batch = frame_batch(examples, 50, 8, mode, rngs() if mode == "random" else None, normalize)
+    alone = stack_batch([frame_inputs(ex, 50, 8, mode, rng if mode == "random" else None,
+                                      normalize) for ex, rng in zip(examples, rngs())])
+    assert batch["id"] == alone["id"] and batch["num_frames"].dtype == np.int64
+    for key in ("rgb", "audio", "num_frames", "mean_rgb", "mean_audio", "labels"):
+        np.testing.assert_array_equal(batch[key], alone[key], err_msg=key)
+        assert batch[key].dtype == alone[key].dtype, key
+    short = batch["num_frames"] < 8
+    assert short.any() and not batch["rgb"][0, batch["num_frames"][0]:].any()
+    videos = random_video_examples(5)
+    np.testing.assert_array_equal(video_batch(videos, 50, normalize)["rgb"],
+                                  stack_batch([video_inputs(ex, 50, normalize)
+                                               for ex in videos])["rgb"])
+
+
+def test_multi_hot_batch_names_the_bad_labels():
+    out = multi_hot_batch([[0, 2], [], [1]], 3)
+    assert out.tolist() == [[1, 0, 1], [0, 0, 0], [0, 1, 0]] and out.dtype == np.float32
+    with pytest.raises(ValueError, match=r"labels \[1, 3\] outside 0..2"):
+        multi_hot_batch([[0], [1, 3]], 3)
+    with pytest.raises(ValueError, match="outside"):
+        multi_hot_batch([[-1]], 3)
+
+
+def test_dequantize_is_the_float32_affine_map_also_into_a_given_array():
+    x = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    expected = x.astype(np.float32) * np.float32(4 / 255) + np.float32(4 / 512 - 2)
+    np.testing.assert_array_equal(dequantize(x), expected)
+    out = np.empty((16, 16), np.float32)
+    assert dequantize(x, out=out) is out
+    np.testing.assert_array_equal(out, expected)
 
 
 def test_stack_batch():

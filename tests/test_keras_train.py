@@ -46,10 +46,10 @@ def test_frame_batches_equal_the_numpy_path(data, mode, readers):
     for reader in range(readers):
         got = tf_batches(paths, "frame", seed=5, epoch=2, frames_per_video=8,
                          frame_sampling=mode, reader_index=reader, num_readers=readers)
-        examples = iter_examples(paths, "frame", seed=5, epoch=2, reader_index=reader,
-                                 num_readers=readers, max_frames=300)
-        ref = F.stack_batch([F.frame_inputs(ex, 30, 8, mode, F.frame_rng(5, 2, ex.id))
-                             for ex in examples])
+        examples = list(iter_examples(paths, "frame", seed=5, epoch=2, reader_index=reader,
+                                      num_readers=readers, max_frames=300))
+        # the PyTorch pipeline's batch (yt8m_lib.torch.data collates with frame_batch)
+        ref = F.frame_batch(examples, 30, 8, mode, [F.frame_rng(5, 2, ex.id) for ex in examples])
         assert got["id"] == ref["id"]
         np.testing.assert_array_equal(got["num_frames"], ref["num_frames"])
         np.testing.assert_array_equal(got["labels"], ref["labels"])
@@ -70,8 +70,7 @@ def test_frame_batches_without_the_video_means(data):
 def test_video_batches_equal_the_numpy_path_and_shuffling_keeps_the_set(data):
     paths = files(data, "video", "train")
     got = tf_batches(paths, "video", seed=1, epoch=0)
-    ref = F.stack_batch([F.video_inputs(ex, 30) for ex in iter_examples(paths, "video",
-                                                                        seed=1, epoch=0)])
+    ref = F.video_batch(list(iter_examples(paths, "video", seed=1, epoch=0)), 30)
     assert got["id"] == ref["id"]
     np.testing.assert_allclose(got["rgb"], ref["rgb"], atol=1e-6)
     np.testing.assert_array_equal(got["labels"], ref["labels"])

@@ -1,6 +1,7 @@
 """The PyTorch input pipeline and trainer: run records, checkpoints, resume, evaluation,
 the autoencoder features, and no TensorFlow anywhere on the way."""
 
+import itertools
 import json
 import subprocess
 import sys
@@ -13,7 +14,7 @@ torch = pytest.importorskip("torch")
 from yt8m_lib.config import get_profile, with_overrides  # noqa: E402
 from yt8m_lib.records import iter_examples  # noqa: E402
 from yt8m_lib.torch import train as trainer  # noqa: E402
-from yt8m_lib.torch.data import YT8MDataset, collate, make_loader  # noqa: E402
+from yt8m_lib.torch.data import YT8MDataset, make_loader  # noqa: E402
 from conftest import files, train_tiny  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("torch_train")
@@ -27,7 +28,7 @@ def run_train(data, out, model="fc", level="video", **kwargs):
 # ------------------------------------------------------------------ input pipeline
 
 def ids_of(dataset):
-    return [item["id"] for item in dataset]
+    return [example.id for example in dataset]
 
 
 def test_ranks_together_read_every_record_once(data):
@@ -87,13 +88,16 @@ def test_frame_batches_have_the_contract_keys_and_types(data):
     assert not torch.equal(batch["rgb"], next(iter(make_loader(dataset, 4)))["rgb"])
 
 
-def test_collate_keeps_ids_as_strings():
-    items = [{"id": "a", "rgb": np.zeros(3, np.float32), "num_frames": 2},
-             {"id": "b", "rgb": np.ones(3, np.float32), "num_frames": 1}]
-    batch = collate(items)
-    assert batch["id"] == ["a", "b"]
-    assert batch["num_frames"].tolist() == [2, 1]
-    assert torch.is_tensor(batch["rgb"]) and batch["rgb"].shape == (2, 3)
+def test_collate_makes_tensors_and_keeps_ids_as_strings(data):
+    dataset = YT8MDataset(files(data, "frame", "validate"), "frame", num_classes=30,
+                          train_config=SMOKE.train)
+    examples = list(itertools.islice(iter(dataset), 3))
+    batch = dataset.collate(examples)
+    assert batch["id"] == [ex.id for ex in examples]
+    k = SMOKE.train.frames_per_video
+    assert batch["num_frames"].tolist() == [min(ex.num_frames, k) for ex in examples]
+    assert torch.is_tensor(batch["rgb"]) and batch["rgb"].shape == (3, k, 1024)
+    assert batch["labels"].shape == (3, 30) and batch["labels"].dtype == torch.float32
 
 
 def test_no_tensorflow_on_the_pytorch_path(data):

@@ -4,6 +4,7 @@ call these, so Keras and PyTorch models see identical arrays."""
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import numpy as np
@@ -19,9 +20,13 @@ L2_EPSILON = 1e-12
 SAMPLING_MODES = ("uniform", "random", "all")
 
 
-def dequantize(x) -> np.ndarray:
-    """uint8 -> float32: ``x * 4/255 + (4/512 - 2)`` (0 -> -1.9921875, 255 -> 2.0078125)."""
-    return np.asarray(x).astype(np.float32) * _SCALE + _BIAS
+def dequantize(x, out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 -> float32: ``x * 4/255 + (4/512 - 2)`` (0 -> -1.9921875, 255 -> 2.0078125).
+    The same float32 arithmetic as ``x.astype(float32) * scale + bias``, in two passes and
+    one new array (or into ``out``)."""
+    out = np.multiply(np.asarray(x), _SCALE, dtype=np.float32, out=out)
+    out += _BIAS
+    return out
 
 
 def quantize(x) -> np.ndarray:
@@ -50,40 +55,131 @@ def sample_frame_indices(num_frames: int, k: int, mode: str = "uniform",
         raise ValueError(f"k must be positive, not {k}")
     n = int(num_frames)
     if mode == "all" or n <= k:
-        return np.arange(min(n, k), dtype=np.int64)
+        return _fixed_indices(min(n, k), k, "all")
     if mode == "uniform":
-        return ((np.arange(k) + 0.5) * (n / k)).astype(np.int64)
+        return _fixed_indices(n, k, "uniform")
     if rng is None:
         raise ValueError("random frame sampling needs rng (see frame_rng)")
     return np.sort(rng.choice(n, size=k, replace=False)).astype(np.int64)
 
 
+@functools.lru_cache(maxsize=4096)
+def _fixed_indices(n: int, k: int, mode: str) -> np.ndarray:
+    """The seed-free indices, computed once per (frames, k): read-only, shared by callers."""
+    if mode == "all":
+        indices = np.arange(n, dtype=np.int64)
+    else:
+        indices = ((np.arange(k) + 0.5) * (n / k)).astype(np.int64)
+    indices.flags.writeable = False
+    return indices
+
+
+def _l2_scale(rgb: np.ndarray, audio: np.ndarray) -> np.ndarray:
+    """float32 1 / ||concat(rgb, audio)|| along the last axis (keepdims), epsilon-safe."""
+    squared = (np.square(rgb, dtype=np.float32).sum(-1, keepdims=True)
+               + np.square(audio, dtype=np.float32).sum(-1, keepdims=True))
+    return (1.0 / np.sqrt(np.maximum(squared, L2_EPSILON))).astype(np.float32)
+
+
 def l2_normalize(rgb: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Divide rgb and audio by the L2 norm of concat(rgb, audio) along the last axis
     (per video, or per frame); all-zero rows (padding) stay zero."""
-    squared = (np.square(rgb, dtype=np.float32).sum(-1, keepdims=True)
-               + np.square(audio, dtype=np.float32).sum(-1, keepdims=True))
-    scale = (1.0 / np.sqrt(np.maximum(squared, L2_EPSILON))).astype(np.float32)
+    scale = _l2_scale(rgb, audio)
     return (rgb * scale).astype(np.float32), (audio * scale).astype(np.float32)
+
+
+def _l2_normalize_in_place(rgb: np.ndarray, audio: np.ndarray) -> None:
+    """``l2_normalize`` into the (float32) arrays themselves: the same values."""
+    scale = _l2_scale(rgb, audio)
+    np.multiply(rgb, scale, out=rgb)
+    np.multiply(audio, scale, out=audio)
 
 
 def multi_hot(labels, num_classes: int) -> np.ndarray:
     """float32 (num_classes,) with 1 at every label."""
-    labels = np.asarray(labels, dtype=np.int64)
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"labels {labels.tolist()} outside 0..{num_classes - 1}")
-    out = np.zeros(num_classes, dtype=np.float32)
-    out[labels] = 1.0
+    return multi_hot_batch([labels], num_classes)[0]
+
+
+def multi_hot_batch(label_lists, num_classes: int) -> np.ndarray:
+    """float32 (videos, num_classes): row i has 1 at every label of ``label_lists[i]``."""
+    label_lists = [np.asarray(labels, dtype=np.int64).reshape(-1) for labels in label_lists]
+    out = np.zeros((len(label_lists), num_classes), dtype=np.float32)
+    counts = [len(labels) for labels in label_lists]
+    if sum(counts):
+        flat = np.concatenate(label_lists)
+        if flat.min() < 0 or flat.max() >= num_classes:
+            bad = next(labels for labels in label_lists
+                       if len(labels) and (labels.min() < 0 or labels.max() >= num_classes))
+            raise ValueError(f"labels {bad.tolist()} outside 0..{num_classes - 1}")
+        out[np.repeat(np.arange(len(label_lists)), counts), flat] = 1.0
     return out
 
 
-def video_inputs(ex: VideoExample, num_classes: int, normalize: bool = True) -> dict:
-    """A video-level example as model inputs: id, rgb (1024,), audio (128,), labels (C,)."""
-    rgb = np.asarray(ex.mean_rgb, dtype=np.float32)
-    audio = np.asarray(ex.mean_audio, dtype=np.float32)
+# ------------------------------------------------------------------ batches of model inputs
+# The pipelines build whole batches at once: the per-video work is only picking frames;
+# dequantization, normalisation and the labels are one numpy call per batch (per-video calls
+# were most of the PyTorch pipeline's time). ``video_inputs`` / ``frame_inputs`` are the
+# batches of one video.
+
+def video_batch(examples: list[VideoExample], num_classes: int,
+                normalize: bool = True) -> dict:
+    """Video-level examples as a batch of model inputs: id (list of str), rgb (B, 1024),
+    audio (B, 128), labels (B, C) multi-hot."""
+    if not examples:
+        raise ValueError("cannot build an empty batch")
+    rgb = np.stack([ex.mean_rgb for ex in examples]).astype(np.float32, copy=False)
+    audio = np.stack([ex.mean_audio for ex in examples]).astype(np.float32, copy=False)
     if normalize:
-        rgb, audio = l2_normalize(rgb, audio)
-    return {"id": ex.id, "rgb": rgb, "audio": audio, "labels": multi_hot(ex.labels, num_classes)}
+        _l2_normalize_in_place(rgb, audio)
+    return {"id": [ex.id for ex in examples], "rgb": rgb, "audio": audio,
+            "labels": multi_hot_batch([ex.labels for ex in examples], num_classes)}
+
+
+def frame_batch(examples: list[FrameExample], num_classes: int, k: int,
+                mode: str = "uniform", rngs=None, normalize: bool = True,
+                video_means: bool = True) -> dict:
+    """Frame-level examples as a batch of model inputs.
+
+    rgb (B, k, 1024) and audio (B, k, 128): each video's sampled frames, dequantized (and
+    L2-normalised per frame), right-padded with zeros; num_frames (B,) int64: how many rows
+    are real; mean_rgb (B, 1024) and mean_audio (B, 128): the dequantized mean over ALL real
+    frames (normalised per video, like video-level inputs; left out with
+    ``video_means=False``: only ``hybrid`` reads them, and they cost a pass over every
+    frame); labels (B, C) multi-hot. ``rngs``: one generator per video for 'random'
+    sampling (``frame_rng``).
+    """
+    if not examples:
+        raise ValueError("cannot build an empty batch")
+    size = len(examples)
+    rgb_dim, audio_dim = examples[0].rgb.shape[1], examples[0].audio.shape[1]
+    rgb_bytes = np.zeros((size, k, rgb_dim), dtype=np.uint8)
+    audio_bytes = np.zeros((size, k, audio_dim), dtype=np.uint8)
+    num_frames = np.zeros(size, dtype=np.int64)
+    for i, ex in enumerate(examples):
+        indices = sample_frame_indices(ex.num_frames, k, mode,
+                                       None if rngs is None else rngs[i])
+        n = num_frames[i] = len(indices)
+        # (fancy indexing: np.take first copies a strided source, the whole record)
+        rgb_bytes[i, :n] = ex.rgb[indices]
+        audio_bytes[i, :n] = ex.audio[indices]
+    rgb, audio = dequantize(rgb_bytes), dequantize(audio_bytes)
+    if normalize:
+        _l2_normalize_in_place(rgb, audio)
+    padding = np.arange(k) >= num_frames[:, None]  # (B, k): rows past a video's frames
+    if padding.any():
+        rgb[padding] = 0.0
+        audio[padding] = 0.0
+    batch = {"id": [ex.id for ex in examples], "rgb": rgb, "audio": audio,
+             "num_frames": num_frames}
+    if video_means:
+        # dequantize is affine, so the mean of dequantized frames is dequantize(mean of bytes)
+        mean_rgb = np.stack([_byte_mean(ex.rgb) for ex in examples])
+        mean_audio = np.stack([_byte_mean(ex.audio) for ex in examples])
+        if normalize:
+            _l2_normalize_in_place(mean_rgb, mean_audio)
+        batch.update(mean_rgb=mean_rgb, mean_audio=mean_audio)
+    batch["labels"] = multi_hot_batch([ex.labels for ex in examples], num_classes)
+    return batch
 
 
 def _byte_mean(frames: np.ndarray) -> np.ndarray:
@@ -95,33 +191,25 @@ def _byte_mean(frames: np.ndarray) -> np.ndarray:
     return (sums / len(frames) * _SCALE + _BIAS).astype(np.float32)
 
 
+def _one(batch: dict) -> dict:
+    """The single video of a batch of one, without the batch axis."""
+    return {key: value[0] for key, value in batch.items()}
+
+
+def video_inputs(ex: VideoExample, num_classes: int, normalize: bool = True) -> dict:
+    """A video-level example as model inputs: id, rgb (1024,), audio (128,), labels (C,)
+    (``video_batch`` of one video)."""
+    return _one(video_batch([ex], num_classes, normalize))
+
+
 def frame_inputs(ex: FrameExample, num_classes: int, k: int, mode: str = "uniform",
                  rng: np.random.Generator | None = None, normalize: bool = True,
                  video_means: bool = True) -> dict:
-    """A frame-level example as model inputs.
-
-    rgb (k, 1024) and audio (k, 128): the sampled frames, dequantized (and L2-normalised per
-    frame), right-padded with zeros; num_frames: how many rows are real; mean_rgb (1024,) and
-    mean_audio (128,): the dequantized mean over ALL real frames (normalised per video, like
-    video-level inputs; left out with ``video_means=False``: only ``hybrid`` reads them, and
-    they cost a pass over every frame); labels (C,) multi-hot.
-    """
-    indices = sample_frame_indices(ex.num_frames, k, mode, rng)
-    rgb_frames, audio_frames = dequantize(ex.rgb[indices]), dequantize(ex.audio[indices])
-    if normalize:
-        rgb_frames, audio_frames = l2_normalize(rgb_frames, audio_frames)
-    n = len(indices)
-    rgb = np.zeros((k, ex.rgb.shape[1]), dtype=np.float32)
-    audio = np.zeros((k, ex.audio.shape[1]), dtype=np.float32)
-    rgb[:n], audio[:n] = rgb_frames, audio_frames
-    inputs = {"id": ex.id, "rgb": rgb, "audio": audio, "num_frames": n}
-    if video_means:
-        # dequantize is affine, so the mean of dequantized frames is dequantize(mean of bytes)
-        mean_rgb, mean_audio = _byte_mean(ex.rgb), _byte_mean(ex.audio)
-        if normalize:
-            mean_rgb, mean_audio = l2_normalize(mean_rgb, mean_audio)
-        inputs.update(mean_rgb=mean_rgb, mean_audio=mean_audio)
-    inputs["labels"] = multi_hot(ex.labels, num_classes)
+    """A frame-level example as model inputs (``frame_batch`` of one video): rgb (k, 1024),
+    audio (k, 128), num_frames (int), the video means and labels (C,)."""
+    inputs = _one(frame_batch([ex], num_classes, k, mode, None if rng is None else [rng],
+                              normalize, video_means))
+    inputs["num_frames"] = int(inputs["num_frames"])
     return inputs
 
 

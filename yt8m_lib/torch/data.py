@@ -35,7 +35,9 @@ def evaluation_sampling(mode: str) -> str:
 
 
 class YT8MDataset(IterableDataset):
-    """Model inputs (numpy dicts, see ``yt8m_lib.features``) of one rank's share of the data.
+    """One rank's share of the data: iterating yields the parsed records
+    (``yt8m_lib.records``), ``collate`` turns a list of them into a batch of model inputs
+    (``yt8m_lib.features``; ``make_loader`` uses it).
 
     ``shuffle_seed`` None: records in file order, no shuffling (validation, evaluation).
     ``video_means`` False: frame-level inputs without mean_rgb / mean_audio
@@ -63,14 +65,20 @@ class YT8MDataset(IterableDataset):
         """Call before iterating: the shuffle and the random frame draw depend on the epoch."""
         self.epoch = epoch
 
-    def _inputs(self, example) -> dict:
+    def collate(self, examples: list) -> dict:
+        """A batch of model inputs (tensors; ids a list of str) from the parsed examples the
+        iterator yields: ``features.video_batch`` / ``frame_batch``, whole-batch numpy."""
         if self.level == "video":
-            return features.video_inputs(example, self.num_classes, self.normalize)
-        rng = None
-        if self.sampling == "random":
-            rng = features.frame_rng(self.shuffle_seed or 0, self.epoch, example.id)
-        return features.frame_inputs(example, self.num_classes, self.config.frames_per_video,
-                                     self.sampling, rng, self.normalize, self.video_means)
+            batch = features.video_batch(examples, self.num_classes, self.normalize)
+        else:
+            rngs = None
+            if self.sampling == "random":
+                rngs = [features.frame_rng(self.shuffle_seed or 0, self.epoch, ex.id)
+                        for ex in examples]
+            batch = features.frame_batch(examples, self.num_classes,
+                                         self.config.frames_per_video, self.sampling, rngs,
+                                         self.normalize, self.video_means)
+        return to_tensors(batch)
 
     def __iter__(self):
         info = get_worker_info()
@@ -92,15 +100,14 @@ class YT8MDataset(IterableDataset):
                 if log is not None:
                     log.write(f"{self.epoch} {example.id}\n")
                     log.flush()
-                yield self._inputs(example)
+                yield example
         finally:
             if log is not None:
                 log.close()
 
 
-def collate(items: list[dict]) -> dict:
-    """Stack per-video inputs into a batch dict of tensors (ids stay a list of str)."""
-    batch = features.stack_batch(items)
+def to_tensors(batch: dict) -> dict:
+    """A numpy batch dict as tensors sharing its memory (ids stay a list of str)."""
     return {key: value if key == "id" else torch.from_numpy(np.ascontiguousarray(value))
             for key, value in batch.items()}
 
@@ -171,7 +178,7 @@ def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
     (``BackgroundLoader``; ``prefetch=0``: in series with the consumer); worker processes
     prefetch by themselves."""
     pin = torch.device(device).type == "cuda"
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate,
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=dataset.collate,
                         num_workers=num_workers, pin_memory=pin)
     if num_workers == 0 and prefetch > 0:
         return BackgroundLoader(loader, prefetch)
