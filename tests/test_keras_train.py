@@ -84,11 +84,13 @@ def test_a_label_outside_the_classes_names_the_file_and_record(tmp_path):
     from conftest import random_video_examples
 
     path = tmp_path / "bad.tfrecord"
-    write_shard(path, random_video_examples(3, num_classes=50))
+    examples = random_video_examples(4, num_classes=5)
+    examples[2].labels = np.array([1, 7])  # record 2, inside the batch of 4 parsed at once
+    write_shard(path, examples)
     with pytest.raises(DataError) as info:
-        list(kdata.iterate(kdata.make_dataset(path, "video", num_classes=5, batch_size=2)))
-    assert info.value.path == str(path) and info.value.record is not None
-    assert "label" in info.value.problem
+        list(kdata.iterate(kdata.make_dataset(path, "video", num_classes=5, batch_size=4)))
+    assert info.value.path == str(path) and info.value.record == 2
+    assert "label outside 0..4" in info.value.problem
 
 
 def test_frame_records_read_as_video_level_are_refused(data):
