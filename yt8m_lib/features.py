@@ -211,20 +211,3 @@ def frame_inputs(ex: FrameExample, num_classes: int, k: int, mode: str = "unifor
                               normalize, video_means))
     inputs["num_frames"] = int(inputs["num_frames"])
     return inputs
-
-
-def stack_batch(items: list[dict]) -> dict:
-    """Stack per-example dicts into a batch: arrays stacked on a new first axis,
-    ``num_frames`` as int64 (B,), ``id`` as a list of str."""
-    if not items:
-        raise ValueError("cannot stack an empty batch")
-    batch = {}
-    for key in items[0]:
-        values = [item[key] for item in items]
-        if key == "id":
-            batch[key] = list(values)
-        elif key == "num_frames":
-            batch[key] = np.asarray(values, dtype=np.int64)
-        else:
-            batch[key] = np.stack(values)
-    return batch
