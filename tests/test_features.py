@@ -121,6 +121,22 @@ def test_frame_inputs_pad_sample_and_average_all_frames():
     np.testing.assert_array_equal(few["rgb"], dequantize(ex.rgb[[1, 4]]))
 
 
+@pytest.mark.parametrize("frames", [1, 257, 258, 600])
+def test_video_means_are_exact_for_long_videos_of_bright_frames(frames):
+    """The byte sums are accumulated in uint16 blocks: all-255 frames would overflow a block
+    longer than 257 frames. The mean equals dequantize(float64 mean of the bytes)."""
+    rgb = np.full((frames, 1024), 255, np.uint8)
+    rgb[-1, :3] = (0, 1, 254)  # the last frame must count too
+    audio = np.random.default_rng(frames).integers(0, 256, (frames, 128), dtype=np.uint8)
+    ex = FrameExample(id="long", labels=np.array([1]), rgb=rgb, audio=audio, segments=None)
+    out = frame_inputs(ex, 4, k=2, mode="uniform", normalize=False)
+    for key, data in (("mean_rgb", rgb), ("mean_audio", audio)):
+        # the float64 mean through dequantize's float32 constants
+        mean = data.astype(np.float64).mean(0)
+        expected = (mean * np.float32(4 / 255) + np.float32(4 / 512 - 2)).astype(np.float32)
+        np.testing.assert_array_equal(out[key], expected)
+
+
 def test_frame_inputs_leave_out_the_means_when_the_model_does_not_read_them():
     """Only hybrid reads the video means (config.reads_video_means); the others' pipelines
     skip the pass over every frame and hand out the very same frames and labels."""

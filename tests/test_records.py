@@ -531,12 +531,15 @@ def test_a_single_wrong_header_byte_in_any_row_leaves_the_fast_path(size):
     rows = 5
     good = (header + bytes(size)) * rows
     row = len(header) + size
-    assert records._rows_start_with(good, 0, len(good), header, row)
+
+    def matrix(data):
+        return np.frombuffer(data, np.uint8).reshape(rows, row)
+    assert records._rows_start_with(matrix(good), header)
     for r in range(rows):
         for j in range(len(header)):
             bad = bytearray(good)
             bad[r * row + j] ^= 0x01
-            assert not records._rows_start_with(bytes(bad), 0, len(bad), header, row), (r, j)
+            assert not records._rows_start_with(matrix(bytes(bad)), header), (r, j)
 
 
 def test_fields_in_another_order_parse_the_same():

@@ -3,10 +3,15 @@ and the record. (Agreement with TensorFlow's own reader is in test_records.py.)"
 
 from __future__ import annotations
 
+import mmap
+import re
 import struct
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+from yt8m_lib import tfrecord
 from yt8m_lib.errors import DataError
 from yt8m_lib.tfrecord import count_records, frame_record, masked_crc32c, read_records, \
     write_records
@@ -46,10 +51,10 @@ def test_layout_is_length_crc_payload_crc(shard):
 
 
 def test_masked_crc_is_not_the_plain_crc():
-    import google_crc32c
+    import crc32c
 
-    assert masked_crc32c(b"abc") != google_crc32c.value(b"abc")
-    crc = google_crc32c.value(b"abc")
+    assert masked_crc32c(b"abc") != crc32c.crc32c(b"abc")
+    crc = crc32c.crc32c(b"abc")
     assert masked_crc32c(b"abc") == (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
@@ -120,3 +125,54 @@ def test_a_file_that_is_not_a_tfrecord(tmp_path):
     path.write_text("this is a text file, not records\n" * 4)
     with pytest.raises(DataError, match="record 0"):
         list(read_records(path))
+
+
+def test_payloads_are_read_only_views_of_the_mapped_file_not_copies(shard):
+    """Zero copy: each payload is a memoryview into the memory-mapped file."""
+    payloads = list(read_records(shard))
+    assert all(isinstance(p, memoryview) and p.readonly for p in payloads)
+    assert all(isinstance(p.obj, mmap.mmap) for p in payloads)
+    assert [bytes(p) for p in payloads] == PAYLOADS
+
+
+def test_payloads_outlive_the_file_being_replaced(shard):
+    """write_records replaces a file by renaming, never in place: a payload still in use
+    keeps the old bytes."""
+    kept = next(read_records(shard))
+    write_records(shard, [b"new"])
+    assert bytes(kept) == PAYLOADS[0]
+    assert list(read_records(shard)) == [b"new"]
+
+
+def _mapped_rss_bytes(path) -> int | None:
+    """Resident bytes of the mappings of ``path`` in this process (Linux), else None."""
+    smaps = Path("/proc/self/smaps")
+    if not smaps.exists():
+        return None
+    total, inside = 0, False
+    for line in smaps.read_text().splitlines():
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            inside = line.endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1]) * 1024
+    return total
+
+
+def test_a_long_file_is_read_with_flat_memory_and_intact_payloads(tmp_path, monkeypatch):
+    """Pages already read are handed back every _RELEASE_BYTES, so a reader's resident
+    memory stays flat however large the file; payloads still held read correctly (their
+    pages map again from the page cache)."""
+    monkeypatch.setattr(tfrecord, "_RELEASE_BYTES", 1 << 20)
+    rng = np.random.default_rng(0)
+    payloads = [rng.integers(0, 256, 512 * 1024, dtype=np.uint8).tobytes() for _ in range(48)]
+    path = tmp_path / "long.tfrecord"
+    write_records(path, payloads)  # 24 MiB
+    kept, peak = [], 0
+    for payload in read_records(path):
+        kept.append(payload)
+        rss = _mapped_rss_bytes(path)
+        if rss is None:
+            pytest.skip("no /proc/self/smaps on this system")
+        peak = max(peak, rss)
+    assert peak < 4 << 20, f"{peak / 2**20:.1f} MiB of the file stayed resident"
+    assert [bytes(p) for p in kept] == payloads

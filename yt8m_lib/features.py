@@ -182,12 +182,18 @@ def frame_batch(examples: list[FrameExample], num_classes: int, k: int,
     return batch
 
 
+# 257 x 255 = 65535: a uint16 column sum of up to this many byte rows cannot overflow
+_UINT16_ROWS = 257
+
+
 def _byte_mean(frames: np.ndarray) -> np.ndarray:
     """dequantize(mean over frames of the bytes), float32: the mean in float64 then the
-    affine map (the tf.data pipeline does the same). The byte sums are accumulated in
-    float32, which is exact (at most 255 x frames < 2**24) and twice as fast as float64."""
-    exact = np.float32 if len(frames) * 255 < 2**24 else np.float64
-    sums = frames.sum(axis=0, dtype=exact).astype(np.float64)
+    affine map (the tf.data pipeline does the same). The byte sums are exact integers,
+    accumulated in uint16 over blocks of at most 257 frames (a third faster than a float32
+    or int32 accumulator) and added up in float64."""
+    sums = frames[:_UINT16_ROWS].sum(axis=0, dtype=np.uint16).astype(np.float64)
+    for start in range(_UINT16_ROWS, len(frames), _UINT16_ROWS):
+        sums += frames[start:start + _UINT16_ROWS].sum(axis=0, dtype=np.uint16)
     return (sums / len(frames) * _SCALE + _BIAS).astype(np.float32)
 
 

@@ -282,7 +282,7 @@ def _frames(raw: bytes, key: str, size: int, max_frames: int | None) -> np.ndarr
     row = len(header) + size
     if raw and len(raw) % row == 0:
         matrix = np.frombuffer(raw, dtype=np.uint8).reshape(-1, row)
-        if (matrix[:, :len(header)] == np.frombuffer(header, dtype=np.uint8)).all():
+        if _rows_start_with(matrix, header):
             if max_frames is not None:
                 matrix = matrix[:max_frames]
             return np.ascontiguousarray(matrix[:, len(header):])
@@ -359,17 +359,15 @@ def _scan_sequence_example(payload: bytes):
 
 
 @functools.lru_cache(maxsize=4096)
-def _repeated(byte: int, count: int) -> bytes:
-    return bytes([byte]) * count
+def _repeated(header: bytes, count: int) -> bytes:
+    return header * count
 
 
-def _rows_start_with(payload: bytes, start: int, end: int, header: bytes, row: int) -> bool:
-    """Whether every ``row``-byte row of payload[start:end] starts with ``header``: one
-    strided byte slice per header byte, compared in C (a numpy comparison of the header
-    columns costs more than the frames' whole CRC)."""
-    count = (end - start) // row
-    return all(payload[start + j:end:row] == _repeated(byte, count)
-               for j, byte in enumerate(header))
+def _rows_start_with(matrix: np.ndarray, header: bytes) -> bool:
+    """Whether every row of the uint8 ``matrix`` starts with ``header``: the header columns
+    gathered into one bytes object and compared in C (cheaper than a numpy comparison of
+    the columns, which costs more than the frames' whole CRC)."""
+    return matrix[:, :len(header)].tobytes() == _repeated(header, len(matrix))
 
 
 def _frames_in(payload: bytes, span: tuple[int, int], key: str, size: int,
@@ -384,7 +382,7 @@ def _frames_in(payload: bytes, span: tuple[int, int], key: str, size: int,
                                offset=start).reshape(-1, row)
         if max_frames is not None:
             matrix = matrix[:max_frames]
-        if _rows_start_with(payload, start, start + len(matrix) * row, header, row):
+        if _rows_start_with(matrix, header):
             # a read-only view into the record's bytes, not a copy: frame sampling copies
             # only the frames it keeps (the view keeps ``payload`` alive)
             return matrix[:, len(header):]
