@@ -9,13 +9,10 @@ is listed under ``failures`` with its reason instead of a row.
 
 from __future__ import annotations
 
-import time
-
 from yt8m_lib import benchmarking as bm
 from yt8m_lib.config import MODEL_NAMES, get_profile
 
-from benchmarks import adapters
-from benchmarks.train import PROFILE, devices, model_cases, time_cases
+from benchmarks.train import PROFILE, devices, measure
 
 SIZES = {"quick": {"repeats": 3, "models": ("fc",)},
          "full": {"repeats": 7, "models": MODEL_NAMES}}
@@ -25,7 +22,6 @@ PAIRS = {"torch/alone": "torch/alone_compiled", "keras/alone": "keras/alone_xla"
 
 def run(mode: str, progress=True, device="auto") -> dict:
 
-    adapters.keras_setup()
     repeats = SIZES[mode]["repeats"]
     train = get_profile(PROFILE).train
     result = bm.new_result("compiled", mode=mode, settings={
@@ -35,17 +31,14 @@ def run(mode: str, progress=True, device="auto") -> dict:
         for model in SIZES[mode]["models"]:
             for inference in (False, True):
                 batch = train.eval_batch_size if inference else train.batch_size
-                start = time.perf_counter()
-                cases, info, failures = model_cases(model, dev, batch_size=batch,
-                                                    compile_modes=(False, True),
-                                                    inference=inference, full=False)
-                info["setup_and_compile_s"] = round(time.perf_counter() - start, 1)
-                result["failures"] += failures
                 what = "infer" if inference else "train"
+                info, failures, rows = measure(model, dev, batch_size=batch, repeats=repeats,
+                                               desc=f"compiled {what} {model} {dev}",
+                                               progress=progress, compile_modes=(False, True),
+                                               inference=inference, full=False)
+                result["failures"] += failures
                 timings = {}
-                for row, timing in time_cases(cases, info, model=model, device=dev,
-                                              repeats=repeats, progress=progress,
-                                              desc=f"compiled {what} {model} {dev}"):
+                for row, timing in rows:
                     row["task"] = what
                     result["rows"].append(row)
                     timings[f"{row['framework']}/{row['kind']}"] = timing

@@ -12,15 +12,13 @@ from __future__ import annotations
 from yt8m_lib import benchmarking as bm
 from yt8m_lib.config import MODEL_NAMES, get_profile
 
-from benchmarks import adapters
-from benchmarks.train import PROFILE, devices, model_cases, time_cases
+from benchmarks.train import PROFILE, devices, measure
 
 SIZES = {"quick": {"repeats": 3}, "full": {"repeats": 15}}
 
 
 def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
 
-    adapters.keras_setup()
     repeats = SIZES[mode]["repeats"]
     batch_size = get_profile(PROFILE).train.eval_batch_size
     result = bm.new_result("infer", mode=mode, settings={
@@ -28,18 +26,17 @@ def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
         "precision": "float32"})
     for dev in devices(device):
         for model in models:
-            cases, info, failures = model_cases(model, dev, batch_size=batch_size,
-                                                inference=True)
+            info, failures, rows = measure(model, dev, batch_size=batch_size, repeats=repeats,
+                                           desc=f"infer {model} {dev}", progress=progress,
+                                           inference=True)
             result["failures"] += failures
             timings = {}
-            for row, timing in time_cases(cases, info, model=model, device=dev,
-                                          repeats=repeats, desc=f"infer {model} {dev}",
-                                          progress=progress):
+            for row, timing in rows:
                 row["batch_latency_ms"] = bm.summarize(
                     [1e3 * s / info["steps"] for s in timing.samples])
                 result["rows"].append(row)
                 timings[f"{row['framework']}/{row['kind']}"] = timing
             if "torch/predict" in timings and "keras/predict" in timings:
                 result["ratios"][f"{model}/{dev}/keras_over_torch_latency"] = bm.ratio(
-                    timings["torch/predict"], timings["keras/predict"])
+                    timings["torch/predict"], timings["keras/predict"], paired=False)
     return result

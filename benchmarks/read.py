@@ -22,6 +22,11 @@ Cases (each reads every record of the same files once per call, into numpy):
   ``project_reader_dequantized``); ``raw_floor_crc_dequantized``: plus the CRC checks the
   project reader does by default.
 
+The numpy cases (project reader, floors, PyTorch pipeline) and the TensorFlow cases are
+timed in two separate processes (``bm.in_fresh_process``), each round-robin: the numpy code
+never runs beside TensorFlow's thread pools, as in a PyTorch training process. Ratios within
+a group are per round; the reader-vs-tf.data ratios are ratios of medians.
+
 Targets (frame level): the dequantizing project reader >= 2.5x tf.data (which dequantizes
 too); project reader <= 2x the raw floor (both uint8 bytes into numpy).
 When a target is missed, a cProfile of the project reader is stored in the JSON.
@@ -143,12 +148,63 @@ def profile_text(fn, lines: int = 18) -> str:
     return out.getvalue()
 
 
-def run(mode: str, progress=True) -> dict:
+# Each group is timed in a process of its own (``bm.in_fresh_process``): the numpy readers
+# and the PyTorch pipeline never run beside TensorFlow, as in a PyTorch training process.
+GROUPS = ("numpy", "tensorflow")
+
+
+def level_cases(group: str, level: str, paths) -> tuple[dict, list]:
+    """(cases, failures) of one group for one level, in the order they are timed."""
+    cases, failures = {}, []
+    if group == "numpy":
+        cases[f"{level}/project_reader"] = project_reader(paths, level)
+        if level == "frame":
+            cases[f"{level}/project_reader_dequantized"] = project_reader(paths, level, True)
+    else:
+        cases[f"{level}/tf_data"] = tf_data(paths, level)
+        cases[f"{level}/tf_data_autotune"] = tf_data(paths, level, parallel=True)
+        cases[f"{level}/tf_data_in_graph"] = tf_data(paths, level, in_graph=True)
+    framework = "torch" if group == "numpy" else "keras"
+    pipeline_run, error = pipeline(framework, paths, level, batch_size=64)
+    if pipeline_run is not None:
+        cases[f"{level}/{framework}_pipeline"] = pipeline_run
+    else:
+        failures.append({"case": f"{level}/{framework}_pipeline", "error": error})
+    if group == "numpy":
+        cases[f"{level}/raw_floor"] = raw_floor(paths)
+        if level == "frame":
+            cases[f"{level}/raw_floor_dequantized"] = raw_floor(paths, dequant=True)
+            cases[f"{level}/raw_floor_crc_dequantized"] = raw_floor(paths, True, crc=True)
+    return cases, failures
+
+
+def time_group(group: str, level: str, paths, *, repeats: int, videos: int, nbytes: float,
+               progress: bool) -> tuple[dict, list]:
+    """In a child process: the group's cases timed round-robin; ({name: Timing}, failures)."""
     from tqdm.auto import tqdm
 
+    bm.set_threads(bm.threads_of_parent(),
+                   frameworks=("torch",) if group == "numpy" else ("tensorflow",))
+    cases, failures = level_cases(group, level, paths)
+    # every case must see every record: a reader that skips some would look fast
+    for name, fn in cases.items():
+        count = fn()
+        if count != videos:
+            raise RuntimeError(f"{name} read {count} records, expected {videos}")
+    with tqdm(total=repeats * len(cases), desc=f"read {level} {group}",
+              disable=not progress) as bar:
+        timings = bm.compare(cases, repeats=repeats, warmup=1, progress=bar,
+                             items={n: videos for n in cases},
+                             nbytes={n: nbytes for n in cases})
+    return timings, failures
+
+
+def run(mode: str, progress=True) -> dict:
     sizes = SIZES[mode]
     repeats = sizes["repeats"]
-    result = bm.new_result("read", mode=mode, settings={"repeats": repeats, "warmup": 1})
+    result = bm.new_result("read", mode=mode, settings={"repeats": repeats, "warmup": 1,
+                                                        "processes": "one per group: "
+                                                        + ", ".join(GROUPS)})
     timings = {}
     for level in ("frame", "video"):
         shards, per_shard = sizes[level]
@@ -157,32 +213,13 @@ def run(mode: str, progress=True) -> dict:
         videos = shards * per_shard
         result["settings"][level] = {"files": [str(p) for p in paths], "videos": videos,
                                      "bytes": nbytes}
-        cases = {f"{level}/project_reader": project_reader(paths, level)}
-        if level == "frame":
-            cases[f"{level}/project_reader_dequantized"] = project_reader(paths, level, True)
-        cases[f"{level}/tf_data"] = tf_data(paths, level)
-        cases[f"{level}/tf_data_autotune"] = tf_data(paths, level, parallel=True)
-        cases[f"{level}/tf_data_in_graph"] = tf_data(paths, level, in_graph=True)
-        for framework in ("torch", "keras"):
-            pipeline_run, error = pipeline(framework, paths, level, batch_size=64)
-            if pipeline_run is not None:
-                cases[f"{level}/{framework}_pipeline"] = pipeline_run
-            else:
-                result["failures"].append({"case": f"{level}/{framework}_pipeline",
-                                           "error": error})
-        cases[f"{level}/raw_floor"] = raw_floor(paths)
-        if level == "frame":
-            cases[f"{level}/raw_floor_dequantized"] = raw_floor(paths, dequant=True)
-            cases[f"{level}/raw_floor_crc_dequantized"] = raw_floor(paths, True, crc=True)
-        # every case must see every record: a reader that skips some would look fast
-        for name, fn in cases.items():
-            count = fn()
-            if count != videos:
-                raise RuntimeError(f"{name} read {count} records, expected {videos}")
-        with tqdm(total=repeats * len(cases), desc=f"read {level}", disable=not progress) as bar:
-            level_timings = bm.compare(cases, repeats=repeats, warmup=1, progress=bar,
-                                       items={n: videos for n in cases},
-                                       nbytes={n: nbytes for n in cases})
+        level_timings = {}
+        for group in GROUPS:
+            group_timings, failures = bm.in_fresh_process(
+                time_group, group, level, paths, repeats=repeats, videos=videos,
+                nbytes=nbytes, progress=progress)
+            level_timings.update(group_timings)
+            result["failures"] += failures
         timings.update(level_timings)
         result["rows"] += [t.to_dict() for t in level_timings.values()]
 
@@ -190,11 +227,13 @@ def run(mode: str, progress=True) -> dict:
         # vs tf.data, which dequantizes: the reader that dequantizes too
         reader = timings[f"{level}/project_reader_dequantized" if level == "frame"
                          else f"{level}/project_reader"]
-        ratios[f"{level}_reader_vs_tf_data"] = bm.ratio(reader, timings[f"{level}/tf_data"])
+        # (timed in different processes: ratios of medians, not per round)
+        ratios[f"{level}_reader_vs_tf_data"] = bm.ratio(
+            reader, timings[f"{level}/tf_data"], paired=False)
         ratios[f"{level}_reader_vs_tf_data_autotune"] = bm.ratio(
-            reader, timings[f"{level}/tf_data_autotune"])
+            reader, timings[f"{level}/tf_data_autotune"], paired=False)
         ratios[f"{level}_reader_vs_tf_data_in_graph"] = bm.ratio(
-            reader, timings[f"{level}/tf_data_in_graph"])
+            reader, timings[f"{level}/tf_data_in_graph"], paired=False)
         # floor vs reader: how many times slower the reader is than the floor
         ratios[f"{level}_reader_over_raw_floor"] = bm.ratio(
             timings[f"{level}/raw_floor"], timings[f"{level}/project_reader"])

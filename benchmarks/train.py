@@ -20,6 +20,8 @@ Rows also appear for ``cuda`` (both frameworks on the GPU) when one is present.
 
 from __future__ import annotations
 
+import time
+
 from yt8m_lib import benchmarking as bm
 from yt8m_lib.config import MODEL_NAMES, get_profile, model_level, reads_video_means
 
@@ -29,6 +31,7 @@ PROFILE = "default"
 SIZES = {"quick": {"repeats": 3}, "full": {"repeats": 9}}
 
 
+FRAMEWORKS = ("torch", "keras")
 VIDEOS = 256  # videos of the benchmark data: 4 batches of 64, one eval batch of 256
 
 
@@ -62,8 +65,43 @@ def in_context(context_factory, fn):
     return run
 
 
+def measure(model: str, device: str, *, batch_size: int, repeats: int, desc: str,
+            progress: bool, **case_options) -> tuple[dict, list, list[tuple[dict, object]]]:
+    """Time one model's cases (``model_cases``), each framework in a fresh process of its
+    own (``bm.in_fresh_process``: PyTorch is never timed beside TensorFlow's threads);
+    returns (info, failures, [(row, timing)]). Ratios within a framework are paired (one
+    round-robin); ratios across frameworks come from different processes: unpaired."""
+    info, failures, rows = {}, [], []
+    for framework in FRAMEWORKS:
+        one_info, one_failures, one_rows = bm.in_fresh_process(
+            _time_framework, framework, model, device, batch_size=batch_size,
+            repeats=repeats, desc=f"{desc} {framework}", progress=progress, **case_options)
+        info = {**one_info, **info}  # the parameter count PyTorch reported comes first
+        failures += one_failures
+        rows += one_rows
+    return info, failures, rows
+
+
+def _time_framework(framework: str, model: str, device: str, *, batch_size: int,
+                    repeats: int, desc: str, progress: bool, **case_options):
+    """In the child process: the parent's thread count for this framework only, then its
+    cases timed round-robin."""
+    bm.set_threads(bm.threads_of_parent(),
+                   frameworks=("torch",) if framework == "torch" else ("tensorflow",))
+    if framework == "keras":
+        adapters.keras_setup()
+    start = time.perf_counter()
+    cases, info, failures = model_cases(model, device, batch_size=batch_size,
+                                        frameworks=(framework,), **case_options)
+    info["setup_s"] = round(time.perf_counter() - start, 1)  # data, model (and compilation)
+    sync = adapters.torch_sync(device) if framework == "torch" else None
+    rows = time_cases(cases, info, model=model, device=device, repeats=repeats, desc=desc,
+                      progress=progress, sync=sync) if cases else []
+    return info, failures, rows
+
+
 def time_cases(cases, info, *, model: str, device: str, repeats: int, desc: str,
-               progress: bool) -> list[tuple[dict, object]]:
+               progress: bool, sync=None) -> list[tuple[dict, object]]:
     """Time one model's cases round-robin (``bm.compare``, warm-up 1) with a progress bar;
     returns (row, timing) per case, the row holding the timing summary, ``info`` and the
     case's name, framework and kind (each section adds its own per-step figure)."""
@@ -71,8 +109,7 @@ def time_cases(cases, info, *, model: str, device: str, repeats: int, desc: str,
 
     with tqdm(total=repeats * len(cases), desc=desc, disable=not progress) as bar:
         timings = bm.compare(cases, repeats=repeats, warmup=1, progress=bar,
-                             items={n: info["videos"] for n in cases},
-                             sync=adapters.torch_sync(device))
+                             items={n: info["videos"] for n in cases}, sync=sync)
     rows = []
     for name, timing in timings.items():
         framework, kind = name.split("/")
@@ -83,17 +120,29 @@ def time_cases(cases, info, *, model: str, device: str, repeats: int, desc: str,
 
 
 def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(False,),
-                inference=False, full=True) -> tuple[dict, dict, list]:
+                inference=False, full=True,
+                frameworks=("torch", "keras")) -> tuple[dict, dict, list]:
     """(cases, info, failures) for one model on one device: ``{framework}/{kind}`` cases
-    timing one epoch of training (or, with ``inference``, prediction on preloaded batches)."""
+    timing one epoch of training (or, with ``inference``, prediction on preloaded batches),
+    for each of ``frameworks``."""
     level = model_level(model)
     paths = shards(level)
     cases, failures = {}, []
     info = {"model": model, "level": level, "device": device, "batch_size": batch_size,
             "steps": VIDEOS // batch_size, "videos": VIDEOS}
 
-    # PyTorch
     means = reads_video_means(model)  # as the trainers: only hybrid's batches hold the means
+    if "torch" in frameworks:
+        _torch_cases(cases, failures, info, model, device, paths, level, means, batch_size,
+                     compile_modes, inference, full)
+    if "keras" in frameworks:
+        _keras_cases(cases, failures, model, device, paths, level, means, batch_size,
+                     compile_modes, inference, full, info["steps"])
+    return cases, info, failures
+
+
+def _torch_cases(cases, failures, info, model, device, paths, level, means, batch_size,
+                 compile_modes, inference, full):
     torch_make = adapters.torch_batches(paths, level, batch_size=batch_size, profile=PROFILE,
                                         video_means=means)
     torch_loaded = adapters.torch_preload(list(torch_make()), device)
@@ -118,7 +167,9 @@ def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(Fals
             failures.append({"case": f"{model}/{device}/torch/{kind}",
                              "error": f"{type(error).__name__}: {error}"[:500]})
 
-    # Keras
+
+def _keras_cases(cases, failures, model, device, paths, level, means, batch_size,
+                 compile_modes, inference, full, steps):
     scope = lambda: keras_device(device)  # noqa: E731
     with scope():
         keras_make = adapters.keras_batches(paths, level, batch_size=batch_size,
@@ -139,11 +190,10 @@ def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(Fals
                 case()
             cases[f"keras/{kind}"] = case
             if full and not (compiled or inference):
-                cases["keras/full"] = in_context(scope, _take(keras_stream, info["steps"], step))
+                cases["keras/full"] = in_context(scope, _take(keras_stream, steps, step))
         except Exception as error:  # noqa: BLE001
             failures.append({"case": f"{model}/{device}/keras/{kind}",
                              "error": f"{type(error).__name__}: {error}"[:500]})
-    return cases, info, failures
 
 
 def torch_stream(paths, level, batch_size, video_means=True):
@@ -175,7 +225,6 @@ def _take(stream, steps, fn):
 
 def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
 
-    adapters.keras_setup()
     repeats = SIZES[mode]["repeats"]
     batch_size = get_profile(PROFILE).train.batch_size
     result = bm.new_result("train", mode=mode, settings={
@@ -185,12 +234,11 @@ def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
         "torch_num_workers": 0})
     for dev in devices(device):
         for model in models:
-            cases, info, failures = model_cases(model, dev, batch_size=batch_size)
+            info, failures, rows = measure(model, dev, batch_size=batch_size, repeats=repeats,
+                                           desc=f"train {model} {dev}", progress=progress)
             result["failures"] += failures
             timings = {}
-            for row, timing in time_cases(cases, info, model=model, device=dev,
-                                          repeats=repeats, desc=f"train {model} {dev}",
-                                          progress=progress):
+            for row, timing in rows:
                 row["step_s"] = bm.summarize([s / info["steps"] for s in timing.samples])
                 result["rows"].append(row)
                 timings[f"{row['framework']}/{row['kind']}"] = timing
@@ -204,7 +252,7 @@ def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
                         at_most=1.10))
             if "torch/alone" in timings and "keras/alone" in timings:
                 result["ratios"][f"{model}/{dev}/keras_over_torch_step"] = bm.ratio(
-                    timings["torch/alone"], timings["keras/alone"])
+                    timings["torch/alone"], timings["keras/alone"], paired=False)
     met = [t["met"] for t in result["targets"]]
     result["input_pipeline_target_met"] = f"{sum(met)}/{len(met)}"
     return result

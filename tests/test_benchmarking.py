@@ -90,6 +90,35 @@ def test_ratio_of_unpaired_timings_is_the_ratio_of_medians():
     assert not r["paired"] and r["median"] == 4.0
 
 
+def test_ratio_across_processes_is_unpaired_even_with_equal_repeats():
+    """Rounds timed in different processes did not run side by side: no per-round pairing."""
+    fast = bm.Timing("fast", [1.0, 1.0, 2.0])
+    slow = bm.Timing("slow", [3.0, 2.0, 8.0])
+    r = bm.ratio(fast, slow, paired=False)
+    assert not r["paired"] and r["median"] == 3.0  # median 3 / median 1
+    assert r["q1"] == 2.5 / 1.5 and r["q3"] == 5.5 / 1.0
+
+
+def _process_facts(extra: int) -> tuple:
+    import os
+    import sys
+    return os.getpid(), "tensorflow" in sys.modules, bm.threads_of_parent() + extra
+
+
+def test_in_fresh_process_runs_elsewhere_without_this_process_imports(monkeypatch):
+    """Each framework is timed in a spawned process: nothing imported here (TensorFlow in
+    particular) is loaded there, and the thread count travels through the environment."""
+    import os
+    import sys
+
+    import tensorflow
+    assert tensorflow.__version__  # loaded here, so the child must not inherit it
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    pid, child_has_tf, threads = bm.in_fresh_process(_process_facts, 1)
+    assert pid != os.getpid() and "tensorflow" in sys.modules
+    assert not child_has_tf and threads == 4
+
+
 def test_target_reports_met_and_not_met():
     assert bm.target("x", 3.0, at_least=2.5)["met"]
     assert not bm.target("x", 2.0, at_least=2.5)["met"]

@@ -494,18 +494,20 @@ def test_frame_bytes_are_found_without_parsing_the_feature_lists(monkeypatch):
     """Speed guard: a canonical SequenceExample is walked in place (its feature lists are not
     copied out by protobuf): only the context goes through the message classes."""
     frames = random_frame_examples(2)
+    payloads = [serialize_frame_example(ex) for ex in frames]
     parsed_sizes = []
-    real = records._RawSequenceExample
 
-    class Counting:
-        @staticmethod
-        def FromString(data):
-            parsed_sizes.append(len(data))
-            return real.FromString(data)
+    def counting(real):
+        class Counting:
+            @staticmethod
+            def FromString(data):
+                parsed_sizes.append(len(data))
+                return real.FromString(data)
+        return Counting
 
-    monkeypatch.setattr(records, "_RawSequenceExample", Counting)
-    for ex in frames:
-        payload = serialize_frame_example(ex)
+    for name in ("SequenceExample", "_RawSequenceExample"):
+        monkeypatch.setattr(records, name, counting(getattr(records, name)))
+    for ex, payload in zip(frames, payloads):
         assert_same_frames(parse_frame_example(payload), ex)
         assert parsed_sizes[-1] < 1000 < len(payload)  # the context only
 
@@ -556,3 +558,14 @@ def test_fields_in_another_order_parse_the_same():
     assert_same_frames(parse_frame_example(swapped), ex)
     assert_same_frames(parse_frame_example(swapped, max_frames=3),
                        FrameExample(ex.id, ex.labels, ex.rgb[:3], ex.audio[:3], ex.segments))
+
+
+def test_a_broken_feature_in_the_context_is_named():
+    """The context is parsed whole for speed; when that fails, the error still names the
+    broken feature (from the per-feature parse), the file and the record."""
+    ex = random_frame_examples(1)[0]
+    message = records._RawSequenceExample.FromString(serialize_frame_example(ex))
+    message.context.feature["labels"] = b"\x0a\xff"  # a length running past the end
+    with pytest.raises(DataError, match=r"feature 'labels' is not a tf.train.Feature") as info:
+        parse_frame_example(message.SerializeToString(), path="shard.tfrecord", index=7)
+    assert info.value.record == 7 and "shard.tfrecord" in str(info.value)

@@ -127,15 +127,17 @@ def compare(cases: dict[str, Callable[[], object]], *, repeats: int = 5, warmup:
             for name in names}
 
 
-def ratio(faster: Timing, slower: Timing) -> dict:
+def ratio(faster: Timing, slower: Timing, *, paired: bool = True) -> dict:
     """How many times faster ``faster`` is than ``slower`` (time of slower / time of faster).
 
-    With paired samples (same number of repeats, from ``compare``) the ratio is taken per
-    round, and the median and quartiles of those per-round ratios are reported; otherwise the
-    ratio of medians, with the quartiles from the worst/best pairing of quartiles.
+    With paired samples (same number of repeats, from one ``compare``) the ratio is taken
+    per round, and the median and quartiles of those per-round ratios are reported;
+    otherwise (or with ``paired=False``: timings from different processes, whose rounds
+    did not run side by side) the ratio of medians, with the quartiles from the worst/best
+    pairing of quartiles.
     """
     a, b = np.asarray(faster.samples), np.asarray(slower.samples)
-    if a.size == b.size:
+    if paired and a.size == b.size:
         out = summarize(b / a)
         out["paired"] = True
     else:
@@ -204,6 +206,31 @@ def peak_rss_mb() -> float:
 
 
 # --------------------------------------------------------------------------- threads
+
+def in_fresh_process(function: Callable, /, *args, **kwargs):
+    """``function(*args, **kwargs)`` run in a new Python process (spawned: none of this
+    process's imports, threads or allocator state carries over); returns its result.
+
+    Each framework is timed in a process of its own: TensorFlow's thread pools keep
+    spinning for a while after its ops, and its mere import changes how fast plain numpy
+    code runs (measured here: the project reader 1.5x slower after a tf.data case, the raw
+    byte-copy floor 1.3x faster after the import), so timing PyTorch or numpy code next to
+    TensorFlow would measure the neighbour. ``function`` must
+    be importable (module level) and its arguments and result picklable.
+    """
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(function, *args, **kwargs).result()
+
+
+def threads_of_parent() -> int:
+    """The intra-op thread count ``set_threads`` gave the parent (``OMP_NUM_THREADS``, which
+    a spawned child inherits), so a child process can give its framework the same."""
+    return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+
 
 def set_threads(n: int, frameworks: Sequence[str] = ("torch", "tensorflow")) -> dict:
     """Give each framework ``n`` intra-op threads (and 1-2 inter-op); returns what each got.

@@ -204,7 +204,10 @@ class _Bad(Exception):
     """A problem with one record; the caller turns it into a DataError with file and index."""
 
 
-def _parse_feature(raw: bytes, key: str):
+def _parse_feature(raw, key: str):
+    """The Feature of a raw map value (bytes), or ``raw`` itself when already parsed."""
+    if isinstance(raw, Feature):
+        return raw
     try:
         return Feature.FromString(raw)
     except DecodeError as error:
@@ -214,7 +217,7 @@ def _parse_feature(raw: bytes, key: str):
 def _float_values(raw: bytes, key: str) -> np.ndarray:
     """float32 values of a raw Feature that must hold a float_list."""
     # Fast path: Feature.float_list(2) { value(1): packed floats } in canonical form.
-    if raw[:1] == b"\x12":
+    if not isinstance(raw, Feature) and raw[:1] == b"\x12":
         inner, pos = _read_varint(raw, 1)
         if inner == len(raw) - pos and raw[pos:pos + 1] == b"\x0a":
             size, start = _read_varint(raw, pos + 1)
@@ -226,14 +229,18 @@ def _float_values(raw: bytes, key: str) -> np.ndarray:
     return np.array(feature.float_list.value, dtype=np.float32)
 
 
-def _int_values(raw: bytes, key: str) -> np.ndarray:
+def _int_list(raw, key: str) -> list[int]:
     feature = _parse_feature(raw, key)
     kind = feature.WhichOneof("kind")
     if kind is None:
-        return np.zeros(0, dtype=np.int64)
+        return []
     if kind != "int64_list":
         raise _Bad(f"feature {key!r} is {_kind_name(feature)}, expected an int64 list")
-    return np.array(list(feature.int64_list.value), dtype=np.int64)
+    return list(feature.int64_list.value)
+
+
+def _int_values(raw, key: str) -> np.ndarray:
+    return np.array(_int_list(raw, key), dtype=np.int64)
 
 
 def _kind_name(feature) -> str:
@@ -254,17 +261,15 @@ def _video_id(features) -> str:
 
 def _labels(features, num_classes: int | None) -> np.ndarray:
     # A video without labels (the test split) is valid: the key may be absent or empty.
-    labels = _int_values(features["labels"], "labels") if "labels" in features else \
-        np.zeros(0, dtype=np.int64)
-    if labels.size:
-        values = labels.tolist()  # a few labels: Python's min/max beat numpy's calls
-        low, high = min(values), max(values)
+    values = _int_list(features["labels"], "labels") if "labels" in features else []
+    if values:
+        low, high = min(values), max(values)  # a few labels: Python's min/max beat numpy's
         if low < 0:
             raise _Bad(f"label {low} is negative")
         if num_classes is not None and high >= num_classes:
             raise _Bad(f"label {high} is outside the vocabulary of {num_classes} classes "
                        f"(0..{num_classes - 1})")
-    return labels
+    return np.array(values, dtype=np.int64)
 
 
 def _fixed_floats(features, key: str, size: int) -> np.ndarray:
@@ -321,6 +326,10 @@ def _delimited_fields(data, start: int, end: int):
         length = data[pos] if pos < end else -1
         if 0 <= length < 0x80:
             pos += 1
+        elif length > 0 and pos + 2 < end and data[pos + 1] & 0x80 and data[pos + 2] < 0x80:
+            # three bytes: the length of a frame list or of a whole feature list
+            length = (length & 0x7F) | (data[pos + 1] & 0x7F) << 7 | data[pos + 2] << 14
+            pos += 3
         else:
             length, pos = _read_varint(data, pos)
         if length < 0 or pos + length > end:
@@ -435,10 +444,14 @@ def parse_frame_example(payload: bytes, *, path="?", index: int = -1,
         if scan is not None and {"rgb", "audio"} <= scan[1].keys():
             # fast path: parse only the context; frames straight from the payload's bytes
             context_end, spans = scan
-            try:
-                context = _RawSequenceExample.FromString(payload[:context_end]).context.feature
-            except DecodeError as error:
-                raise _Bad(f"not a tf.train.SequenceExample ({error})") from None
+            try:  # the context parsed whole (one call, not one per feature)
+                context = SequenceExample.FromString(payload[:context_end]).context.feature
+            except DecodeError:  # the raw map names the broken feature
+                try:
+                    context = _RawSequenceExample.FromString(
+                        payload[:context_end]).context.feature
+                except DecodeError as error:
+                    raise _Bad(f"not a tf.train.SequenceExample ({error})") from None
             return _frame_example(context, num_classes, lambda: {
                 key: _frames_in(payload, spans[key], key, size, max_frames)
                 for key, size in (("rgb", RGB_DIM), ("audio", AUDIO_DIM))})
