@@ -76,7 +76,9 @@ def measure(model: str, device: str, *, batch_size: int, repeats: int, desc: str
         one_info, one_failures, one_rows = bm.in_fresh_process(
             _time_framework, framework, model, device, batch_size=batch_size,
             repeats=repeats, desc=f"{desc} {framework}", progress=progress, **case_options)
-        info = {**one_info, **info}  # the parameter count PyTorch reported comes first
+        # each row carries its own process's info; the merged one serves the shared fields
+        # (steps, videos, PyTorch's parameter count)
+        info = {**one_info, **info}
         failures += one_failures
         rows += one_rows
     return info, failures, rows

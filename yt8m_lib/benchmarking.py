@@ -214,9 +214,9 @@ def in_fresh_process(function: Callable, /, *args, **kwargs):
     Each framework is timed in a process of its own: TensorFlow's thread pools keep
     spinning for a while after its ops, and its mere import changes how fast plain numpy
     code runs (measured here: the project reader 1.5x slower after a tf.data case, the raw
-    byte-copy floor 1.3-1.8x faster after the import), so timing PyTorch or numpy code next to
-    TensorFlow would measure the neighbour. ``function`` must
-    be importable (module level) and its arguments and result picklable.
+    byte-copy floor 1.3-1.8x faster after the import), so timing PyTorch or numpy code
+    next to TensorFlow would measure the neighbour. ``function`` must be importable
+    (module level) and its arguments and result picklable.
     """
     import concurrent.futures
     import multiprocessing
