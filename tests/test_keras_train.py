@@ -93,6 +93,84 @@ def test_a_label_outside_the_classes_names_the_file_and_record(tmp_path):
     assert "label outside 0..4" in info.value.problem
 
 
+def _frame_record_with(change) -> bytes:
+    """A frame-level record of 3 frames, with ``change(SequenceExample)`` applied."""
+    from yt8m_lib.records import SequenceExample, serialize_frame_example
+    from conftest import random_frame_examples
+
+    message = SequenceExample()
+    message.ParseFromString(serialize_frame_example(
+        random_frame_examples(1, num_classes=5, min_frames=3, max_frames=3)[0]))
+    change(message)
+    return message.SerializeToString()
+
+
+def _drop_last_audio_frame(message):
+    del message.feature_lists.feature_list["audio"].feature[-1]
+
+
+def _shorten_an_rgb_frame(message):
+    frame = message.feature_lists.feature_list["rgb"].feature[1].bytes_list
+    frame.value[0] = frame.value[0][:1000]
+
+
+def _no_frames(message):
+    for key in ("rgb", "audio"):
+        del message.feature_lists.feature_list[key].feature[:]
+
+
+@pytest.mark.parametrize("bad_record, problem", [
+    (lambda: _frame_record_with(lambda m: None)[:-60], "Invalid protocol message"),
+    (lambda: _frame_record_with(_drop_last_audio_frame), "different numbers of frames"),
+    (lambda: _frame_record_with(_shorten_an_rgb_frame), "rgb frame is not 1024 bytes"),
+    (lambda: _frame_record_with(_no_frames), "no frames"),
+], ids=["truncated", "frame counts", "frame size", "no frames"])
+def test_a_bad_frame_record_inside_a_batch_names_its_file_and_record(tmp_path, bad_record,
+                                                                     problem):
+    """Frame-level records are parsed a batch at a time; the error still names record 2."""
+    from conftest import random_frame_examples
+    from yt8m_lib.records import serialize_frame_example
+    from yt8m_lib.tfrecord import write_records
+
+    good = [serialize_frame_example(ex) for ex in random_frame_examples(4, num_classes=5)]
+    path = tmp_path / "bad.tfrecord"
+    write_records(path, good[:2] + [bad_record()] + good[3:])
+    with pytest.raises(DataError) as info:
+        list(kdata.iterate(kdata.make_dataset(path, "frame", num_classes=5, batch_size=4,
+                                              frames_per_video=2)))
+    assert (info.value.path, info.value.record) == (str(path), 2)
+    assert problem in info.value.problem
+
+
+def test_a_video_record_without_a_feature_names_its_file_and_record(tmp_path):
+    from conftest import random_video_examples
+    from yt8m_lib.records import serialize_video_example
+    from yt8m_lib.tfrecord import write_records
+
+    payloads = [serialize_video_example(ex) for ex in random_video_examples(4, num_classes=5)]
+    payloads[1] = payloads[1].replace(b"mean_rgb", b"mean_xyz")
+    path = tmp_path / "bad.tfrecord"
+    write_records(path, payloads)
+    with pytest.raises(DataError) as info:
+        list(kdata.iterate(kdata.make_dataset(path, "video", num_classes=5, batch_size=4)))
+    assert (info.value.path, info.value.record) == (str(path), 1)
+    assert "mean_rgb" in info.value.problem
+
+
+def test_a_truncated_video_record_is_a_clear_data_error(tmp_path):
+    """TensorFlow's message quotes the record's bytes (not text): still a DataError."""
+    from conftest import random_video_examples
+    from yt8m_lib.records import serialize_video_example
+    from yt8m_lib.tfrecord import write_records
+
+    payloads = [serialize_video_example(ex) for ex in random_video_examples(4, num_classes=5)]
+    payloads[2] = payloads[2][:-50]
+    path = tmp_path / "bad.tfrecord"
+    write_records(path, payloads)
+    with pytest.raises(DataError, match="not a valid tf.train.Example"):
+        list(kdata.iterate(kdata.make_dataset(path, "video", num_classes=5, batch_size=4)))
+
+
 def test_frame_records_read_as_video_level_are_refused(data):
     with pytest.raises(DataError, match="mean_"):
         list(kdata.iterate(kdata.make_dataset(files(data, "frame", "validate"), "video",

@@ -346,7 +346,7 @@ def predict(model, dataset, *, encoder=None, evaluator=None, writer=None,
     """Scores a dataset: mean loss, the official metrics, timings; optional predictions file."""
     from tqdm.auto import tqdm
 
-    from yt8m_lib.keras.data import data_error, ids_to_str
+    from yt8m_lib.keras.data import ids_to_str, next_batch
     from yt8m_lib.training import inference_timings
 
     forward = forward or make_forward(model, encoder, bce_epsilon)
@@ -356,11 +356,9 @@ def predict(model, dataset, *, encoder=None, evaluator=None, writer=None,
     bar = tqdm(desc=desc, unit="batch", disable=not progress, leave=False)
     while True:
         try:
-            batch = next(iterator)
+            batch = next_batch(iterator)
         except StopIteration:
             break
-        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
-            raise data_error(error) from None
         p, loss, seconds = forward(*to_model_batch(model, batch))
         p = p.numpy()
         latencies.append(seconds)
@@ -406,7 +404,7 @@ def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths,
     validation evaluation of the best epoch."""
     from tqdm.auto import tqdm
 
-    from yt8m_lib.keras.data import data_error
+    from yt8m_lib.keras.data import next_batch
     from yt8m_lib.training import LoopClock, TIMING_STATE
 
     ckpt = _checkpoint_dir(out_dir, worker)
@@ -434,11 +432,9 @@ def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths,
                    disable=not (progress and chief), leave=False)
         while limit is None or steps < limit:
             try:
-                batch = next(iterator)
+                batch = next_batch(iterator)
             except StopIteration:
                 break
-            except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
-                raise data_error(error) from None
             clock.batch_ready()
             loss = float(step_fn(batch))  # float() waits for the step to finish
             n = _batch_size(batch["rgb"]) * workers
