@@ -26,11 +26,32 @@ def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NU
 
 
 def keras_batches(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,
-                  shuffle_seed=None, frames_per_video=None, as_numpy=False, repeat=False,
-                  video_means=True):
-    """A function returning a fresh iterator over the tf.data pipeline's batches (tensors,
-    or numpy dicts with ``as_numpy``); ``repeat``: endless (epoch after epoch, tf.data's
-    ``repeat``, so the pipeline never restarts)."""
+                  shuffle_seed=None, frames_per_video=None, as_numpy=False, video_means=True):
+    """A function returning a fresh iterator over the Keras trainer's batches: the project's
+    reader (``yt8m_lib.batches``) as TensorFlow tensors (``keras.train.to_tensors``; numpy
+    dicts with ``as_numpy``). Unthreaded: ``benchmarks.train`` reads it ahead in a thread,
+    as the trainer does."""
+    from yt8m_lib.batches import iter_batches
+    from yt8m_lib.keras.train import to_tensors
+
+    train = get_profile(profile).train
+
+    def make():
+        batches = iter_batches(
+            paths, level, num_classes=num_classes, batch_size=batch_size,
+            frames_per_video=frames_per_video or train.frames_per_video,
+            sampling=train.frame_sampling, normalize=train.normalize, video_means=video_means,
+            seed=shuffle_seed, shuffle_buffer=train.shuffle_buffer)
+        return batches if as_numpy else (to_tensors(batch) for batch in batches)
+    return make
+
+
+def keras_tf_data_batches(paths, level, *, batch_size, profile="default",
+                          num_classes=NUM_CLASSES_2018, shuffle_seed=None,
+                          frames_per_video=None, as_numpy=False, video_means=True):
+    """A function returning a fresh iterator over ``yt8m_lib.keras.data``'s tf.data pipeline
+    (the same batches, built with TensorFlow ops; evaluation reads with it): tensors, or
+    numpy dicts with ``as_numpy``."""
     from yt8m_lib.keras.data import iterate, make_dataset
 
     train = get_profile(profile).train
@@ -40,8 +61,6 @@ def keras_batches(paths, level, *, batch_size, profile="default", num_classes=NU
         frames_per_video=frames_per_video or train.frames_per_video,
         frame_sampling=train.frame_sampling, normalize=train.normalize,
         video_means=video_means)
-    if repeat:
-        dataset = dataset.repeat()
 
     def make():
         return iterate(dataset) if as_numpy else iter(dataset)

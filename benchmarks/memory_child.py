@@ -1,7 +1,7 @@
 """One measurement of the memory-vs-data-size benchmark, in its own process (peak RSS is per
 process): stream every batch of the given shards through one pipeline, print a JSON line
 with the peak resident memory. ``--how``: ``torch`` (yt8m_lib.torch.data), ``keras``
-(yt8m_lib.keras.data), or ``load_all`` (every parsed record kept in a list: the contrast
+(the Keras trainer's batches: yt8m_lib.batches as TensorFlow tensors), or ``load_all`` (every parsed record kept in a list: the contrast
 that grows with the data)."""
 
 from __future__ import annotations
@@ -32,10 +32,9 @@ def main() -> None:
     else:
         # the baseline after imports: what the framework costs before any data
         make = getattr(adapters, f"{args.how}_batches")(args.paths, args.level,
-                                                        batch_size=args.batch_size,
-                                                        as_numpy=True)
-        for batch in make():
-            videos += len(batch["labels"])
+                                                        batch_size=args.batch_size)
+        for batch in make():  # tensors, as the trainers consume them
+            videos += int(batch["labels"].shape[0])
     print(json.dumps({"how": args.how, "videos": videos, "peak_rss_mb": bm.peak_rss_mb()}))
 
 

@@ -11,10 +11,12 @@ Cases (each reads every record of the same files once per call, into numpy):
 * ``tf_data_autotune``: the same with ``num_parallel_calls=AUTOTUNE`` (an extra row);
 * ``tf_data_in_graph``: the sequential pipeline consumed inside TensorFlow
   (``Dataset.reduce``): no Python or numpy per record, tf.data's best case (an extra row);
-* ``torch_pipeline`` / ``keras_pipeline``: each framework's input pipeline end to end
-  (``yt8m_lib.{torch,keras}.data``, profile ``default``: 24 uniformly sampled frames), batches
-  of 64 model inputs - frame sampling, video means, normalisation, multi-hot, collation
-  included (so they do more work than the plain readers: not a like-for-like ratio);
+* ``torch_pipeline`` / ``keras_pipeline``: each trainer's input pipeline end to end (the
+  project's reader, ``yt8m_lib.batches``, as PyTorch tensors / as TensorFlow tensors;
+  profile ``default``), batches of 64 model inputs - frame sampling, video means,
+  normalisation, multi-hot, collation included (so they do more work than the plain
+  readers: not a like-for-like ratio); ``keras_tf_data_pipeline``: the same batches from
+  ``yt8m_lib.keras.data``'s tf.data pipeline (what Keras evaluation reads with);
 * ``raw_floor``: the TFRecord framing only (no CRC check) and a copy of each record's bytes
   into numpy - what any reader must at least do; like-for-like with ``project_reader``;
 * ``raw_floor_dequantized`` (frame level): the floor plus dequantizing every byte, the floor
@@ -123,18 +125,19 @@ def tf_data(paths, level, parallel=False, in_graph=False):
 
 
 def pipeline(framework, paths, level, batch_size):
-    """(a case running a framework's input pipeline end to end, None) or (None, why not)."""
+    """(a case running an input pipeline end to end, None) or (None, why not); ``framework``:
+    torch, keras or keras_tf_data (``benchmarks.adapters.{framework}_batches``)."""
     from benchmarks import adapters
     try:
-        make = getattr(adapters, f"{framework}_batches")(paths, level, batch_size=batch_size,
-                                                         as_numpy=True)
+        # tensors, as the trainers consume them
+        make = getattr(adapters, f"{framework}_batches")(paths, level, batch_size=batch_size)
     except (ImportError, AttributeError, TypeError) as error:
         return None, f"yt8m_lib.{framework}.data not usable: {error!r}"
 
     def run():
         n = 0
         for batch in make():
-            n += len(batch["labels"])
+            n += int(batch["labels"].shape[0])
         return n
     return run, None
 
@@ -164,12 +167,12 @@ def level_cases(group: str, level: str, paths) -> tuple[dict, list]:
         cases[f"{level}/tf_data"] = tf_data(paths, level)
         cases[f"{level}/tf_data_autotune"] = tf_data(paths, level, parallel=True)
         cases[f"{level}/tf_data_in_graph"] = tf_data(paths, level, in_graph=True)
-    framework = "torch" if group == "numpy" else "keras"
-    pipeline_run, error = pipeline(framework, paths, level, batch_size=64)
-    if pipeline_run is not None:
-        cases[f"{level}/{framework}_pipeline"] = pipeline_run
-    else:
-        failures.append({"case": f"{level}/{framework}_pipeline", "error": error})
+    for name in ("torch",) if group == "numpy" else ("keras", "keras_tf_data"):
+        pipeline_run, error = pipeline(name, paths, level, batch_size=64)
+        if pipeline_run is not None:
+            cases[f"{level}/{name}_pipeline"] = pipeline_run
+        else:
+            failures.append({"case": f"{level}/{name}_pipeline", "error": error})
     if group == "numpy":
         cases[f"{level}/raw_floor"] = raw_floor(paths)
         if level == "frame":

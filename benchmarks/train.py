@@ -7,12 +7,12 @@ one epoch of the benchmark data, 256 videos = 4 steps:
 
 * ``alone``: the model on batches preloaded in memory (tensors built by the framework's own
   pipeline before timing, so both cases see the very same data);
-* ``full``: the same steps, each batch coming from the input pipeline (``yt8m_lib.torch.data``
-  DataLoader with the trainer's default of 0 workers, read ahead in a background thread
-  (``BackgroundLoader``, as the trainer does);
-  ``yt8m_lib.keras.data``: tf.data with parallel parsing and prefetch), in steady state: one
-  endless iterator per case, created before timing, so a pipeline's start-up is not counted
-  (it is paid once per epoch, and real epochs are long).
+* ``full``: the same steps, each batch coming from the trainer's input pipeline (the project's
+  reader, ``yt8m_lib.batches``: in PyTorch a DataLoader with the trainer's default of 0
+  workers, in Keras the same numpy batches as TensorFlow tensors; both read two batches
+  ahead in a background thread, ``BackgroundLoader``, as the trainers do), in steady state:
+  one endless iterator per case, created before timing, so a pipeline's start-up is not
+  counted (it is paid once per epoch, and real epochs are long).
 
 Target: full loop time <= 1.10 x model alone (the input pipeline is never the bottleneck).
 Rows also appear for ``cuda`` (both frameworks on the GPU) when one is present.
@@ -177,9 +177,7 @@ def _keras_cases(cases, failures, model, device, paths, level, means, batch_size
         keras_make = adapters.keras_batches(paths, level, batch_size=batch_size,
                                             profile=PROFILE, video_means=means)
         keras_loaded = adapters.keras_preload(list(keras_make()))
-        keras_stream = adapters.keras_batches(paths, level, batch_size=batch_size,
-                                              profile=PROFILE, repeat=True,
-                                              video_means=means)()
+    keras_stream = read_ahead(keras_make)
     for compiled in compile_modes:
         suffix = "_xla" if compiled else ""
         kind = ("predict" if inference else "alone") + suffix
@@ -200,12 +198,17 @@ def _keras_cases(cases, failures, model, device, paths, level, means, batch_size
 
 def torch_stream(paths, level, batch_size, video_means=True):
     """The PyTorch pipeline epoch after epoch, read ahead in one background thread across
-    epoch boundaries (what a long epoch of the trainer's BackgroundLoader looks like; the
-    Keras stream is tf.data's ``repeat``)."""
-    from yt8m_lib.torch.data import BackgroundLoader
+    epoch boundaries (what a long epoch of the trainer's BackgroundLoader looks like)."""
+    return read_ahead(adapters.torch_batches(paths, level, batch_size=batch_size,
+                                             profile=PROFILE, video_means=video_means,
+                                             prefetch=0))
 
-    make = adapters.torch_batches(paths, level, batch_size=batch_size, profile=PROFILE,
-                                  video_means=video_means, prefetch=0)
+
+def read_ahead(make):
+    """Batches of ``make()`` epoch after epoch, read two ahead in one background thread
+    (``yt8m_lib.batches.BackgroundLoader``, as both trainers read)."""
+    from yt8m_lib.batches import BackgroundLoader
+
     return iter(BackgroundLoader(adapters.endless(make)))
 
 

@@ -179,6 +179,52 @@ def test_frame_records_read_as_video_level_are_refused(data):
 
 # ------------------------------------------------------------------ trainer
 
+@pytest.mark.parametrize("level", ["video", "frame"])
+def test_the_trainer_trains_on_the_pytorch_batches_in_the_same_order(data, level):
+    """Both trainers read with yt8m_lib.batches: same videos, order, frames and values."""
+    pytest.importorskip("torch")
+    import tensorflow as tf
+
+    from yt8m_lib.config import get_profile, with_overrides
+    from yt8m_lib.torch.data import YT8MDataset, make_loader
+
+    config = with_overrides(get_profile("smoke").train, frames_per_video=4,
+                            frame_sampling="random", shuffle_buffer=16)
+    paths = files(data, level, "train")
+    keras_batches = list(trainer._train_batches_fn(
+        paths, level, 30, config, 3, 7, True, True, tf.distribute.get_strategy(), 0, 1)(2))
+    dataset = YT8MDataset(paths, level, num_classes=30, train_config=config, shuffle_seed=3)
+    dataset.set_epoch(2)
+    torch_batches = list(make_loader(dataset, 7))
+    assert len(keras_batches) == len(torch_batches) == 10  # 64 videos, batches of 7
+    for ours, theirs in zip(keras_batches, torch_batches):
+        assert ours["id"] == theirs["id"]
+        assert set(ours) == set(theirs)
+        for key in set(ours) - {"id"}:
+            np.testing.assert_array_equal(ours[key].numpy(), theirs[key].numpy(), err_msg=key)
+    if level == "frame":
+        assert keras_batches[0]["num_frames"].dtype == tf.int32  # as keras.data's batches
+
+
+def test_a_batch_is_split_over_local_replicas_in_consecutive_slices():
+    """MirroredStrategy over two (logical) CPU devices: replica i gets slice i of 7 videos."""
+    script = """
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from yt8m_lib.keras.train import distribute_batch
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+batch = {"id": list("abcdefg"), "labels": tf.reshape(tf.range(14.0), [7, 2])}
+parts = strategy.experimental_local_results(
+    strategy.run(lambda b: b["labels"][:, 0], args=(distribute_batch(strategy, batch, 2),)))
+print([p.numpy().tolist() for p in parts])
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[[0.0, 2.0, 4.0], [6.0, 8.0, 10.0, 12.0]]"
+
+
 def test_training_writes_the_run_record_checkpoints_and_logs(data, tmp_path):
     out = tmp_path / "run"
     record = run_train(data, out, epochs=2)

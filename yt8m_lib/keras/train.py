@@ -395,7 +395,7 @@ def _checkpoint_dir(out_dir: Path, worker: int) -> Path:
     return out_dir if worker == 0 else out_dir / f".worker{worker}"
 
 
-def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths, batch_size,
+def _train_epochs(*, net, optimizer, step_fn, strategy, batches_fn, train_paths, batch_size,
                   seed, epochs, workers, worker, out_dir, record, validate, lower_is_better,
                   progress, desc, resume, write_record):
     """The epoch loop both ``train`` and ``train_autoencoder`` run: steps, validation,
@@ -404,7 +404,6 @@ def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths,
     validation evaluation of the best epoch."""
     from tqdm.auto import tqdm
 
-    from yt8m_lib.keras.data import next_batch
     from yt8m_lib.training import LoopClock, TIMING_STATE
 
     ckpt = _checkpoint_dir(out_dir, worker)
@@ -426,13 +425,13 @@ def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths,
         clock.start_epoch()
         limit, skipped = steps_per_epoch(train_paths, batch_size, seed=seed, epoch=epoch,
                                          num_readers=workers)
-        iterator = iter(strategy.distribute_datasets_from_function(dataset_fn(epoch)))
+        iterator = iter(batches_fn(epoch))
         loss_sum, count, steps = 0.0, 0, 0
         bar = tqdm(total=limit, desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="batch",
                    disable=not (progress and chief), leave=False)
         while limit is None or steps < limit:
             try:
-                batch = next_batch(iterator)
+                batch = next(iterator)
             except StopIteration:
                 break
             clock.batch_ready()
@@ -447,6 +446,7 @@ def _train_epochs(*, net, optimizer, step_fn, strategy, dataset_fn, train_paths,
                     tf.summary.scalar("train/step_loss", loss)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
+        iterator.close()  # the worker stopped at its step limit: stop the reader thread
         bar.close()
         if broadcast_statistics is not None:
             broadcast_statistics()
@@ -551,21 +551,54 @@ def _distributed_info(strategy, workers: int, per_replica: int) -> dict:
             "uneven_shards": "same number of steps on every worker" if workers > 1 else None}
 
 
-def _train_dataset_fn(train_paths, level, num_classes, train_config, seed, per_replica,
-                      normalize, video_means):
-    from yt8m_lib.keras import data as kdata
+def _train_batches_fn(train_paths, level, num_classes, train_config, seed, per_replica,
+                      normalize, video_means, strategy, worker: int, workers: int):
+    """epoch -> this worker's training batches, ready for ``strategy.run``: the project's
+    reader (``yt8m_lib.batches``, the batches PyTorch trains on, same order) read two
+    batches ahead in a thread and turned into tensors there. tf.data (``keras.data``) was
+    measured 3-6x more CPU per frame-level batch, which a 2-core step pays in full."""
+    from yt8m_lib.batches import BackgroundLoader, iter_batches
+
+    local = strategy.num_replicas_in_sync // workers  # replicas on this worker
 
     def for_epoch(epoch):
-        def fn(context):
-            return kdata.make_dataset(
-                train_paths, level, num_classes=num_classes, batch_size=per_replica,
-                seed=seed, epoch=epoch, shuffle_buffer=train_config.shuffle_buffer,
-                frames_per_video=train_config.frames_per_video,
-                frame_sampling=train_config.frame_sampling, normalize=normalize,
-                reader_index=context.input_pipeline_id,
-                num_readers=context.num_input_pipelines, video_means=video_means)
-        return fn
+        numpy_batches = iter_batches(
+            train_paths, level, num_classes=num_classes, batch_size=per_replica * local,
+            frames_per_video=train_config.frames_per_video,
+            sampling=train_config.frame_sampling, normalize=normalize,
+            video_means=video_means, seed=seed, epoch=epoch,
+            shuffle_buffer=train_config.shuffle_buffer, reader_index=worker,
+            num_readers=workers)
+        tensors = (to_tensors(batch) for batch in numpy_batches)
+        for batch in BackgroundLoader(tensors):
+            yield distribute_batch(strategy, batch, local)
     return for_epoch
+
+
+def to_tensors(batch: dict) -> dict:
+    """A numpy batch as TensorFlow tensors with the dtypes of ``keras.data``'s batches
+    (``num_frames`` int32); ``id`` stays a list of str."""
+    out = {key: value if key == "id" else tf.convert_to_tensor(value)
+           for key, value in batch.items()}
+    if "num_frames" in out:
+        out["num_frames"] = tf.cast(out["num_frames"], tf.int32)
+    return out
+
+
+def distribute_batch(strategy, batch: dict, local_replicas: int):
+    """A worker's batch for ``strategy.run``: as it is for one local replica (one device, or
+    one per ``MultiWorkerMirroredStrategy`` worker), otherwise split into consecutive,
+    near-equal slices, one per local replica (``MirroredStrategy`` on several GPUs)."""
+    if local_replicas == 1:
+        return batch
+    inputs = {key: value for key, value in batch.items() if key != "id"}
+    size = int(inputs["labels"].shape[0])
+
+    def slice_for(context):
+        i = context.replica_id_in_sync_group % local_replicas
+        lo, hi = i * size // local_replicas, (i + 1) * size // local_replicas
+        return {key: value[lo:hi] for key, value in inputs.items()}
+    return strategy.experimental_distribute_values_from_function(slice_for)
 
 
 def _validation_dataset(val_paths, level, num_classes, train_config, normalize, video_means):
@@ -653,8 +686,9 @@ def train(*, model, train_paths, val_paths, out_dir, profile, seed, features="ra
     with monitor:
         _train_epochs(
             net=net, optimizer=optimizer, step_fn=step_fn, strategy=strategy,
-            dataset_fn=_train_dataset_fn(train_paths, level, num_classes, train_config, seed,
-                                         per_replica, normalize, means),
+            batches_fn=_train_batches_fn(train_paths, level, num_classes, train_config, seed,
+                                         per_replica, normalize, means, strategy, worker,
+                                         workers),
             train_paths=train_paths, batch_size=train_config.batch_size // workers, seed=seed,
             epochs=train_config.epochs, workers=workers, worker=worker, out_dir=out_dir,
             record=record, validate=validate, lower_is_better=False, progress=progress,
@@ -826,8 +860,9 @@ def train_autoencoder(*, level, train_paths, val_paths, out_dir, profile, seed,
     with monitor:
         _train_epochs(
             net=net, optimizer=optimizer, step_fn=step_fn, strategy=strategy,
-            dataset_fn=_train_dataset_fn(train_paths, level, num_classes, train_config, seed,
-                                         per_replica, normalize, False),
+            batches_fn=_train_batches_fn(train_paths, level, num_classes, train_config, seed,
+                                         per_replica, normalize, False, strategy, worker,
+                                         workers),
             train_paths=train_paths, batch_size=train_config.batch_size // workers, seed=seed,
             epochs=train_config.epochs, workers=workers, worker=worker, out_dir=out_dir,
             record=record, validate=validate, lower_is_better=True, progress=progress,

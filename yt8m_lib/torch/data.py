@@ -15,14 +15,13 @@ distributed test uses it to prove each record is read once per epoch).
 from __future__ import annotations
 
 import os
-import queue
-import threading
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from yt8m_lib import features
+from yt8m_lib import batches
+from yt8m_lib.batches import BackgroundLoader
 from yt8m_lib.config import MAX_FRAMES, TrainConfig
 from yt8m_lib.records import iter_examples
 
@@ -67,18 +66,12 @@ class YT8MDataset(IterableDataset):
 
     def collate(self, examples: list) -> dict:
         """A batch of model inputs (tensors; ids a list of str) from the parsed examples the
-        iterator yields: ``features.video_batch`` / ``frame_batch``, whole-batch numpy."""
-        if self.level == "video":
-            batch = features.video_batch(examples, self.num_classes, self.normalize)
-        else:
-            rngs = None
-            if self.sampling == "random":
-                rngs = [features.frame_rng(self.shuffle_seed or 0, self.epoch, ex.id)
-                        for ex in examples]
-            batch = features.frame_batch(examples, self.num_classes,
-                                         self.config.frames_per_video, self.sampling, rngs,
-                                         self.normalize, self.video_means)
-        return to_tensors(batch)
+        iterator yields: ``batches.collate``, as the Keras trainer's batches."""
+        return to_tensors(batches.collate(
+            examples, self.level, num_classes=self.num_classes,
+            frames_per_video=self.config.frames_per_video, sampling=self.sampling,
+            normalize=self.normalize, video_means=self.video_means, seed=self.shuffle_seed,
+            epoch=self.epoch))
 
     def __iter__(self):
         info = get_worker_info()
@@ -110,65 +103,6 @@ def to_tensors(batch: dict) -> dict:
     """A numpy batch dict as tensors sharing its memory (ids stay a list of str)."""
     return {key: value if key == "id" else torch.from_numpy(np.ascontiguousarray(value))
             for key, value in batch.items()}
-
-
-class _Failure:
-    def __init__(self, error: BaseException):
-        self.error = error
-
-
-_END = object()
-
-
-class BackgroundLoader:
-    """A DataLoader iterated ``depth`` batches ahead in a background thread, so reading and
-    collating the next batches overlap the training step (PyTorch's ops release the GIL).
-    For ``num_workers == 0``, where the DataLoader would otherwise read in series with the
-    step; batches come in the same order, errors are raised in the consuming thread.
-    Attributes (``batch_size``, ``dataset``, ...) are the DataLoader's."""
-
-    def __init__(self, loader: DataLoader, depth: int = 2):
-        self.loader = loader
-        self.depth = depth
-
-    def __getattr__(self, name):
-        return getattr(self.loader, name)
-
-    def __iter__(self):
-        batches: queue.Queue = queue.Queue(self.depth)
-        stop = threading.Event()
-
-        def put(item) -> bool:
-            while not stop.is_set():
-                try:
-                    batches.put(item, timeout=0.05)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def produce():
-            try:
-                for batch in self.loader:
-                    if not put(batch):
-                        return
-                put(_END)
-            except BaseException as error:  # noqa: BLE001 - handed to the consumer
-                put(_Failure(error))
-
-        thread = threading.Thread(target=produce, name="yt8m-prefetch", daemon=True)
-        thread.start()
-        try:
-            while True:
-                item = batches.get()
-                if item is _END:
-                    return
-                if isinstance(item, _Failure):
-                    raise item.error
-                yield item
-        finally:  # also when the consumer stops early: let the producer finish
-            stop.set()
-            thread.join()
 
 
 def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
