@@ -344,4 +344,4 @@ def test_the_code_fingerprint_covers_the_trainers_of_both_frameworks():
     covered = {p.relative_to(package).as_posix() for pattern in experiments.CODE_FILES
                for p in package.glob(pattern)}
     assert {"torch/models.py", "torch/train.py", "keras/models.py", "keras/train.py",
-            "config.py", "metrics.py"} <= covered
+            "config.py", "metrics.py", "batches.py"} <= covered  # batches: the input pipeline

@@ -1,4 +1,8 @@
-"""tf.data input pipeline: the same batches as ``yt8m_lib.torch.data``, built with TensorFlow ops.
+"""tf.data input pipeline: the same batches as ``yt8m_lib.batches``, built with TensorFlow ops.
+
+The Keras trainer trains on ``yt8m_lib.batches`` (the project's reader, as PyTorch does: on
+2 cores a frame-level batch costs 3-6x less CPU there than here) and validates and evaluates
+with this pipeline; ``make bench`` times both (``keras_pipeline``, ``keras_tf_data_pipeline``).
 
 Per epoch and reader (reader = worker index of a multi-worker run):
 

@@ -3,12 +3,14 @@
 A custom training loop (``tf.GradientTape`` in a ``tf.function``) rather than ``model.fit``,
 so that every piece the comparison depends on is explicit and the same as on the PyTorch side:
 the loss (clipped binary cross-entropy, mean over classes and batch), Adam with an explicit
-epsilon, global gradient-norm clipping, the data order (seeded by (seed, epoch)), the
-per-epoch validation with the official metrics, the best checkpoint by validation GAP and an
-exact resume.
+epsilon, global gradient-norm clipping, the training batches and their order (the project's
+reader, ``yt8m_lib.batches``, seeded by (seed, epoch): the very batches PyTorch trains on),
+the per-epoch validation with the official metrics, the best checkpoint by validation GAP
+and an exact resume. Validation and ``evaluate`` read with tf.data (``yt8m_lib.keras.data``:
+the same batches, tested).
 
 Distribution through ``tf.distribute``: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG``
-names more than one worker (each worker reads its own shards, ``yt8m_lib.keras.data``),
+names more than one worker (each worker reads its own shards, ``batches.iter_batches``),
 ``MirroredStrategy`` over several local GPUs, otherwise the default strategy. The profile's
 ``batch_size`` is the global batch, split evenly over the replicas (as on the PyTorch side).
 Every worker runs the same number of steps per epoch - the number of batches of the smallest
