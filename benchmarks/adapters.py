@@ -7,10 +7,9 @@ from yt8m_lib.config import NUM_CLASSES_2018, get_profile
 
 
 def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,
-                  num_workers=0, shuffle_seed=None, frames_per_video=None, as_numpy=False,
-                  prefetch=2, video_means=True):
-    """A function returning a fresh iterator of PyTorch batch dicts over ``paths``
-    (``as_numpy`` is accepted for symmetry: collated tensors share numpy's memory);
+                  num_workers=0, shuffle_seed=None, frames_per_video=None, prefetch=2,
+                  video_means=True):
+    """A function returning a fresh iterator of PyTorch batch dicts over ``paths``;
     ``video_means``: frame-level batches with mean_rgb/mean_audio (what ``hybrid`` reads)."""
     from yt8m_lib.config import with_overrides
     from yt8m_lib.torch.data import YT8MDataset, make_loader
@@ -26,10 +25,9 @@ def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NU
 
 
 def keras_batches(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,
-                  shuffle_seed=None, frames_per_video=None, as_numpy=False, video_means=True):
+                  shuffle_seed=None, frames_per_video=None, video_means=True):
     """A function returning a fresh iterator over the Keras trainer's batches: the project's
-    reader (``yt8m_lib.batches``) as TensorFlow tensors (``keras.train.to_tensors``; numpy
-    dicts with ``as_numpy``). Unthreaded: ``benchmarks.train`` reads it ahead in a thread,
+    reader (``yt8m_lib.batches``) as TensorFlow tensors (``keras.train.to_tensors``). Unthreaded: ``benchmarks.train`` reads it ahead in a thread,
     as the trainer does."""
     from yt8m_lib.batches import iter_batches
     from yt8m_lib.keras.train import to_tensors
@@ -42,17 +40,16 @@ def keras_batches(paths, level, *, batch_size, profile="default", num_classes=NU
             frames_per_video=frames_per_video or train.frames_per_video,
             sampling=train.frame_sampling, normalize=train.normalize, video_means=video_means,
             seed=shuffle_seed, shuffle_buffer=train.shuffle_buffer)
-        return batches if as_numpy else (to_tensors(batch) for batch in batches)
+        return (to_tensors(batch) for batch in batches)
     return make
 
 
 def keras_tf_data_batches(paths, level, *, batch_size, profile="default",
                           num_classes=NUM_CLASSES_2018, shuffle_seed=None,
-                          frames_per_video=None, as_numpy=False, video_means=True):
+                          frames_per_video=None, video_means=True):
     """A function returning a fresh iterator over ``yt8m_lib.keras.data``'s tf.data pipeline
-    (the same batches, built with TensorFlow ops; evaluation reads with it): tensors, or
-    numpy dicts with ``as_numpy``."""
-    from yt8m_lib.keras.data import iterate, make_dataset
+    (the same batches as tensors, built with TensorFlow ops; evaluation reads with it)."""
+    from yt8m_lib.keras.data import make_dataset
 
     train = get_profile(profile).train
     dataset = make_dataset(
@@ -63,7 +60,7 @@ def keras_tf_data_batches(paths, level, *, batch_size, profile="default",
         video_means=video_means)
 
     def make():
-        return iterate(dataset) if as_numpy else iter(dataset)
+        return iter(dataset)
     return make
 
 

@@ -186,8 +186,7 @@ def time_group(group: str, level: str, paths, *, repeats: int, videos: int, nbyt
     """In a child process: the group's cases timed round-robin; ({name: Timing}, failures)."""
     from tqdm.auto import tqdm
 
-    bm.set_threads(bm.threads_of_parent(),
-                   frameworks=("torch",) if group == "numpy" else ("tensorflow",))
+    bm.set_threads_as_parent("torch" if group == "numpy" else "tensorflow")
     cases, failures = level_cases(group, level, paths)
     # every case must see every record: a reader that skips some would look fast
     for name, fn in cases.items():

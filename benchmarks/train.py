@@ -88,8 +88,7 @@ def _time_framework(framework: str, model: str, device: str, *, batch_size: int,
                     repeats: int, desc: str, progress: bool, **case_options):
     """In the child process: the parent's thread count for this framework only, then its
     cases timed round-robin."""
-    bm.set_threads(bm.threads_of_parent(),
-                   frameworks=("torch",) if framework == "torch" else ("tensorflow",))
+    bm.set_threads_as_parent("torch" if framework == "torch" else "tensorflow")
     if framework == "keras":
         adapters.keras_setup()
     start = time.perf_counter()

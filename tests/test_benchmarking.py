@@ -119,6 +119,21 @@ def test_in_fresh_process_runs_elsewhere_without_this_process_imports(monkeypatc
     assert not child_has_tf and threads == 4
 
 
+def _threads_as_parent() -> tuple:
+    import sys
+
+    import torch
+    got = bm.set_threads_as_parent("torch")
+    return got, torch.get_num_threads(), "tensorflow" in sys.modules
+
+
+def test_a_child_gives_its_one_framework_the_parents_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    got, torch_threads, child_has_tf = bm.in_fresh_process(_threads_as_parent)
+    assert got["requested"] == 1 and torch_threads == 1  # the parent's count (this machine: 2)
+    assert "tensorflow" not in got and not child_has_tf  # the other framework is untouched
+
+
 def test_target_reports_met_and_not_met():
     assert bm.target("x", 3.0, at_least=2.5)["met"]
     assert not bm.target("x", 2.0, at_least=2.5)["met"]

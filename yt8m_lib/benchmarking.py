@@ -232,6 +232,12 @@ def threads_of_parent() -> int:
     return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
 
 
+def set_threads_as_parent(framework: str) -> dict:
+    """In a child of ``in_fresh_process``: give the one framework this process times
+    ("torch" or "tensorflow") the parent's thread count (``set_threads``)."""
+    return set_threads(threads_of_parent(), frameworks=(framework,))
+
+
 def set_threads(n: int, frameworks: Sequence[str] = ("torch", "tensorflow")) -> dict:
     """Give each framework ``n`` intra-op threads (and 1-2 inter-op); returns what each got.
 
