@@ -1,8 +1,8 @@
 """One measurement of the memory-vs-data-size benchmark, in its own process (peak RSS is per
 process): stream every batch of the given shards through one pipeline, print a JSON line
-with the peak resident memory. ``--how``: ``torch`` (yt8m_lib.torch.data), ``keras``
-(the Keras trainer's batches: yt8m_lib.batches as TensorFlow tensors), or ``load_all`` (every parsed record kept in a list: the contrast
-that grows with the data)."""
+with the peak resident memory. ``--how``: ``torch`` (yt8m_lib.torch.data), ``keras`` (the
+Keras trainer's batches: yt8m_lib.batches as TensorFlow tensors), or ``load_all`` (every
+parsed record kept in a list: the contrast that grows with the data)."""
 
 from __future__ import annotations
 

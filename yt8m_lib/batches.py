@@ -14,6 +14,7 @@ same frames in both frameworks. No framework is imported here.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -37,27 +38,27 @@ def collate(examples: list, level: str, *, num_classes: int, frames_per_video: i
                                 normalize, video_means)
 
 
+def epoch_examples(paths, level: str, *, num_classes: int, seed: int | None, epoch: int,
+                   shuffle_buffer: int, reader_index: int = 0, num_readers: int = 1):
+    """One reader's parsed examples of one epoch, in training order: ``seed`` None keeps
+    the file order (no shuffle buffer); at most ``MAX_FRAMES`` frames per video."""
+    return iter_examples(
+        [str(p) for p in paths], level, num_classes=num_classes, reader_index=reader_index,
+        num_readers=num_readers, seed=seed, epoch=epoch,
+        shuffle_buffer=shuffle_buffer if seed is not None else 0, max_frames=MAX_FRAMES)
+
+
 def iter_batches(paths, level: str, *, num_classes: int, batch_size: int,
                  frames_per_video: int, sampling: str, normalize: bool,
                  video_means: bool = True, seed: int | None = None, epoch: int = 0,
                  shuffle_buffer: int = 0, reader_index: int = 0,
                  num_readers: int = 1) -> Iterator[dict]:
-    """One epoch of numpy batches for one reader; the last batch may be smaller. ``seed``
-    None: file order, no shuffling (evaluation)."""
-    examples = iter_examples(
-        [str(p) for p in paths], level, num_classes=num_classes, reader_index=reader_index,
-        num_readers=num_readers, seed=seed, epoch=epoch,
-        shuffle_buffer=shuffle_buffer if seed is not None else 0, max_frames=MAX_FRAMES)
-    chunk: list = []
-    for example in examples:
-        chunk.append(example)
-        if len(chunk) == batch_size:
-            yield collate(chunk, level, num_classes=num_classes,
-                          frames_per_video=frames_per_video, sampling=sampling,
-                          normalize=normalize, video_means=video_means, seed=seed,
-                          epoch=epoch)
-            chunk = []
-    if chunk:
+    """One epoch of numpy batches for one reader (``epoch_examples``); the last batch may be
+    smaller. ``seed`` None: file order, no shuffling (evaluation)."""
+    examples = epoch_examples(paths, level, num_classes=num_classes, seed=seed, epoch=epoch,
+                              shuffle_buffer=shuffle_buffer, reader_index=reader_index,
+                              num_readers=num_readers)
+    while chunk := list(itertools.islice(examples, batch_size)):
         yield collate(chunk, level, num_classes=num_classes, frames_per_video=frames_per_video,
                       sampling=sampling, normalize=normalize, video_means=video_means,
                       seed=seed, epoch=epoch)

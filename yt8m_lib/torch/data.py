@@ -22,8 +22,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from yt8m_lib import batches
 from yt8m_lib.batches import BackgroundLoader
-from yt8m_lib.config import MAX_FRAMES, TrainConfig
-from yt8m_lib.records import iter_examples
+from yt8m_lib.config import TrainConfig
 
 READ_LOG_ENV = "YT8M_DEBUG_READ_LOG"
 
@@ -77,13 +76,10 @@ class YT8MDataset(IterableDataset):
         info = get_worker_info()
         workers, worker = (info.num_workers, info.id) if info else (1, 0)
         reader_index = self.rank * workers + worker
-        seeded = self.shuffle_seed is not None
-        examples = iter_examples(
-            self.paths, self.level, num_classes=self.num_classes,
-            reader_index=reader_index, num_readers=self.world_size * workers,
-            seed=self.shuffle_seed, epoch=self.epoch,
-            shuffle_buffer=self.config.shuffle_buffer if seeded else 0,
-            max_frames=MAX_FRAMES)
+        examples = batches.epoch_examples(
+            self.paths, self.level, num_classes=self.num_classes, seed=self.shuffle_seed,
+            epoch=self.epoch, shuffle_buffer=self.config.shuffle_buffer,
+            reader_index=reader_index, num_readers=self.world_size * workers)
         log = None
         prefix = os.environ.get(READ_LOG_ENV)
         if self.log_reads and prefix:
