@@ -32,6 +32,7 @@ SIZES = {"quick": {"repeats": 3}, "full": {"repeats": 9}}
 
 
 FRAMEWORKS = ("torch", "keras")
+FRAMEWORK_PACKAGES = {"torch": "torch", "keras": "tensorflow"}
 VIDEOS = 256  # videos of the benchmark data: 4 batches of 64, one eval batch of 256
 
 
@@ -46,6 +47,19 @@ def devices(requested: str = "auto") -> list[str]:
     if requested == "cuda" and not cuda:
         raise RuntimeError("--device cuda: no CUDA device here")
     return {"cpu": ["cpu"], "cuda": ["cuda"]}.get(requested, ["cpu"] + (["cuda"] if cuda else []))
+
+
+def installed_frameworks() -> tuple[str, ...]:
+    """The frameworks whose package this Python can import, without importing it (a GPU
+    machine may hold PyTorch alone: its rows are timed and Keras is listed as a failure)."""
+    import importlib.util
+
+    def found(package):
+        try:
+            return importlib.util.find_spec(package) is not None
+        except ImportError:
+            return False
+    return tuple(f for f in FRAMEWORKS if found(FRAMEWORK_PACKAGES[f]))
 
 
 def keras_device(device: str):
@@ -72,7 +86,12 @@ def measure(model: str, device: str, *, batch_size: int, repeats: int, desc: str
     returns (info, failures, [(row, timing)]). Ratios within a framework are paired (one
     round-robin); ratios across frameworks come from different processes: unpaired."""
     info, failures, rows = {}, [], []
+    installed = installed_frameworks()
     for framework in FRAMEWORKS:
+        if framework not in installed:
+            failures.append({"case": f"{model}/{device}/{framework}",
+                             "error": f"{FRAMEWORK_PACKAGES[framework]} is not installed"})
+            continue
         one_info, one_failures, one_rows = bm.in_fresh_process(
             _time_framework, framework, model, device, batch_size=batch_size,
             repeats=repeats, desc=f"{desc} {framework}", progress=progress, **case_options)

@@ -243,3 +243,26 @@ def test_benchmark_shards_have_the_asked_sizes_and_are_reused(tmp_path):
     assert paths[0].stat().st_mtime_ns == stamp  # reused, not rewritten
     video = data.make_shards(tmp_path, "video", shards=1, per_shard=4)
     assert [ex.mean_rgb.shape for ex in iter_examples(video, "video")] == [(1024,)] * 4
+
+
+def test_a_framework_that_is_not_installed_is_listed_as_a_failure_not_timed(monkeypatch):
+    """A GPU machine may hold PyTorch alone: its rows are timed, Keras is a recorded failure."""
+    import importlib.util
+
+    from benchmarks import train
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real_find_spec(name, *a))
+    assert train.installed_frameworks() == ("torch",)
+
+    timed = []
+
+    def fake_child(fn, framework, model, device, **kw):
+        timed.append(framework)
+        return {"steps": 4}, [], [({"framework": framework}, None)]
+    monkeypatch.setattr(bm, "in_fresh_process", fake_child)
+    info, failures, rows = train.measure("fc", "cuda", batch_size=64, repeats=1, desc="t",
+                                         progress=False)
+    assert timed == ["torch"] and [r["framework"] for r, _ in rows] == ["torch"]
+    assert failures == [{"case": "fc/cuda/keras", "error": "tensorflow is not installed"}]
