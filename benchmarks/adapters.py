@@ -8,9 +8,10 @@ from yt8m_lib.config import NUM_CLASSES_2018, get_profile
 
 def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,
                   num_workers=0, shuffle_seed=None, frames_per_video=None, prefetch=2,
-                  video_means=True):
+                  video_means=True, device="cpu"):
     """A function returning a fresh iterator of PyTorch batch dicts over ``paths``;
-    ``video_means``: frame-level batches with mean_rgb/mean_audio (what ``hybrid`` reads)."""
+    ``video_means``: frame-level batches with mean_rgb/mean_audio (what ``hybrid`` reads);
+    ``device`` "cuda" pins the batches, as the trainer's loader does for a GPU."""
     from yt8m_lib.config import with_overrides
     from yt8m_lib.torch.data import YT8MDataset, make_loader
 
@@ -20,7 +21,29 @@ def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NU
         dataset = YT8MDataset(paths, level, num_classes=num_classes, train_config=config,
                               shuffle_seed=shuffle_seed, video_means=video_means)
         return iter(make_loader(dataset, batch_size, num_workers=num_workers,
-                                prefetch=prefetch))
+                                prefetch=prefetch, device=device))
+    return make
+
+
+def torch_worker_batches(paths, level, *, batch_size, num_workers, profile="default",
+                         num_classes=NUM_CLASSES_2018, device="cpu", video_means=True):
+    """As ``torch_batches``, read by ``num_workers`` DataLoader worker processes (the
+    ``paper`` profile's setting for a GPU machine), pinned for CUDA as the trainer's
+    ``make_loader``. The workers persist across epochs, so an endless stream (``endless``)
+    does not start them again at each pass over the small benchmark data."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from yt8m_lib.torch.data import YT8MDataset
+
+    dataset = YT8MDataset(paths, level, num_classes=num_classes,
+                          train_config=get_profile(profile).train, video_means=video_means)
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=dataset.collate,
+                        num_workers=num_workers, persistent_workers=True,
+                        pin_memory=torch.device(device).type == "cuda")
+
+    def make():
+        return iter(loader)
     return make
 
 

@@ -266,3 +266,19 @@ def test_a_framework_that_is_not_installed_is_listed_as_a_failure_not_timed(monk
                                          progress=False)
     assert timed == ["torch"] and [r["framework"] for r, _ in rows] == ["torch"]
     assert failures == [{"case": "fc/cuda/keras", "error": "tensorflow is not installed"}]
+
+
+def test_the_gpu_loader_workers_read_every_video_once_per_epoch_and_persist(tmp_path):
+    """The GPU full-loop case (``torch/full_workers``) reads with persistent worker
+    processes: each pass is one whole epoch, and the second pass reuses the workers."""
+    from benchmarks import adapters, data
+    from yt8m_lib.records import iter_examples
+
+    paths = data.make_shards(tmp_path, "video", shards=2, per_shard=5)
+    expected = sorted(ex.id for ex in iter_examples(paths, "video"))
+    make = adapters.torch_worker_batches(paths, "video", batch_size=3, num_workers=2)
+    first = sorted(i for batch in make() for i in batch["id"])
+    workers = make()._workers  # a new pass: the same worker processes, still alive
+    second = sorted(i for batch in make() for i in batch["id"])
+    assert first == second == expected
+    assert len(workers) == 2 and all(w.is_alive() for w in workers)
