@@ -569,3 +569,72 @@ def test_a_broken_feature_in_the_context_is_named():
     with pytest.raises(DataError, match=r"feature 'labels' is not a tf.train.Feature") as info:
         parse_frame_example(message.SerializeToString(), path="shard.tfrecord", index=7)
     assert info.value.record == 7 and "shard.tfrecord" in str(info.value)
+
+
+@pytest.mark.parametrize("items, size", [(10, 4), (300, 16), (1000, 7), (700, 1024)])
+def test_shuffle_buffer_order_is_that_of_one_random_slot_per_record(items, size):
+    """The buffer draws its slots in blocks (``SLOTS_PER_DRAW``) for speed; the order, and the
+    generator's state at the final shuffle, stay those of one ``rng.integers`` per record."""
+    from yt8m_lib.records import _shuffled
+
+    def one_draw_per_record(rng):
+        buffer = []
+        for item in range(items):
+            if len(buffer) < size:
+                buffer.append(item)
+                continue
+            slot = int(rng.integers(size))
+            yield buffer[slot]
+            buffer[slot] = item
+        rng.shuffle(buffer)
+        yield from buffer
+
+    expected = list(one_draw_per_record(np.random.default_rng(42)))
+    assert list(_shuffled(iter(range(items)), size, np.random.default_rng(42))) == expected
+    assert sorted(expected) == list(range(items))
+
+
+@pytest.mark.parametrize("labels", [[], [0], [5, 127, 128, 3861], list(range(0, 3862, 97)),
+                                    list(range(60)), [2**40], [-1], [-(2**63)], [2**63 - 1]])
+def test_label_fast_path_decodes_as_the_protobuf_parser(labels):
+    """Short canonical label lists are decoded by hand (``_label_list``); long ones, and
+    negative or huge values, must give what the protobuf parser gives."""
+    from yt8m_lib.records import Feature, _int_list, _label_list
+
+    feature = Feature()
+    feature.int64_list.value.extend(labels)
+    raw = feature.SerializeToString()
+    assert _label_list(raw) == _int_list(raw, "labels") == labels
+
+
+@pytest.mark.parametrize("video_id", ["", "a", "Ab3x", "x" * 123, "x" * 124, "x" * 300,
+                                      "vidéo-ñ"])
+def test_id_fast_path_decodes_as_the_protobuf_parser(video_id):
+    from yt8m_lib.records import Feature, _video_id
+
+    feature = Feature()
+    feature.bytes_list.value.append(video_id.encode())
+    assert _video_id({"id": feature.SerializeToString()}) == video_id
+    assert _video_id({"id": feature}) == video_id  # parsed already: the general path
+
+
+def test_mean_features_are_read_only_views_with_the_written_values(tmp_path):
+    """The means are float32 views of the record's bytes (no copy); writing to them is an
+    error, not a silent change of shared data."""
+    ex = random_video_examples(1)[0]
+    path = tmp_path / "v.tfrecord"
+    write_shard(path, [ex])
+    back = next(iter_examples([path], "video"))
+    np.testing.assert_array_equal(back.mean_rgb, ex.mean_rgb)
+    assert back.mean_rgb.dtype == np.float32 and not back.mean_rgb.flags.writeable
+    with pytest.raises(ValueError):
+        back.mean_audio[0] = 1.0
+
+
+def test_an_id_feature_with_two_values_is_refused_not_joined():
+    from yt8m_lib.records import Feature, _Bad, _video_id
+
+    feature = Feature()
+    feature.bytes_list.value.extend([b"ab", b"cd"])
+    with pytest.raises(_Bad, match="exactly one bytes value"):
+        _video_id({"id": feature.SerializeToString()})

@@ -137,8 +137,8 @@ class VideoExample:
 
     id: str
     labels: np.ndarray  # int64 (k,)
-    mean_rgb: np.ndarray  # float32 (1024,)
-    mean_audio: np.ndarray  # float32 (128,)
+    mean_rgb: np.ndarray  # float32 (1024,); read-only: may be a view into the record bytes
+    mean_audio: np.ndarray  # float32 (128,); likewise
 
 
 @dataclass
@@ -200,11 +200,21 @@ def _frame_entry_header(size: int) -> bytes:
 _FRAME_HEADERS = {size: _frame_entry_header(size) for size in (RGB_DIM, AUDIO_DIM)}
 
 
+def _float_feature_header(size: int) -> bytes:
+    """Canonical bytes before the data of a Feature of ``size`` packed floats:
+    Feature.float_list(2) -> FloatList.value(1), packed."""
+    value = _length_delimited(0x0A, 4 * size)
+    return _length_delimited(0x12, len(value) + 4 * size) + value
+
+
+_FLOAT_HEADERS = {size: _float_feature_header(size) for size in (RGB_DIM, AUDIO_DIM)}
+
+
 class _Bad(Exception):
     """A problem with one record; the caller turns it into a DataError with file and index."""
 
 
-def _parse_feature(raw, key: str):
+def _parse_feature(raw: bytes | Feature, key: str) -> Feature:
     """The Feature of a raw map value (bytes), or ``raw`` itself when already parsed."""
     if isinstance(raw, Feature):
         return raw
@@ -214,7 +224,7 @@ def _parse_feature(raw, key: str):
         raise _Bad(f"feature {key!r} is not a tf.train.Feature ({error})") from None
 
 
-def _float_values(raw: bytes, key: str) -> np.ndarray:
+def _float_values(raw: bytes | Feature, key: str) -> np.ndarray:
     """float32 values of a raw Feature that must hold a float_list."""
     # Fast path: Feature.float_list(2) { value(1): packed floats } in canonical form.
     if not isinstance(raw, Feature) and raw[:1] == b"\x12":
@@ -239,6 +249,24 @@ def _int_list(raw, key: str) -> list[int]:
     return list(feature.int64_list.value)
 
 
+def _label_list(raw: bytes | Feature) -> list[int]:
+    """The int64 values of the raw 'labels' Feature. Fast path: Feature.int64_list(3) ->
+    Int64List.value(1), packed, under 126 bytes, in canonical form, decoded here (a label
+    is one or two varint bytes); anything else goes through the parser (``_int_list``)."""
+    if type(raw) is bytes and 4 <= len(raw) < 128 and raw[0] == 0x1A and raw[2] == 0x0A \
+            and raw[1] == len(raw) - 2 and raw[3] == len(raw) - 4 and raw[-1] < 0x80:
+        values, value, shift = [], 0, 0
+        for byte in raw[4:]:
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                values.append(value - (1 << 64) if value >= 1 << 63 else value)  # int64
+                value = shift = 0
+            else:
+                shift += 7
+        return values
+    return _int_list(raw, "labels")
+
+
 def _int_values(raw, key: str) -> np.ndarray:
     return np.array(_int_list(raw, key), dtype=np.int64)
 
@@ -251,7 +279,13 @@ def _kind_name(feature) -> str:
 def _video_id(features) -> str:
     for key in ID_KEYS:
         if key in features:
-            feature = _parse_feature(features[key], key)
+            raw = features[key]
+            # Fast path: Feature.bytes_list(1) -> BytesList.value(1), one value of under 126
+            # bytes, in canonical form (every YouTube-8M id); anything else is parsed below.
+            if type(raw) is bytes and 4 <= len(raw) < 128 and raw[0] == raw[2] == 0x0A \
+                    and raw[1] == len(raw) - 2 and raw[3] == len(raw) - 4:
+                return raw[4:].decode("utf-8", errors="replace")
+            feature = _parse_feature(raw, key)
             if feature.WhichOneof("kind") != "bytes_list" or len(feature.bytes_list.value) != 1:
                 raise _Bad(f"feature {key!r} must hold exactly one bytes value "
                            f"(it is {_kind_name(feature)})")
@@ -261,7 +295,7 @@ def _video_id(features) -> str:
 
 def _labels(features, num_classes: int | None) -> np.ndarray:
     # A video without labels (the test split) is valid: the key may be absent or empty.
-    values = _int_list(features["labels"], "labels") if "labels" in features else []
+    values = _label_list(features["labels"]) if "labels" in features else []
     if values:
         low, high = min(values), max(values)  # a few labels: Python's min/max beat numpy's
         if low < 0:
@@ -275,7 +309,15 @@ def _labels(features, num_classes: int | None) -> np.ndarray:
 def _fixed_floats(features, key: str, size: int) -> np.ndarray:
     if key not in features:
         raise _Bad(f"missing key {key!r}")
-    values = _float_values(features[key], key)
+    raw = features[key]
+    header = _FLOAT_HEADERS.get(size)
+    # Fast path: exactly ``size`` packed floats in canonical form (what every writer makes)
+    if header is not None and type(raw) is bytes and len(raw) == len(header) + 4 * size \
+            and raw.startswith(header):
+        # a read-only view of the value's own bytes (no copy on little-endian machines)
+        return np.frombuffer(raw, dtype="<f4", offset=len(header)).astype(np.float32,
+                                                                           copy=False)
+    values = _float_values(raw, key)
     if values.shape != (size,):
         raise _Bad(f"feature {key!r} has {values.size} values, expected {size}")
     return values
@@ -681,15 +723,30 @@ def iter_examples(paths, level: str, *, num_classes: int | None = None, verify_c
     yield from _shuffled(parsed(), shuffle_buffer, rng)
 
 
+SLOTS_PER_DRAW = 256  # shuffle-buffer slots drawn at once (a scalar draw costs about 3 us)
+
+
 def _shuffled(items: Iterator, size: int, rng: np.random.Generator) -> Iterator:
-    """tf.data-style shuffle buffer: fill, then emit a random slot and refill it."""
+    """tf.data-style shuffle buffer: fill, then emit a random slot and refill it.
+
+    The slots are drawn ``SLOTS_PER_DRAW`` at a time: numpy gives the same numbers as one
+    draw per record, and the generator is rewound so that the final shuffle sees it where
+    one draw per record would have left it (the order is that of the one-draw version)."""
     buffer = []
+    slots, used, state = [], 0, None
     for item in items:
         if len(buffer) < size:
             buffer.append(item)
             continue
-        slot = int(rng.integers(size))
+        if used == len(slots):
+            state = rng.bit_generator.state
+            slots, used = rng.integers(size, size=SLOTS_PER_DRAW).tolist(), 0
+        slot = slots[used]
+        used += 1
         yield buffer[slot]
         buffer[slot] = item
+    if used < len(slots):  # rewind to just after the slots that were used
+        rng.bit_generator.state = state
+        rng.integers(size, size=used)
     rng.shuffle(buffer)
     yield from buffer
