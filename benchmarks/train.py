@@ -26,6 +26,7 @@ that is not installed (TensorFlow on a PyTorch-only GPU machine) is listed under
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from yt8m_lib import benchmarking as bm
 from yt8m_lib.config import MODEL_NAMES, get_profile, model_level, reads_video_means
@@ -146,6 +147,28 @@ def time_cases(cases, info, *, model: str, device: str, repeats: int, desc: str,
     return rows
 
 
+@dataclass(frozen=True)
+class CaseSpec:
+    """What one model's cases on one device share: its data, batch and the kinds to time."""
+
+    model: str
+    device: str
+    level: str
+    paths: list
+    video_means: bool  # as the trainers: only hybrid's batches hold the means
+    batch_size: int
+    steps: int
+    compile_modes: tuple
+    inference: bool
+    full: bool
+
+    def kind(self, compiled: bool, compiled_suffix: str) -> str:
+        return ("predict" if self.inference else "alone") + (compiled_suffix if compiled else "")
+
+    def times_full_loop(self, compiled: bool) -> bool:
+        return self.full and not (compiled or self.inference)
+
+
 def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(False,),
                 inference=False, full=True,
                 frameworks=("torch", "keras")) -> tuple[dict, dict, list]:
@@ -153,79 +176,77 @@ def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(Fals
     timing one epoch of training (or, with ``inference``, prediction on preloaded batches),
     for each of ``frameworks``."""
     level = model_level(model)
-    paths = shards(level)
+    spec = CaseSpec(model=model, device=device, level=level, paths=shards(level),
+                    video_means=reads_video_means(model), batch_size=batch_size,
+                    steps=VIDEOS // batch_size, compile_modes=tuple(compile_modes),
+                    inference=inference, full=full)
     cases, failures = {}, []
     info = {"model": model, "level": level, "device": device, "batch_size": batch_size,
-            "steps": VIDEOS // batch_size, "videos": VIDEOS}
-
-    means = reads_video_means(model)  # as the trainers: only hybrid's batches hold the means
+            "steps": spec.steps, "videos": VIDEOS}
     if "torch" in frameworks:
-        _torch_cases(cases, failures, info, model, device, paths, level, means, batch_size,
-                     compile_modes, inference, full)
+        _torch_cases(spec, cases, failures, info)
     if "keras" in frameworks:
-        _keras_cases(cases, failures, model, device, paths, level, means, batch_size,
-                     compile_modes, inference, full, info["steps"])
+        _keras_cases(spec, cases, failures)
     return cases, info, failures
 
 
-def _torch_cases(cases, failures, info, model, device, paths, level, means, batch_size,
-                 compile_modes, inference, full):
-    torch_make = adapters.torch_batches(paths, level, batch_size=batch_size, profile=PROFILE,
-                                        video_means=means)
-    torch_loaded = adapters.torch_preload(list(torch_make()), device)
-    for compiled in compile_modes:
-        suffix = "_compiled" if compiled else ""
-        kind = ("predict" if inference else "alone") + suffix
+def _torch_cases(spec: CaseSpec, cases: dict, failures: list, info: dict):
+    torch_make = adapters.torch_batches(spec.paths, spec.level, batch_size=spec.batch_size,
+                                        profile=PROFILE, video_means=spec.video_means)
+    torch_loaded = adapters.torch_preload(list(torch_make()), spec.device)
+    for compiled in spec.compile_modes:
+        kind = spec.kind(compiled, "_compiled")
         try:
-            step, net = adapters.torch_trainer(model, profile=PROFILE, device=device,
+            step, net = adapters.torch_trainer(spec.model, profile=PROFILE, device=spec.device,
                                                compile=compiled)
             info.setdefault("parameters", sum(p.numel() for p in net.parameters()
                                               if p.requires_grad))
-            fn = (adapters.torch_predictor(net, device=device, compile=compiled)
-                  if inference else step)
+            fn = (adapters.torch_predictor(net, device=spec.device, compile=compiled)
+                  if spec.inference else step)
             case = _over(torch_loaded, fn)
             if compiled:
                 case()  # compile now: a failure is recorded here, not inside the timing
             cases[f"torch/{kind}"] = case
-            if full and not (compiled or inference):
+            if spec.times_full_loop(compiled):
                 cases["torch/full"] = _take(
-                    torch_stream(paths, level, batch_size, means, device=device),
-                    info["steps"], step)
-                if device == "cuda":  # a GPU step outruns one reading thread: workers
+                    torch_stream(spec.paths, spec.level, spec.batch_size, spec.video_means,
+                                 device=spec.device), spec.steps, step)
+                if spec.device == "cuda":  # a GPU step outruns one reading thread: workers
                     info["loader_workers"] = GPU_LOADER_WORKERS
                     workers = adapters.torch_worker_batches(
-                        paths, level, batch_size=batch_size, num_workers=GPU_LOADER_WORKERS,
-                        profile=PROFILE, device=device, video_means=means)
+                        spec.paths, spec.level, batch_size=spec.batch_size,
+                        num_workers=GPU_LOADER_WORKERS, profile=PROFILE, device=spec.device,
+                        video_means=spec.video_means)
                     cases["torch/full_workers"] = _take(adapters.endless(workers),
-                                                        info["steps"], step)
+                                                        spec.steps, step)
         except Exception as error:  # noqa: BLE001 - recorded, the other rows go on
-            failures.append({"case": f"{model}/{device}/torch/{kind}",
+            failures.append({"case": f"{spec.model}/{spec.device}/torch/{kind}",
                              "error": f"{type(error).__name__}: {error}"[:500]})
 
 
-def _keras_cases(cases, failures, model, device, paths, level, means, batch_size,
-                 compile_modes, inference, full, steps):
-    scope = lambda: keras_device(device)  # noqa: E731
+def _keras_cases(spec: CaseSpec, cases: dict, failures: list):
+    scope = lambda: keras_device(spec.device)  # noqa: E731
     with scope():
-        keras_make = adapters.keras_batches(paths, level, batch_size=batch_size,
-                                            profile=PROFILE, video_means=means)
+        keras_make = adapters.keras_batches(spec.paths, spec.level, batch_size=spec.batch_size,
+                                            profile=PROFILE, video_means=spec.video_means)
         keras_loaded = adapters.keras_preload(list(keras_make()))
     keras_stream = read_ahead(keras_make)
-    for compiled in compile_modes:
-        suffix = "_xla" if compiled else ""
-        kind = ("predict" if inference else "alone") + suffix
+    for compiled in spec.compile_modes:
+        kind = spec.kind(compiled, "_xla")
         try:
             with scope():
-                step, net = adapters.keras_trainer(model, profile=PROFILE, jit_compile=compiled)
-            fn = adapters.keras_predictor(net, jit_compile=compiled) if inference else step
+                step, net = adapters.keras_trainer(spec.model, profile=PROFILE,
+                                                   jit_compile=compiled)
+            fn = (adapters.keras_predictor(net, jit_compile=compiled) if spec.inference
+                  else step)
             case = in_context(scope, _over(keras_loaded, fn))
             if compiled:
                 case()
             cases[f"keras/{kind}"] = case
-            if full and not (compiled or inference):
-                cases["keras/full"] = in_context(scope, _take(keras_stream, steps, step))
+            if spec.times_full_loop(compiled):
+                cases["keras/full"] = in_context(scope, _take(keras_stream, spec.steps, step))
         except Exception as error:  # noqa: BLE001
-            failures.append({"case": f"{model}/{device}/keras/{kind}",
+            failures.append({"case": f"{spec.model}/{spec.device}/keras/{kind}",
                              "error": f"{type(error).__name__}: {error}"[:500]})
 
 
