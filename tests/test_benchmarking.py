@@ -282,3 +282,15 @@ def test_the_gpu_loader_workers_read_every_video_once_per_epoch_and_persist(tmp_
     second = sorted(i for batch in make() for i in batch["id"])
     assert first == second == expected
     assert len(workers) == 2 and all(w.is_alive() for w in workers)
+
+
+def test_step_times_read_the_committed_gpu_records_and_name_missing_folders(tmp_path):
+    """Notebook 05's CPU-vs-GPU figure: the H200 records committed in benchmarks/records give
+    a training step and an inference latency per model (PyTorch on cuda); a folder without
+    results is named, not an error."""
+    times, notes = bm.step_times({"H200": bm.RECORDS_DIR / "nvidia-h200", "none": tmp_path})
+    assert set(times.task) == {"train step", "inference"}
+    assert set(times.device) == {"cuda"} and set(times.framework) == {"torch"}
+    assert times.groupby("task").model.nunique().to_dict() == {"inference": 6, "train step": 6}
+    assert (times.ms > 0).all() and (times.ms < 100).all()  # milliseconds, not seconds
+    assert len(notes) == 2 and all(n.startswith("none: ") for n in notes)

@@ -379,6 +379,40 @@ def rows_frame(section: str, folder: Path | None = None):
     return pd.json_normalize(load_result(section, folder)["rows"])
 
 
+# Benchmark results measured elsewhere and committed (e.g. on a lent GPU): one folder each
+RECORDS_DIR = paths.REPO_ROOT / "benchmarks" / "records"
+
+
+def step_times(folders: dict) -> tuple:
+    """(frame, notes): the model-alone training step (``train.json``, ms per batch) and the
+    inference latency (``infer.json``, ms per batch) of every model, framework and device in
+    each folder of ``folders`` (label -> folder; None: ``results/bench``), one row each with
+    columns where, model, framework, device, task, batch_size, ms. A missing file is left out
+    and named in ``notes``."""
+    import pandas as pd
+
+    parts, notes = [], []
+    for where, folder in folders.items():
+        for section, kind, column, task in (("train", "alone", "step_s.median", "train step"),
+                                            ("infer", "predict", "batch_latency_ms.median",
+                                             "inference")):
+            try:
+                rows = rows_frame(section, folder)
+            except FileNotFoundError as missing:
+                notes.append(f"{where}: {missing}")
+                continue
+            rows = rows[rows["kind"] == kind]
+            scale = 1e3 if section == "train" else 1.0
+            parts.append(pd.DataFrame({
+                "where": where, "model": rows["model"], "framework": rows["framework"],
+                "device": rows["device"], "task": task, "batch_size": rows["batch_size"],
+                "ms": rows[column] * scale}))
+    frame = (pd.concat(parts, ignore_index=True) if parts else
+             pd.DataFrame(columns=["where", "model", "framework", "device", "task",
+                                   "batch_size", "ms"]))
+    return frame, notes
+
+
 def _fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
 
