@@ -224,8 +224,26 @@ def _parse_feature(raw: bytes | Feature, key: str) -> Feature:
         raise _Bad(f"feature {key!r} is not a tf.train.Feature ({error})") from None
 
 
-def _float_values(raw: bytes | Feature, key: str) -> np.ndarray:
-    """float32 values of a raw Feature that must hold a float_list."""
+def _short_list_payload(raw: bytes | Feature, kind_tag: int) -> bytes | None:
+    """The packed values of a raw Feature holding one list of under 124 bytes in canonical
+    form: ``kind_tag`` (the Feature's kind field) -> the list's field 1, each length in one
+    byte. None for anything else, which is the protobuf parser's to read (and to refuse)."""
+    if type(raw) is bytes and 4 <= len(raw) < 128 and raw[0] == kind_tag and raw[2] == 0x0A \
+            and raw[1] == len(raw) - 2 and raw[3] == len(raw) - 4:
+        return raw[4:]
+    return None
+
+
+def _float_values(raw: bytes | Feature, key: str, size: int | None = None) -> np.ndarray:
+    """float32 values of a raw Feature that must hold a float_list (``size`` of them, when
+    the caller knows how many: then no varint is read)."""
+    header = _FLOAT_HEADERS.get(size)
+    # Fast path: exactly ``size`` packed floats in canonical form (what every writer makes):
+    # a read-only view of the value's own bytes (no copy on little-endian machines)
+    if header is not None and type(raw) is bytes and len(raw) == len(header) + 4 * size \
+            and raw.startswith(header):
+        return np.frombuffer(raw, dtype="<f4", offset=len(header)).astype(np.float32,
+                                                                           copy=False)
     # Fast path: Feature.float_list(2) { value(1): packed floats } in canonical form.
     if not isinstance(raw, Feature) and raw[:1] == b"\x12":
         inner, pos = _read_varint(raw, 1)
@@ -253,10 +271,10 @@ def _label_list(raw: bytes | Feature) -> list[int]:
     """The int64 values of the raw 'labels' Feature. Fast path: Feature.int64_list(3) ->
     Int64List.value(1), packed, under 126 bytes, in canonical form, decoded here (a label
     is one or two varint bytes); anything else goes through the parser (``_int_list``)."""
-    if type(raw) is bytes and 4 <= len(raw) < 128 and raw[0] == 0x1A and raw[2] == 0x0A \
-            and raw[1] == len(raw) - 2 and raw[3] == len(raw) - 4 and raw[-1] < 0x80:
+    payload = _short_list_payload(raw, 0x1A)
+    if payload is not None and payload[-1:] < b"\x80":
         values, value, shift = [], 0, 0
-        for byte in raw[4:]:
+        for byte in payload:
             value |= (byte & 0x7F) << shift
             if byte < 0x80:
                 values.append(value - (1 << 64) if value >= 1 << 63 else value)  # int64
@@ -280,11 +298,11 @@ def _video_id(features) -> str:
     for key in ID_KEYS:
         if key in features:
             raw = features[key]
-            # Fast path: Feature.bytes_list(1) -> BytesList.value(1), one value of under 126
-            # bytes, in canonical form (every YouTube-8M id); anything else is parsed below.
-            if type(raw) is bytes and 4 <= len(raw) < 128 and raw[0] == raw[2] == 0x0A \
-                    and raw[1] == len(raw) - 2 and raw[3] == len(raw) - 4:
-                return raw[4:].decode("utf-8", errors="replace")
+            # Fast path: Feature.bytes_list(1) -> BytesList.value(1), one short value in
+            # canonical form (every YouTube-8M id); anything else is parsed below.
+            payload = _short_list_payload(raw, 0x0A)
+            if payload is not None:
+                return payload.decode("utf-8", errors="replace")
             feature = _parse_feature(raw, key)
             if feature.WhichOneof("kind") != "bytes_list" or len(feature.bytes_list.value) != 1:
                 raise _Bad(f"feature {key!r} must hold exactly one bytes value "
@@ -309,15 +327,7 @@ def _labels(features, num_classes: int | None) -> np.ndarray:
 def _fixed_floats(features, key: str, size: int) -> np.ndarray:
     if key not in features:
         raise _Bad(f"missing key {key!r}")
-    raw = features[key]
-    header = _FLOAT_HEADERS.get(size)
-    # Fast path: exactly ``size`` packed floats in canonical form (what every writer makes)
-    if header is not None and type(raw) is bytes and len(raw) == len(header) + 4 * size \
-            and raw.startswith(header):
-        # a read-only view of the value's own bytes (no copy on little-endian machines)
-        return np.frombuffer(raw, dtype="<f4", offset=len(header)).astype(np.float32,
-                                                                           copy=False)
-    values = _float_values(raw, key)
+    values = _float_values(features[key], key, size)
     if values.shape != (size,):
         raise _Bad(f"feature {key!r} has {values.size} values, expected {size}")
     return values
