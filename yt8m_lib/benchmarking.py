@@ -393,20 +393,19 @@ def step_times(folders: dict) -> tuple:
 
     parts, notes = [], []
     for where, folder in folders.items():
-        for section, kind, column, task in (("train", "alone", "step_s.median", "train step"),
-                                            ("infer", "predict", "batch_latency_ms.median",
-                                             "inference")):
+        for section, kind, column, to_ms, task in (
+                ("train", "alone", "step_s.median", 1e3, "train step"),
+                ("infer", "predict", "batch_latency_ms.median", 1.0, "inference")):
             try:
                 rows = rows_frame(section, folder)
             except FileNotFoundError as missing:
                 notes.append(f"{where}: {missing}")
                 continue
             rows = rows[rows["kind"] == kind]
-            scale = 1e3 if section == "train" else 1.0
             parts.append(pd.DataFrame({
                 "where": where, "model": rows["model"], "framework": rows["framework"],
                 "device": rows["device"], "task": task, "batch_size": rows["batch_size"],
-                "ms": rows[column] * scale}))
+                "ms": rows[column] * to_ms}))
     frame = (pd.concat(parts, ignore_index=True) if parts else
              pd.DataFrame(columns=["where", "model", "framework", "device", "task",
                                    "batch_size", "ms"]))
