@@ -25,26 +25,30 @@ def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NU
     return make
 
 
-def torch_worker_batches(paths, level, *, batch_size, num_workers, profile="default",
-                         num_classes=NUM_CLASSES_2018, device="cpu", video_means=True):
-    """As ``torch_batches``, read by ``num_workers`` DataLoader worker processes (the
-    ``paper`` profile's setting for a GPU machine), pinned for CUDA as the trainer's
-    ``make_loader``. The workers persist across epochs, so an endless stream (``endless``)
-    does not start them again at each pass over the small benchmark data."""
-    import torch
-    from torch.utils.data import DataLoader
+def torch_endless_batches(paths, level, *, batch_size, num_workers=0, profile="default",
+                          num_classes=NUM_CLASSES_2018, device="cpu", video_means=True,
+                          chunk_videos=None):
+    """The trainer's PyTorch loader (``make_loader``: read ahead in a thread, or by
+    ``num_workers`` worker processes; pinned and in device chunks on CUDA) over the records
+    read again and again: one endless iterator, the steady state of a long epoch (no
+    start-up of a reading thread or of workers at each pass over the small benchmark data);
+    ``chunk_videos``: ``make_loader``'s (0: batch by batch, also on CUDA)."""
+    from yt8m_lib.torch.data import YT8MDataset, make_loader
 
-    from yt8m_lib.torch.data import YT8MDataset
+    class EndlessDataset(YT8MDataset):
+        def __iter__(self):
+            while True:
+                empty = True
+                for example in super().__iter__():
+                    empty = False
+                    yield example
+                if empty:  # a reader with no records would spin here for ever
+                    raise RuntimeError("a reader of the benchmark data has no records")
 
-    dataset = YT8MDataset(paths, level, num_classes=num_classes,
-                          train_config=get_profile(profile).train, video_means=video_means)
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=dataset.collate,
-                        num_workers=num_workers, persistent_workers=True,
-                        pin_memory=torch.device(device).type == "cuda")
-
-    def make():
-        return iter(loader)
-    return make
+    dataset = EndlessDataset(paths, level, num_classes=num_classes,
+                             train_config=get_profile(profile).train, video_means=video_means)
+    return iter(make_loader(dataset, batch_size, num_workers=num_workers, device=device,
+                            chunk_videos=chunk_videos))
 
 
 def keras_batches(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,

@@ -27,7 +27,7 @@ export PYTHONUNBUFFERED=1 YT8M_RESULTS_DIR="$WORK/res"
 [ "$DEVICE" = cuda ] && nvidia-smi -L
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 1
 $PY -m yt8m_lib synth "$WORK/data" --profile default 2>&1 | tail -1
-for model in fc bilstm stream_lstm hybrid; do
+for model in ${MODELS:-fc bilstm stream_lstm hybrid}; do
   level=$([ $model = fc ] && echo video || echo frame)
   amp=$([ $model = hybrid ] && echo --mixed-precision)
   start=$SECONDS
@@ -46,5 +46,5 @@ bench() {  # bench SECONDS ARGS...: one benchmarks.run call cut to SECONDS, or s
     echo "== bench $*: skipped, only $seconds s left"
   fi
 }
-bench $((BUDGET - SECONDS - 60)) --only train,infer
+bench $((BUDGET - SECONDS - 60)) --only ${SECTIONS:-train,infer}
 bench $((BUDGET - SECONDS)) --only compiled --quick

@@ -268,20 +268,22 @@ def test_a_framework_that_is_not_installed_is_listed_as_a_failure_not_timed(monk
     assert failures == [{"case": "fc/cuda/keras", "error": "tensorflow is not installed"}]
 
 
-def test_the_gpu_loader_workers_read_every_video_once_per_epoch_and_persist(tmp_path):
-    """The GPU full-loop case (``torch/full_workers``) reads with persistent worker
-    processes: each pass is one whole epoch, and the second pass reuses the workers."""
+@pytest.mark.parametrize("workers", [0, 2])
+def test_the_full_loop_streams_every_video_in_turn_without_end(tmp_path, workers):
+    """The full-loop cases read the records again and again through the trainer's loader
+    (a reading thread, or the GPU case's worker processes): in every stretch of two epochs'
+    worth of batches each video comes exactly twice."""
+    from collections import Counter
+
     from benchmarks import adapters, data
     from yt8m_lib.records import iter_examples
 
     paths = data.make_shards(tmp_path, "video", shards=2, per_shard=5)
-    expected = sorted(ex.id for ex in iter_examples(paths, "video"))
-    make = adapters.torch_worker_batches(paths, "video", batch_size=3, num_workers=2)
-    first = sorted(i for batch in make() for i in batch["id"])
-    workers = make()._workers  # a new pass: the same worker processes, still alive
-    second = sorted(i for batch in make() for i in batch["id"])
-    assert first == second == expected
-    assert len(workers) == 2 and all(w.is_alive() for w in workers)
+    expected = {ex.id for ex in iter_examples(paths, "video")}
+    stream = adapters.torch_endless_batches(paths, "video", batch_size=5, num_workers=workers)
+    for _ in range(3):  # six epochs' worth, two at a time
+        counts = Counter(i for _ in range(4) for i in next(stream)["id"])
+        assert set(counts) == expected and set(counts.values()) == {2}
 
 
 def test_step_times_read_the_committed_gpu_records_and_name_missing_folders(tmp_path):

@@ -88,6 +88,33 @@ def test_frame_batches_have_the_contract_keys_and_types(data):
     assert not torch.equal(batch["rgb"], next(iter(make_loader(dataset, 4)))["rgb"])
 
 
+@pytest.mark.parametrize("level", ["video", "frame"])
+def test_a_chunked_loader_gives_the_very_batches_of_a_plain_one(data, level):
+    """Chunks (what the loader reads on CUDA: ``DeviceChunks``) are collated as one batch and
+    cut into batches: the same videos, values and order, a short last batch included."""
+    config = with_overrides(SMOKE.train, frame_sampling="random")
+    dataset = YT8MDataset(files(data, level, "train"), level, num_classes=30,
+                          train_config=config, shuffle_seed=4)
+    dataset.set_epoch(1)
+    plain = list(make_loader(dataset, 5, chunk_videos=0))
+    chunked = list(make_loader(dataset, 5, chunk_videos=12))  # chunks of 2 batches
+    assert len(plain) == len(chunked) and len(plain[-1]["id"]) < 5  # a short last batch
+    for one, other in zip(plain, chunked):
+        assert one.keys() == other.keys() and one["id"] == other["id"]
+        for key in one.keys() - {"id"}:
+            assert torch.equal(one[key], other[key]), key
+
+
+def test_a_chunked_loader_with_workers_reads_every_video_once(data):
+    paths = files(data, "video", "train")
+    dataset = YT8MDataset(paths, "video", num_classes=30, train_config=SMOKE.train,
+                          shuffle_seed=0)
+    batches = list(make_loader(dataset, 4, num_workers=2, chunk_videos=8))
+    assert all(len(batch["id"]) <= 4 for batch in batches)
+    assert sorted(i for batch in batches for i in batch["id"]) == sorted(
+        ex.id for ex in iter_examples(paths, "video"))
+
+
 def test_collate_makes_tensors_and_keeps_ids_as_strings(data):
     dataset = YT8MDataset(files(data, "frame", "validate"), "frame", num_classes=30,
                           train_config=SMOKE.train)

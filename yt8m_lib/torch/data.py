@@ -101,18 +101,60 @@ def to_tensors(batch: dict) -> dict:
             for key, value in batch.items()}
 
 
+# On CUDA the loader collates chunks of about this many videos (whole batches) and moves each
+# chunk to the GPU in one copy: a GPU step of a few milliseconds leaves no room for the host
+# work of one collation and one copy per batch (DeviceChunks).
+CUDA_CHUNK_VIDEOS = 512
+
+
 def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
-                device: torch.device | str = "cpu", prefetch: int = 2):
+                device: torch.device | str = "cpu", prefetch: int = 2,
+                persistent_workers: bool = False, chunk_videos: int | None = None):
     """A DataLoader of batch dicts; pinned memory when the model runs on CUDA. With
-    ``num_workers`` 0 it is read ``prefetch`` batches ahead in a background thread
+    ``num_workers`` 0 it is read ``prefetch`` batches (or chunks) ahead in a background thread
     (``BackgroundLoader``; ``prefetch=0``: in series with the consumer); worker processes
-    prefetch by themselves."""
-    pin = torch.device(device).type == "cuda"
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=dataset.collate,
-                        num_workers=num_workers, pin_memory=pin)
+    prefetch by themselves (``persistent_workers``: kept from one pass to the next).
+
+    ``chunk_videos`` (default: ``CUDA_CHUNK_VIDEOS`` on CUDA, 0 elsewhere): collate runs of
+    whole batches of about this many videos at once and hand them out batch by batch,
+    already on ``device`` (``DeviceChunks``): the same batches in the same order."""
+    device = torch.device(device)
+    pin = device.type == "cuda"
+    if chunk_videos is None:
+        chunk_videos = CUDA_CHUNK_VIDEOS if pin else 0
+    per_chunk = max(1, chunk_videos // batch_size)
+    loader = DataLoader(dataset, batch_size=batch_size * per_chunk, collate_fn=dataset.collate,
+                        num_workers=num_workers, pin_memory=pin,
+                        persistent_workers=persistent_workers and num_workers > 0)
     if num_workers == 0 and prefetch > 0:
-        return BackgroundLoader(loader, prefetch)
+        # read ahead whole chunks: the next chunk is read while this one is trained on
+        loader = BackgroundLoader(loader, prefetch)
+    if per_chunk > 1:
+        loader = DeviceChunks(loader, batch_size, device)
     return loader
+
+
+class DeviceChunks:
+    """Batches of ``batch_size`` videos cut from the chunks of ``chunk_loader`` (each a whole
+    number of batches), every chunk moved to ``device`` in one copy; the batches are views
+    into it. Collation works video by video (``features.video_batch`` / ``frame_batch``), so
+    these are the very batches a loader of ``batch_size`` gives, in the same order.
+    Attributes other than ``batch_size`` are the chunk loader's."""
+
+    def __init__(self, chunk_loader, batch_size: int, device: torch.device | str):
+        self.chunk_loader = chunk_loader
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+
+    def __getattr__(self, name):
+        return getattr(self.chunk_loader, name)
+
+    def __iter__(self):
+        for chunk in self.chunk_loader:
+            chunk = to_device(chunk, self.device)
+            for start in range(0, len(chunk["id"]), self.batch_size):
+                yield {key: value[start:start + self.batch_size]
+                       for key, value in chunk.items()}
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
