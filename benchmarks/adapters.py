@@ -33,17 +33,9 @@ def torch_endless_batches(paths, level, *, batch_size, num_workers=0, profile="d
     read again and again: one endless iterator, the steady state of a long epoch (no
     start-up of a reading thread or of workers at each pass over the small benchmark data);
     ``chunk_videos``: ``make_loader``'s (0: batch by batch, also on CUDA)."""
-    from yt8m_lib.torch.data import YT8MDataset, make_loader
+    from yt8m_lib.torch.data import make_loader
 
-    class EndlessDataset(YT8MDataset):
-        def __iter__(self):
-            while True:
-                empty = True
-                for example in super().__iter__():
-                    empty = False
-                    yield example
-                if empty:  # a reader with no records would spin here for ever
-                    raise RuntimeError("a reader of the benchmark data has no records")
+    from benchmarks.torch_endless import EndlessDataset
 
     dataset = EndlessDataset(paths, level, num_classes=num_classes,
                              train_config=get_profile(profile).train, video_means=video_means)
