@@ -3,7 +3,8 @@
 Same model config and batch (profile ``default``: 16 videos; frame level 16 uniformly
 sampled frames), same data files, same intra-op threads (``run.py``), float32, and in each
 framework the trainer's own step (clipped BCE, Adam with epsilon 1e-7). One timed call is
-one epoch of the benchmark data, 256 videos = 16 steps:
+one epoch of the benchmark data, 256 videos = 16 steps (training on CUDA: two epochs, 32
+steps, one whole chunk of the PyTorch loader, ``passes_per_call``):
 
 * ``alone``: the model on batches preloaded in memory (tensors built by the framework's own
   pipeline before timing, so both cases see the very same data);
@@ -161,6 +162,7 @@ class CaseSpec:
     paths: list
     video_means: bool  # as the trainers: only hybrid's batches hold the means
     batch_size: int
+    passes: int  # over the benchmark data per timed call (``passes_per_call``)
     steps: int
     compile_modes: tuple
     inference: bool
@@ -180,13 +182,14 @@ def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(Fals
     timing one epoch of training (or, with ``inference``, prediction on preloaded batches),
     for each of ``frameworks``."""
     level = model_level(model)
+    passes = passes_per_call(device, inference)
     spec = CaseSpec(model=model, device=device, level=level, paths=shards(level),
                     video_means=reads_video_means(model), batch_size=batch_size,
-                    steps=VIDEOS // batch_size, compile_modes=tuple(compile_modes),
-                    inference=inference, full=full)
+                    passes=passes, steps=VIDEOS // batch_size * passes,
+                    compile_modes=tuple(compile_modes), inference=inference, full=full)
     cases, failures = {}, []
     info = {"model": model, "level": level, "device": device, "batch_size": batch_size,
-            "steps": spec.steps, "videos": VIDEOS}
+            "steps": spec.steps, "videos": VIDEOS * passes, "passes": passes}
     if "torch" in frameworks:
         _torch_cases(spec, cases, failures, info)
     if "keras" in frameworks:
@@ -207,7 +210,7 @@ def _torch_cases(spec: CaseSpec, cases: dict, failures: list, info: dict):
                                               if p.requires_grad))
             fn = (adapters.torch_predictor(net, device=spec.device, compile=compiled)
                   if spec.inference else step)
-            case = _over(torch_loaded, fn)
+            case = _over(torch_loaded, fn, spec.passes)
             if compiled:
                 case()  # compile now: a failure is recorded here, not inside the timing
             cases[f"torch/{kind}"] = case
@@ -248,7 +251,7 @@ def _keras_cases(spec: CaseSpec, cases: dict, failures: list):
                                                    jit_compile=compiled)
             fn = (adapters.keras_predictor(net, jit_compile=compiled) if spec.inference
                   else step)
-            case = in_context(scope, _over(keras_loaded, fn))
+            case = in_context(scope, _over(keras_loaded, fn, spec.passes))
             if compiled:
                 case()
             cases[f"keras/{kind}"] = case
@@ -267,11 +270,23 @@ def read_ahead(make):
     return iter(BackgroundLoader(adapters.endless(make)))
 
 
-def _over(batches, fn):
+def _over(batches, fn, passes=1):
     def run():
-        for batch in batches:
-            fn(batch)
+        for _ in range(passes):
+            for batch in batches:
+                fn(batch)
     return run
+
+
+def passes_per_call(device: str, inference: bool = False) -> int:
+    """Passes over the benchmark data in one timed call: 1, or, for training on CUDA, enough
+    for a whole chunk of the PyTorch loader (``CUDA_CHUNK_VIDEOS``), so that every call
+    reads as many chunks (with calls of half a chunk, every other call would wait for the
+    reading of one and the median would keep the calls that do not)."""
+    if device != "cuda" or inference:
+        return 1
+    from yt8m_lib.torch.data import CUDA_CHUNK_VIDEOS
+    return -(-CUDA_CHUNK_VIDEOS // VIDEOS)
 
 
 def _take(stream, steps, fn):
@@ -288,7 +303,9 @@ def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
     repeats = SIZES[mode]["repeats"]
     batch_size = get_profile(PROFILE).train.batch_size
     result = bm.new_result("train", mode=mode, settings={
-        "profile": PROFILE, "batch_size": batch_size, "steps_per_call": VIDEOS // batch_size,
+        "profile": PROFILE, "batch_size": batch_size,
+        "steps_per_call": {dev: VIDEOS // batch_size * passes_per_call(dev)
+                           for dev in devices(device)},
         "frames_per_video": get_profile(PROFILE).train.frames_per_video,
         "repeats": repeats, "warmup": 1, "precision": "float32",
         "torch_num_workers": 0})
