@@ -30,6 +30,7 @@ that is not installed (TensorFlow on a PyTorch-only GPU machine) is listed under
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -182,7 +183,7 @@ def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(Fals
     timing one epoch of training (or, with ``inference``, prediction on preloaded batches),
     for each of ``frameworks``."""
     level = model_level(model)
-    passes = passes_per_call(device, inference)
+    passes = passes_per_call(device, inference, batch_size=batch_size)
     spec = CaseSpec(model=model, device=device, level=level, paths=shards(level),
                     video_means=reads_video_means(model), batch_size=batch_size,
                     passes=passes, steps=VIDEOS // batch_size * passes,
@@ -278,15 +279,19 @@ def _over(batches, fn, passes=1):
     return run
 
 
-def passes_per_call(device: str, inference: bool = False) -> int:
+def passes_per_call(device: str, inference: bool = False, chunk_videos: int | None = None,
+                    batch_size: int = 16) -> int:
     """Passes over the benchmark data in one timed call: 1, or, for training on CUDA, enough
-    for a whole chunk of the PyTorch loader (``CUDA_CHUNK_VIDEOS``), so that every call
-    reads as many chunks (with calls of half a chunk, every other call would wait for the
-    reading of one and the median would keep the calls that do not)."""
+    for whole chunks of the PyTorch loader (``chunk_videos``, default ``CUDA_CHUNK_VIDEOS``,
+    in whole batches), so that every call reads as many chunks (with calls of half a chunk,
+    every other call would wait for the reading of one, and the median would keep the calls
+    that do not)."""
     if device != "cuda" or inference:
         return 1
-    from yt8m_lib.torch.data import CUDA_CHUNK_VIDEOS
-    return -(-CUDA_CHUNK_VIDEOS // VIDEOS)
+    if chunk_videos is None:
+        from yt8m_lib.torch.data import CUDA_CHUNK_VIDEOS as chunk_videos
+    chunk = max(1, chunk_videos // batch_size) * batch_size
+    return math.lcm(chunk, VIDEOS) // VIDEOS
 
 
 def _take(stream, steps, fn):
@@ -304,7 +309,7 @@ def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
     batch_size = get_profile(PROFILE).train.batch_size
     result = bm.new_result("train", mode=mode, settings={
         "profile": PROFILE, "batch_size": batch_size,
-        "steps_per_call": {dev: VIDEOS // batch_size * passes_per_call(dev)
+        "steps_per_call": {dev: VIDEOS // batch_size * passes_per_call(dev, batch_size=batch_size)
                            for dev in devices(device)},
         "frames_per_video": get_profile(PROFILE).train.frames_per_video,
         "repeats": repeats, "warmup": 1, "precision": "float32",

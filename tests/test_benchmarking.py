@@ -286,6 +286,21 @@ def test_the_full_loop_streams_every_video_in_turn_without_end(tmp_path, workers
         assert set(counts) == expected and set(counts.values()) == {2}
 
 
+@pytest.mark.parametrize("chunk_videos, batch_size", [(512, 16), (384, 16), (100, 16),
+                                                       (512, 256), (16, 16)])
+def test_a_timed_gpu_training_call_reads_whole_loader_chunks(chunk_videos, batch_size):
+    """On CUDA the loader reads chunks of whole batches; a timed call spans whole chunks
+    (every call waits for as many), on the CPU and for inference one pass."""
+    from benchmarks import train
+
+    passes = train.passes_per_call("cuda", chunk_videos=chunk_videos, batch_size=batch_size)
+    chunk = max(1, chunk_videos // batch_size) * batch_size
+    assert (passes * train.VIDEOS) % chunk == 0
+    assert passes == min(p for p in range(1, 100) if p * train.VIDEOS % chunk == 0)
+    assert train.passes_per_call("cpu", chunk_videos=chunk_videos) == 1
+    assert train.passes_per_call("cuda", inference=True, chunk_videos=chunk_videos) == 1
+
+
 def test_step_times_read_the_committed_gpu_records_and_name_missing_folders(tmp_path):
     """Notebook 05's CPU-vs-GPU figure: the H200 records committed in benchmarks/records give
     a training step and an inference latency per model (PyTorch on cuda); a folder without
