@@ -109,11 +109,12 @@ CUDA_CHUNK_VIDEOS = 512
 
 def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
                 device: torch.device | str = "cpu", prefetch: int = 2,
-                persistent_workers: bool = False, chunk_videos: int | None = None):
+                chunk_videos: int | None = None):
     """A DataLoader of batch dicts; pinned memory when the model runs on CUDA. With
     ``num_workers`` 0 it is read ``prefetch`` batches (or chunks) ahead in a background thread
     (``BackgroundLoader``; ``prefetch=0``: in series with the consumer); worker processes
-    prefetch by themselves (``persistent_workers``: kept from one pass to the next).
+    prefetch by themselves (started again at every pass: a worker holds a copy of the
+    dataset, so a persistent one would miss ``set_epoch`` and repeat the first epoch's order).
 
     ``chunk_videos`` (default: ``CUDA_CHUNK_VIDEOS`` on CUDA, 0 elsewhere): collate runs of
     whole batches of about this many videos at once and hand them out batch by batch,
@@ -124,8 +125,7 @@ def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
         chunk_videos = CUDA_CHUNK_VIDEOS if pin else 0
     per_chunk = max(1, chunk_videos // batch_size)
     loader = DataLoader(dataset, batch_size=batch_size * per_chunk, collate_fn=dataset.collate,
-                        num_workers=num_workers, pin_memory=pin,
-                        persistent_workers=persistent_workers and num_workers > 0)
+                        num_workers=num_workers, pin_memory=pin)
     if num_workers == 0 and prefetch > 0:
         # read ahead whole chunks: the next chunk is read while this one is trained on
         loader = BackgroundLoader(loader, prefetch)
