@@ -6,6 +6,8 @@
 #
 #   OUT=/some/folder BUDGET=470 bash benchmarks/gpu_check.sh
 #   DEVICE=cpu WHEELS= BUDGET=200 bash benchmarks/gpu_check.sh    # a dry run before a lease
+#   MODELS="fc hybrid" SECTIONS=train bash benchmarks/gpu_check.sh  # fewer trainings/sections
+#   MODELS=" " ...                                                   # no trainings at all
 #
 # The lent machines have PyTorch but no TensorFlow (Keras rows become "tensorflow is not
 # installed" failures) and no package index: wheels of what else the package needs (crc32c,
