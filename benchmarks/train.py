@@ -164,10 +164,13 @@ class CaseSpec:
     video_means: bool  # as the trainers: only hybrid's batches hold the means
     batch_size: int
     passes: int  # over the benchmark data per timed call (``passes_per_call``)
-    steps: int
     compile_modes: tuple
     inference: bool
     full: bool
+
+    @property
+    def steps(self) -> int:  # per timed call
+        return steps_per_call(self.batch_size, self.passes)
 
     def kind(self, compiled: bool, compiled_suffix: str) -> str:
         return ("predict" if self.inference else "alone") + (compiled_suffix if compiled else "")
@@ -183,11 +186,11 @@ def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(Fals
     timing one epoch of training (or, with ``inference``, prediction on preloaded batches),
     for each of ``frameworks``."""
     level = model_level(model)
-    passes = passes_per_call(device, inference, batch_size=batch_size)
+    passes = passes_per_call(device, batch_size, inference)
     spec = CaseSpec(model=model, device=device, level=level, paths=shards(level),
                     video_means=reads_video_means(model), batch_size=batch_size,
-                    passes=passes, steps=VIDEOS // batch_size * passes,
-                    compile_modes=tuple(compile_modes), inference=inference, full=full)
+                    passes=passes, compile_modes=tuple(compile_modes), inference=inference,
+                    full=full)
     cases, failures = {}, []
     info = {"model": model, "level": level, "device": device, "batch_size": batch_size,
             "steps": spec.steps, "videos": VIDEOS * passes, "passes": passes}
@@ -216,22 +219,19 @@ def _torch_cases(spec: CaseSpec, cases: dict, failures: list, info: dict):
                 case()  # compile now: a failure is recorded here, not inside the timing
             cases[f"torch/{kind}"] = case
             if spec.times_full_loop(compiled):
-                cases["torch/full"] = _take(adapters.torch_endless_batches(
-                    spec.paths, spec.level, batch_size=spec.batch_size, profile=PROFILE,
-                    device=spec.device, video_means=spec.video_means), spec.steps, step)
+                def full_loop(**loader):  # the trainer's loader, endless, feeding ``step``
+                    return _take(adapters.torch_endless_batches(
+                        spec.paths, spec.level, batch_size=spec.batch_size, profile=PROFILE,
+                        device=spec.device, video_means=spec.video_means, **loader),
+                        spec.steps, step)
+                cases["torch/full"] = full_loop()
                 if spec.device == "cuda":  # a GPU step outruns one reading thread: workers
                     from yt8m_lib.torch.data import CUDA_CHUNK_VIDEOS
                     info.update(loader_workers=GPU_LOADER_WORKERS,
                                 loader_chunk_videos=CUDA_CHUNK_VIDEOS)
-                    cases["torch/full_workers"] = _take(adapters.torch_endless_batches(
-                        spec.paths, spec.level, batch_size=spec.batch_size, profile=PROFILE,
-                        num_workers=GPU_LOADER_WORKERS, device=spec.device,
-                        video_means=spec.video_means), spec.steps, step)
+                    cases["torch/full_workers"] = full_loop(num_workers=GPU_LOADER_WORKERS)
                     # the loader of before the device chunks, for comparison
-                    cases["torch/full_batchwise"] = _take(adapters.torch_endless_batches(
-                        spec.paths, spec.level, batch_size=spec.batch_size, profile=PROFILE,
-                        device=spec.device, video_means=spec.video_means, chunk_videos=0),
-                        spec.steps, step)
+                    cases["torch/full_batchwise"] = full_loop(chunk_videos=0)
         except Exception as error:  # noqa: BLE001 - recorded, the other rows go on
             failures.append({"case": f"{spec.model}/{spec.device}/torch/{kind}",
                              "error": f"{type(error).__name__}: {error}"[:500]})
@@ -279,19 +279,22 @@ def _over(batches, fn, passes=1):
     return run
 
 
-def passes_per_call(device: str, inference: bool = False, chunk_videos: int | None = None,
-                    batch_size: int = 16) -> int:
+def passes_per_call(device: str, batch_size: int, inference: bool = False,
+                    chunk_videos: int | None = None) -> int:
     """Passes over the benchmark data in one timed call: 1, or, for training on CUDA, enough
-    for whole chunks of the PyTorch loader (``chunk_videos``, default ``CUDA_CHUNK_VIDEOS``,
-    in whole batches), so that every call reads as many chunks (with calls of half a chunk,
-    every other call would wait for the reading of one, and the median would keep the calls
-    that do not)."""
+    for whole chunks of the PyTorch loader (``make_loader``'s, ``batches_per_chunk``), so
+    that every call reads as many chunks (with calls of half a chunk, every other call would
+    wait for the reading of one, and the median would keep the calls that do not)."""
     if device != "cuda" or inference:
         return 1
-    if chunk_videos is None:
-        from yt8m_lib.torch.data import CUDA_CHUNK_VIDEOS as chunk_videos
-    chunk = max(1, chunk_videos // batch_size) * batch_size
+    from yt8m_lib.torch.data import batches_per_chunk
+
+    chunk = batches_per_chunk(batch_size, device, chunk_videos) * batch_size
     return math.lcm(chunk, VIDEOS) // VIDEOS
+
+
+def steps_per_call(batch_size: int, passes: int) -> int:
+    return VIDEOS // batch_size * passes
 
 
 def _take(stream, steps, fn):
@@ -309,7 +312,7 @@ def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
     batch_size = get_profile(PROFILE).train.batch_size
     result = bm.new_result("train", mode=mode, settings={
         "profile": PROFILE, "batch_size": batch_size,
-        "steps_per_call": {dev: VIDEOS // batch_size * passes_per_call(dev, batch_size=batch_size)
+        "steps_per_call": {dev: steps_per_call(batch_size, passes_per_call(dev, batch_size))
                            for dev in devices(device)},
         "frames_per_video": get_profile(PROFILE).train.frames_per_video,
         "repeats": repeats, "warmup": 1, "precision": "float32",

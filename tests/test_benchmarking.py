@@ -293,12 +293,13 @@ def test_a_timed_gpu_training_call_reads_whole_loader_chunks(chunk_videos, batch
     (every call waits for as many), on the CPU and for inference one pass."""
     from benchmarks import train
 
-    passes = train.passes_per_call("cuda", chunk_videos=chunk_videos, batch_size=batch_size)
+    passes = train.passes_per_call("cuda", batch_size, chunk_videos=chunk_videos)
     chunk = max(1, chunk_videos // batch_size) * batch_size
     assert (passes * train.VIDEOS) % chunk == 0
     assert passes == min(p for p in range(1, 100) if p * train.VIDEOS % chunk == 0)
-    assert train.passes_per_call("cpu", chunk_videos=chunk_videos) == 1
-    assert train.passes_per_call("cuda", inference=True, chunk_videos=chunk_videos) == 1
+    assert train.passes_per_call("cpu", batch_size, chunk_videos=chunk_videos) == 1
+    assert train.passes_per_call("cuda", batch_size, inference=True,
+                                 chunk_videos=chunk_videos) == 1
 
 
 def test_step_times_read_the_committed_gpu_records_and_name_missing_folders(tmp_path):

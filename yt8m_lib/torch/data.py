@@ -121,9 +121,7 @@ def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
     already on ``device`` (``DeviceChunks``): the same batches in the same order."""
     device = torch.device(device)
     pin = device.type == "cuda"
-    if chunk_videos is None:
-        chunk_videos = CUDA_CHUNK_VIDEOS if pin else 0
-    per_chunk = max(1, chunk_videos // batch_size)
+    per_chunk = batches_per_chunk(batch_size, device, chunk_videos)
     loader = DataLoader(dataset, batch_size=batch_size * per_chunk, collate_fn=dataset.collate,
                         num_workers=num_workers, pin_memory=pin)
     if num_workers == 0 and prefetch > 0:
@@ -132,6 +130,15 @@ def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
     if per_chunk > 1:
         loader = DeviceChunks(loader, batch_size, device)
     return loader
+
+
+def batches_per_chunk(batch_size: int, device: torch.device | str,
+                      chunk_videos: int | None = None) -> int:
+    """Batches per chunk of ``make_loader``: ``chunk_videos`` (default ``CUDA_CHUNK_VIDEOS``
+    on CUDA, 0 elsewhere) in whole batches, at least one (1: batch by batch)."""
+    if chunk_videos is None:
+        chunk_videos = CUDA_CHUNK_VIDEOS if torch.device(device).type == "cuda" else 0
+    return max(1, chunk_videos // batch_size)
 
 
 class DeviceChunks:
