@@ -7,11 +7,10 @@ from yt8m_lib.config import NUM_CLASSES_2018, get_profile
 
 
 def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,
-                  num_workers=0, shuffle_seed=None, frames_per_video=None, prefetch=2,
-                  video_means=True, device="cpu"):
-    """A function returning a fresh iterator of PyTorch batch dicts over ``paths``;
-    ``video_means``: frame-level batches with mean_rgb/mean_audio (what ``hybrid`` reads);
-    ``device`` "cuda" pins the batches, as the trainer's loader does for a GPU."""
+                  num_workers=0, shuffle_seed=None, frames_per_video=None, video_means=True):
+    """A function returning a fresh iterator of PyTorch batch dicts (on the CPU) over
+    ``paths``; ``video_means``: frame-level batches with mean_rgb/mean_audio (what ``hybrid``
+    reads)."""
     from yt8m_lib.config import with_overrides
     from yt8m_lib.torch.data import YT8MDataset, make_loader
 
@@ -20,8 +19,7 @@ def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NU
     def make():
         dataset = YT8MDataset(paths, level, num_classes=num_classes, train_config=config,
                               shuffle_seed=shuffle_seed, video_means=video_means)
-        return iter(make_loader(dataset, batch_size, num_workers=num_workers,
-                                prefetch=prefetch, device=device))
+        return iter(make_loader(dataset, batch_size, num_workers=num_workers))
     return make
 
 
