@@ -28,8 +28,11 @@ fi
 export PYTHONUNBUFFERED=1 YT8M_RESULTS_DIR="$WORK/res"
 [ "$DEVICE" = cuda ] && nvidia-smi -L
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 1
-$PY -m yt8m_lib synth "$WORK/data" --profile default 2>&1 | tail -1
-for model in ${MODELS:-fc bilstm stream_lstm hybrid}; do
+MODELS=${MODELS:-fc bilstm stream_lstm hybrid}
+if [ -n "${MODELS// /}" ]; then  # the data only the trainings read (MODELS=" ": none)
+  $PY -m yt8m_lib synth "$WORK/data" --profile default 2>&1 | tail -1
+fi
+for model in $MODELS; do
   level=$([ $model = fc ] && echo video || echo frame)
   amp=$([ $model = hybrid ] && echo --mixed-precision)
   start=$SECONDS
