@@ -490,11 +490,8 @@ def test_canonical_frames_take_the_fast_path(monkeypatch):
         assert_same_frames(parse_frame_example(payload), ex)
 
 
-def test_frame_bytes_are_found_without_parsing_the_feature_lists(monkeypatch):
-    """Speed guard: a canonical SequenceExample is walked in place (its feature lists are not
-    copied out by protobuf): only the context goes through the message classes."""
-    frames = random_frame_examples(2)
-    payloads = [serialize_frame_example(ex) for ex in frames]
+def counting_from_string(monkeypatch) -> list[int]:
+    """The sizes of everything the protobuf message classes parse from now on."""
     parsed_sizes = []
 
     def counting(real):
@@ -505,11 +502,35 @@ def test_frame_bytes_are_found_without_parsing_the_feature_lists(monkeypatch):
                 return real.FromString(data)
         return Counting
 
-    for name in ("SequenceExample", "_RawSequenceExample"):
+    for name in ("SequenceExample", "_RawSequenceExample", "FeatureList"):
         monkeypatch.setattr(records, name, counting(getattr(records, name)))
+    return parsed_sizes
+
+
+def test_a_canonical_frame_record_is_read_without_the_message_classes(monkeypatch):
+    """Speed guard: a canonical SequenceExample is walked in place by compiled code (its
+    feature lists are not copied out by protobuf, nor is its context parsed)."""
+    frames = random_frame_examples(2)
+    payloads = [serialize_frame_example(ex) for ex in frames]
+    parsed_sizes = counting_from_string(monkeypatch)
     for ex, payload in zip(frames, payloads):
         assert_same_frames(parse_frame_example(payload), ex)
-        assert parsed_sizes[-1] < 1000 < len(payload)  # the context only
+    assert parsed_sizes == []
+
+
+def test_only_the_context_is_parsed_when_it_holds_more_than_id_and_labels(monkeypatch):
+    """2019 segment fields: protobuf parses the context (in one call), the frames are still
+    found in place."""
+    ex = random_frame_examples(1)[0]
+    ex.segments = {"segment_labels": np.array([3, 7]),
+                   "segment_start_times": np.array([0, 5]),
+                   "segment_scores": np.array([1.0, 0.0], np.float32)}
+    payload = serialize_frame_example(ex)
+    parsed_sizes = counting_from_string(monkeypatch)
+    parsed = parse_frame_example(payload)
+    assert_same_frames(parsed, ex)
+    assert parsed.segments["segment_labels"].tolist() == [3, 7]
+    assert len(parsed_sizes) == 1 and parsed_sizes[0] < 1000 < len(payload)
 
 
 def test_frames_are_read_only_views_of_the_record_bytes():

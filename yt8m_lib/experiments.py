@@ -195,9 +195,9 @@ def data_fingerprint(data_dir, level: str) -> str:
 
 # The package files that train and score a run: editing one retrains every run (editing the
 # notebooks, plots, README or benchmarks does not).
-CODE_FILES = ("config.py", "features.py", "records.py", "tfrecord.py", "batches.py",
-              "metrics.py", "genres.py", "predictions.py", "training.py", "torch/*.py",
-              "keras/*.py")
+CODE_FILES = ("config.py", "features.py", "records.py", "frame_layout.py", "tfrecord.py",
+              "batches.py", "metrics.py", "genres.py", "predictions.py", "training.py",
+              "torch/*.py", "keras/*.py")
 
 
 def code_fingerprint(package=None) -> str:

@@ -5,14 +5,15 @@ built here at run time from descriptors with the same field numbers, in a privat
 pool (so they never clash with TensorFlow's own classes when both are loaded), and parsed by
 protobuf's compiled (upb) implementation.
 
-Speed: features are first read as raw bytes (``map<string, bytes>`` views of the same wire
-format), and the common, canonical encodings are decoded straight into numpy:
+Speed: the common, canonical encodings are decoded straight into numpy:
 
-* a frame-level feature list is ``n`` entries of ``tag, len, tag, len, tag, len, data[d]``
-  with the same header for every frame, i.e. an ``(n, header + d)`` byte matrix whose
-  header columns are checked in one vectorised comparison and whose data columns are the
-  quantized frames;
-* a float feature is one packed float list, read with ``np.frombuffer``.
+* a frame-level record is walked by compiled code (``yt8m_lib.frame_layout``, numba): it
+  finds the id, the labels and the rgb/audio feature lists, and checks that each list is
+  ``n`` entries of ``tag, len, tag, len, tag, len, data[d]`` with the same header for every
+  frame, i.e. an ``(n, header + d)`` byte matrix whose data columns are the quantized
+  frames, handed out as a view of the record's bytes;
+* a video-level feature is first read as raw bytes (``map<string, bytes>`` views of the
+  same wire format); a float feature is one packed float list, read with ``np.frombuffer``.
 
 Any other (valid) encoding falls back to the full message classes, which also produce the
 precise error messages (which frame has the wrong size, ...).
@@ -315,13 +316,18 @@ def _labels(features, num_classes: int | None) -> np.ndarray:
     # A video without labels (the test split) is valid: the key may be absent or empty.
     values = _label_list(features["labels"]) if "labels" in features else []
     if values:
-        low, high = min(values), max(values)  # a few labels: Python's min/max beat numpy's
+        low = min(values)  # a few labels: Python's min/max beat numpy's
         if low < 0:
             raise _Bad(f"label {low} is negative")
-        if num_classes is not None and high >= num_classes:
-            raise _Bad(f"label {high} is outside the vocabulary of {num_classes} classes "
-                       f"(0..{num_classes - 1})")
+        _check_label_range(max(values), num_classes)
     return np.array(values, dtype=np.int64)
+
+
+def _check_label_range(high: int, num_classes: int | None):
+    """``high``: the largest label (-1: none)."""
+    if num_classes is not None and high >= num_classes:
+        raise _Bad(f"label {high} is outside the vocabulary of {num_classes} classes "
+                   f"(0..{num_classes - 1})")
 
 
 def _fixed_floats(features, key: str, size: int) -> np.ndarray:
@@ -362,63 +368,6 @@ def _frames(raw: bytes, key: str, size: int, max_frames: int | None) -> np.ndarr
     return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), size)
 
 
-def _delimited_fields(data, start: int, end: int):
-    """(field number, value start, value end) of every length-delimited field between start
-    and end; None when anything else is there (another wire type, a truncated length)."""
-    fields = []
-    pos = start
-    while pos < end:
-        tag = data[pos]  # one-byte varints inline (this runs for every record)
-        if tag < 0x80:
-            pos += 1
-        else:
-            tag, pos = _read_varint(data, pos)
-        if tag < 0 or tag & 7 != 2:
-            return None
-        length = data[pos] if pos < end else -1
-        if 0 <= length < 0x80:
-            pos += 1
-        elif length > 0 and pos + 2 < end and data[pos + 1] & 0x80 and data[pos + 2] < 0x80:
-            # three bytes: the length of a frame list or of a whole feature list
-            length = (length & 0x7F) | (data[pos + 1] & 0x7F) << 7 | data[pos + 2] << 14
-            pos += 3
-        else:
-            length, pos = _read_varint(data, pos)
-        if length < 0 or pos + length > end:
-            return None
-        fields.append((tag >> 3, pos, pos + length))
-        pos += length
-    return fields
-
-
-def _scan_sequence_example(payload: bytes):
-    """Where the parts of a SequenceExample lie in its bytes, found by walking the wire
-    format (without copying the feature lists, which upb would copy into new bytes objects):
-    (end of the leading context field, {feature list key: (start, end) of its FeatureList
-    bytes}). None for anything unusual (context not first and single, repeated keys,
-    unknown fields): the full parser handles those."""
-    top = _delimited_fields(payload, 0, len(payload))
-    if top is None or [f[0] for f in top] not in ([1, 2], [2], [1]):
-        return None
-    context_end = top[0][2] if top[0][0] == 1 else 0
-    spans = {}
-    for field, start, end in top:
-        if field != 2:
-            continue
-        entries = _delimited_fields(payload, start, end)
-        if entries is None or any(number != 1 for number, _, _ in entries):
-            return None
-        for _, entry_start, entry_end in entries:
-            parts = _delimited_fields(payload, entry_start, entry_end)
-            if parts is None or [number for number, _, _ in parts] != [1, 2]:
-                return None
-            key = bytes(payload[parts[0][1]:parts[0][2]]).decode("utf-8", errors="replace")
-            if key in spans:
-                return None
-            spans[key] = parts[1][1:]
-    return context_end, spans
-
-
 @functools.lru_cache(maxsize=4096)
 def _repeated(header: bytes, count: int) -> bytes:
     return header * count
@@ -431,23 +380,21 @@ def _rows_start_with(matrix: np.ndarray, header: bytes) -> bool:
     return matrix[:, :len(header)].tobytes() == _repeated(header, len(matrix))
 
 
-def _frames_in(payload: bytes, span: tuple[int, int], key: str, size: int,
-               max_frames: int | None) -> np.ndarray:
-    """``_frames`` of the FeatureList at ``span`` of ``payload``: the canonical encoding is
-    read in place (no copy: a read-only view); anything else goes to ``_frames``."""
-    start, end = span
-    header = _FRAME_HEADERS.get(size) or _frame_entry_header(size)
-    row = len(header) + size
-    if end > start and (end - start) % row == 0:
-        matrix = np.frombuffer(payload, dtype=np.uint8, count=end - start,
-                               offset=start).reshape(-1, row)
-        if max_frames is not None:
-            matrix = matrix[:max_frames]
-        if _rows_start_with(matrix, header):
-            # a read-only view into the record's bytes, not a copy: frame sampling copies
-            # only the frames it keeps (the view keeps ``payload`` alive)
-            return matrix[:, len(header):]
-    return _frames(payload[start:end], key, size, max_frames)
+@functools.cache
+def _frame_layout():
+    """``yt8m_lib.frame_layout``, imported with the first frame-level record (numba and its
+    cached machine code load in about half a second; video-level readers never pay it)."""
+    from yt8m_lib import frame_layout
+    return frame_layout
+
+
+def _frame_views(data: np.ndarray, start: int, end: int, size: int,
+                 max_frames: int | None) -> np.ndarray:
+    """uint8 (n, size) frames of the canonical FeatureList at [start, end) of ``data``: a
+    read-only view of the record's bytes, not a copy (frame sampling copies only the frames
+    it keeps; the view keeps the record alive)."""
+    header = len(_FRAME_HEADERS[size])
+    return data[start:end].reshape(-1, header + size)[:max_frames, header:]
 
 
 def _raise(error: _Bad, path, index: int):
@@ -492,21 +439,33 @@ def parse_frame_example(payload: bytes, *, path="?", index: int = -1,
     ``max_frames`` keeps the first frames only (YouTube-8M models use at most 300).
     """
     try:
-        scan = _scan_sequence_example(payload)
-        if scan is not None and {"rgb", "audio"} <= scan[1].keys():
-            # fast path: parse only the context; frames straight from the payload's bytes
-            context_end, spans = scan
-            try:  # the context parsed whole (one call, not one per feature)
-                context = SequenceExample.FromString(payload[:context_end]).context.feature
-            except DecodeError:  # the raw map names the broken feature
-                try:
-                    context = _RawSequenceExample.FromString(
-                        payload[:context_end]).context.feature
-                except DecodeError as error:
-                    raise _Bad(f"not a tf.train.SequenceExample ({error})") from None
-            return _frame_example(context, num_classes, lambda: {
-                key: _frames_in(payload, spans[key], key, size, max_frames)
-                for key, size in (("rgb", RGB_DIM), ("audio", AUDIO_DIM))})
+        fl = _frame_layout()
+        data = np.frombuffer(payload, dtype=np.uint8)
+        layout, labels = fl.locate(data, _FRAME_HEADERS[RGB_DIM], RGB_DIM,
+                                   _FRAME_HEADERS[AUDIO_DIM], AUDIO_DIM)
+        layout = layout.tolist()
+        if layout[fl.CONTEXT_END] >= 0:
+            # fast path: the walk found the parts; the frames are read in place
+            context = None
+            if layout[fl.CONTEXT_OK]:
+                video_id = bytes(payload[layout[fl.ID_START]:layout[fl.ID_END]]).decode(
+                    "utf-8", errors="replace")
+                _check_label_range(layout[fl.LABELS_HIGH], num_classes)
+            else:  # another context (segment fields, ...): protobuf parses it, in one call
+                context = _parse_context(payload[:layout[fl.CONTEXT_END]])
+                video_id, labels = _video_id(context), _labels(context, num_classes)
+
+            def read_streams():
+                streams = {}
+                for key, size, start, end, canonical in (
+                        ("rgb", RGB_DIM, fl.RGB_START, fl.RGB_END, fl.RGB_ROWS_OK),
+                        ("audio", AUDIO_DIM, fl.AUDIO_START, fl.AUDIO_END, fl.AUDIO_ROWS_OK)):
+                    start, end = layout[start], layout[end]
+                    streams[key] = (_frame_views(data, start, end, size, max_frames)
+                                    if layout[canonical]
+                                    else _frames(payload[start:end], key, size, max_frames))
+                return streams
+            return _frame_example(video_id, labels, context, read_streams)
         try:
             message = _RawSequenceExample.FromString(payload)
         except DecodeError as error:
@@ -517,23 +476,34 @@ def parse_frame_example(payload: bytes, *, path="?", index: int = -1,
             raise _Bad("video-level record (Example with mean_rgb/mean_audio) read as "
                        "frame-level")
 
-        def read_streams():
+        def read_lists():
             streams = {}
             for key, size in (("rgb", RGB_DIM), ("audio", AUDIO_DIM)):
                 if key not in lists:
                     raise _Bad(f"missing feature_list {key!r}")
                 streams[key] = _frames(lists[key], key, size, max_frames)
             return streams
-        return _frame_example(context, num_classes, read_streams)
+        return _frame_example(_video_id(context), _labels(context, num_classes), context,
+                              read_lists)
     except _Bad as error:
         _raise(error, path, index)
 
 
-def _frame_example(context, num_classes, read_streams) -> FrameExample:
-    """The FrameExample of a parsed context and the rgb/audio frames of ``read_streams()``
-    (checked here, after the id and the labels: the first problem is the one reported)."""
-    video_id = _video_id(context)
-    labels = _labels(context, num_classes)
+def _parse_context(context_bytes) -> dict:
+    """The context features of a SequenceExample's leading context field, parsed whole."""
+    try:
+        return SequenceExample.FromString(context_bytes).context.feature
+    except DecodeError:  # the raw map names the broken feature
+        try:
+            return _RawSequenceExample.FromString(context_bytes).context.feature
+        except DecodeError as error:
+            raise _Bad(f"not a tf.train.SequenceExample ({error})") from None
+
+
+def _frame_example(video_id: str, labels: np.ndarray, context, read_streams) -> FrameExample:
+    """The FrameExample of an id, its labels and the rgb/audio frames of ``read_streams()``
+    (called after the id and the labels are checked: the first problem is the one reported);
+    ``context`` (None: only id and labels) may hold the 2019 segment fields."""
     streams = read_streams()
     if len(streams["rgb"]) != len(streams["audio"]):
         raise _Bad(f"{len(streams['rgb'])} rgb frames but {len(streams['audio'])} "
@@ -541,7 +511,7 @@ def _frame_example(context, num_classes, read_streams) -> FrameExample:
     if not len(streams["rgb"]):
         raise _Bad("video has no frames")
     segments = None
-    if any(key in context for key in SEGMENT_KEYS):
+    if context is not None and any(key in context for key in SEGMENT_KEYS):
         segments = {key: (_float_values(context[key], key) if key == "segment_scores"
                           else _int_values(context[key], key))
                     for key in SEGMENT_KEYS if key in context}
