@@ -11,7 +11,8 @@
 #
 # The lent machines have PyTorch but no TensorFlow (Keras rows become "tensorflow is not
 # installed" failures) and no package index: wheels of what else the package needs (crc32c,
-# gputil; see the README) are installed from $WHEELS (default .whl/) when that folder exists.
+# gputil, numba + llvmlite: about 61 MiB, under the device tool's 64 MiB carry; see the
+# README) are installed from $WHEELS (default .whl/) when that folder exists.
 BUDGET=${BUDGET:-470}  # seconds for the whole script; the compiled section gets the rest
 WORK=${WORK:-/tmp/gpu_check}
 OUT=${OUT:-$WORK/out}
