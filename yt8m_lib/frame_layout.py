@@ -33,9 +33,11 @@ LABELS_HIGH = 10  # the largest label (-1: no labels)
 LAYOUT_SIZE = 11
 
 
+# The keys, as arrays (numba compiles global arrays in as constants).
 _ID_KEY, _VIDEO_ID_KEY, _LABELS_KEY, _RGB_KEY, _AUDIO_KEY = (
-    np.frombuffer(key.encode(), dtype=np.uint8) for key in ("id", "video_id", "labels", "rgb", "audio"))
-_VIDEO_ID_START = LAYOUT_SIZE  # two spare fields hold the 2017 video_id while the context is read
+    np.frombuffer(key.encode(), dtype=np.uint8)
+    for key in ("id", "video_id", "labels", "rgb", "audio"))
+_VIDEO_ID_START = LAYOUT_SIZE  # two spare fields hold the 2017 video_id while reading
 
 _jit = numba.njit(cache=True, nogil=True)
 
