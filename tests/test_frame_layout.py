@@ -25,11 +25,13 @@ def locate(payload: bytes):
 
 
 def never_recognised():
-    """A stand-in for ``frame_layout`` that recognises nothing: the protobuf-only reader."""
+    """A stand-in for ``frame_layout`` whose walk recognises nothing: the protobuf-only
+    reader (which still reads a canonical feature list in one piece: ``rows_start_with``)."""
     def locate_nothing(data, *_):
         return np.full(fl.LAYOUT_SIZE, -1, np.int64), np.empty(0, np.int64)
     constants = {name: value for name, value in vars(fl).items() if name.isupper()}
-    return types.SimpleNamespace(**constants, locate=locate_nothing)
+    return types.SimpleNamespace(**constants, locate=locate_nothing,
+                                 rows_start_with=fl.rows_start_with)
 
 
 def outcome(payload: bytes, **kwargs):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import random_frame_examples, random_video_examples
 
-from yt8m_lib import records
+from yt8m_lib import frame_layout, records
 from yt8m_lib.errors import DataError
 from yt8m_lib.paths import real_dir
 from yt8m_lib.records import (FrameExample, VideoExample, count_examples, detect_level,
@@ -555,14 +555,14 @@ def test_a_single_wrong_header_byte_in_any_row_leaves_the_fast_path(size):
     good = (header + bytes(size)) * rows
     row = len(header) + size
 
-    def matrix(data):
-        return np.frombuffer(data, np.uint8).reshape(rows, row)
-    assert records._rows_start_with(matrix(good), header)
+    def rows_start_with(data):
+        return frame_layout.rows_start_with(np.frombuffer(data, np.uint8), header, size)
+    assert rows_start_with(good)
     for r in range(rows):
         for j in range(len(header)):
             bad = bytearray(good)
             bad[r * row + j] ^= 0x01
-            assert not records._rows_start_with(matrix(bytes(bad)), header), (r, j)
+            assert not rows_start_with(bytes(bad)), (r, j)
 
 
 def test_fields_in_another_order_parse_the_same():

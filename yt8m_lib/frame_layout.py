@@ -228,6 +228,12 @@ def locate(data: np.ndarray, rgb_header: bytes, rgb_size: int, audio_header: byt
                    audio_size)
 
 
+def rows_start_with(data: np.ndarray, header: bytes, size: int) -> bool:
+    """Whether the uint8 ``data`` is one or more rows of ``header`` followed by ``size``
+    bytes (a FeatureList of ``size``-byte frames in canonical form)."""
+    return _rows_start_with(data, 0, data.size, _header_array(header), size)
+
+
 @functools.lru_cache(maxsize=16)
 def _header_array(header: bytes) -> np.ndarray:
     return np.frombuffer(header, dtype=np.uint8)

@@ -343,12 +343,9 @@ def _frames(raw: bytes, key: str, size: int, max_frames: int | None) -> np.ndarr
     """uint8 (n, size) frames of a raw FeatureList of one ``size``-byte string per frame."""
     header = _FRAME_HEADERS.get(size) or _frame_entry_header(size)
     row = len(header) + size
-    if raw and len(raw) % row == 0:
-        matrix = np.frombuffer(raw, dtype=np.uint8).reshape(-1, row)
-        if _rows_start_with(matrix, header):
-            if max_frames is not None:
-                matrix = matrix[:max_frames]
-            return np.ascontiguousarray(matrix[:, len(header):])
+    data = np.frombuffer(raw, dtype=np.uint8)
+    if _frame_layout().rows_start_with(data, header, size):
+        return np.ascontiguousarray(data.reshape(-1, row)[:max_frames, len(header):])
     # General path: any valid encoding, with a precise message when a frame is wrong.
     try:
         frames = FeatureList.FromString(raw).feature
@@ -366,18 +363,6 @@ def _frames(raw: bytes, key: str, size: int, max_frames: int | None) -> np.ndarr
                        f"expected {size}")
         rows.append(values[0])
     return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), size)
-
-
-@functools.lru_cache(maxsize=4096)
-def _repeated(header: bytes, count: int) -> bytes:
-    return header * count
-
-
-def _rows_start_with(matrix: np.ndarray, header: bytes) -> bool:
-    """Whether every row of the uint8 ``matrix`` starts with ``header``: the header columns
-    gathered into one bytes object and compared in C (cheaper than a numpy comparison of
-    the columns, which costs more than the frames' whole CRC)."""
-    return matrix[:, :len(header)].tobytes() == _repeated(header, len(matrix))
 
 
 @functools.cache
@@ -455,17 +440,15 @@ def parse_frame_example(payload: bytes, *, path="?", index: int = -1,
                 context = _parse_context(payload[:layout[fl.CONTEXT_END]])
                 video_id, labels = _video_id(context), _labels(context, num_classes)
 
-            def read_streams():
-                streams = {}
-                for key, size, start, end, canonical in (
-                        ("rgb", RGB_DIM, fl.RGB_START, fl.RGB_END, fl.RGB_ROWS_OK),
-                        ("audio", AUDIO_DIM, fl.AUDIO_START, fl.AUDIO_END, fl.AUDIO_ROWS_OK)):
-                    start, end = layout[start], layout[end]
-                    streams[key] = (_frame_views(data, start, end, size, max_frames)
-                                    if layout[canonical]
-                                    else _frames(payload[start:end], key, size, max_frames))
-                return streams
-            return _frame_example(video_id, labels, context, read_streams)
+            streams = {}
+            for key, size, start, end, canonical in (
+                    ("rgb", RGB_DIM, fl.RGB_START, fl.RGB_END, fl.RGB_ROWS_OK),
+                    ("audio", AUDIO_DIM, fl.AUDIO_START, fl.AUDIO_END, fl.AUDIO_ROWS_OK)):
+                start, end = layout[start], layout[end]
+                streams[key] = (_frame_views(data, start, end, size, max_frames)
+                                if layout[canonical]
+                                else _frames(payload[start:end], key, size, max_frames))
+            return _frame_example(video_id, labels, streams, context)
         try:
             message = _RawSequenceExample.FromString(payload)
         except DecodeError as error:
@@ -475,16 +458,13 @@ def parse_frame_example(payload: bytes, *, path="?", index: int = -1,
         if not lists and ("mean_rgb" in context or "mean_audio" in context):
             raise _Bad("video-level record (Example with mean_rgb/mean_audio) read as "
                        "frame-level")
-
-        def read_lists():
-            streams = {}
-            for key, size in (("rgb", RGB_DIM), ("audio", AUDIO_DIM)):
-                if key not in lists:
-                    raise _Bad(f"missing feature_list {key!r}")
-                streams[key] = _frames(lists[key], key, size, max_frames)
-            return streams
-        return _frame_example(_video_id(context), _labels(context, num_classes), context,
-                              read_lists)
+        video_id, labels = _video_id(context), _labels(context, num_classes)
+        streams = {}
+        for key, size in (("rgb", RGB_DIM), ("audio", AUDIO_DIM)):
+            if key not in lists:
+                raise _Bad(f"missing feature_list {key!r}")
+            streams[key] = _frames(lists[key], key, size, max_frames)
+        return _frame_example(video_id, labels, streams, context)
     except _Bad as error:
         _raise(error, path, index)
 
@@ -500,11 +480,10 @@ def _parse_context(context_bytes) -> dict:
             raise _Bad(f"not a tf.train.SequenceExample ({error})") from None
 
 
-def _frame_example(video_id: str, labels: np.ndarray, context, read_streams) -> FrameExample:
-    """The FrameExample of an id, its labels and the rgb/audio frames of ``read_streams()``
-    (called after the id and the labels are checked: the first problem is the one reported);
+def _frame_example(video_id: str, labels: np.ndarray, streams: dict, context) -> FrameExample:
+    """The FrameExample of an id, its labels and its rgb/audio ``streams`` of frames, checked
+    here (callers read the id and the labels first: the first problem is the one reported);
     ``context`` (None: only id and labels) may hold the 2019 segment fields."""
-    streams = read_streams()
     if len(streams["rgb"]) != len(streams["audio"]):
         raise _Bad(f"{len(streams['rgb'])} rgb frames but {len(streams['audio'])} "
                    "audio frames")
