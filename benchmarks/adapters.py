@@ -25,12 +25,13 @@ def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NU
 
 def torch_endless_batches(paths, level, *, batch_size, num_workers=0, profile="default",
                           num_classes=NUM_CLASSES_2018, device="cpu", video_means=True,
-                          chunk_videos=None):
-    """The trainer's PyTorch loader (``make_loader``: read ahead in a thread, or by
-    ``num_workers`` worker processes; pinned and in device chunks on CUDA) over the records
-    read again and again: one endless iterator, the steady state of a long epoch (no
-    start-up of a reading thread or of workers at each pass over the small benchmark data);
-    ``chunk_videos``: ``make_loader``'s (0: batch by batch, also on CUDA)."""
+                          chunk_videos=None, read_in_thread=None):
+    """The trainer's PyTorch loader (``make_loader``: read ahead by one reader, a thread on
+    the CPU and a process on CUDA, or by ``num_workers`` worker processes; pinned and in
+    device chunks on CUDA) over the records read again and again: one endless iterator, the
+    steady state of a long epoch (no start-up of a reader at each pass over the small
+    benchmark data); ``chunk_videos`` (0: batch by batch, also on CUDA) and
+    ``read_in_thread`` (True: a thread on CUDA too) are ``make_loader``'s."""
     from yt8m_lib.torch.data import make_loader
 
     from benchmarks.torch_endless import EndlessDataset
@@ -38,7 +39,7 @@ def torch_endless_batches(paths, level, *, batch_size, num_workers=0, profile="d
     dataset = EndlessDataset(paths, level, num_classes=num_classes,
                              train_config=get_profile(profile).train, video_means=video_means)
     return iter(make_loader(dataset, batch_size, num_workers=num_workers, device=device,
-                            chunk_videos=chunk_videos))
+                            chunk_videos=chunk_videos, read_in_thread=read_in_thread))
 
 
 def keras_batches(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,

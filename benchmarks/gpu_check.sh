@@ -11,8 +11,9 @@
 #
 # The lent machines have PyTorch but no TensorFlow (Keras rows become "tensorflow is not
 # installed" failures) and no package index: wheels of what else the package needs (crc32c,
-# gputil, numba + llvmlite: about 61 MiB, under the device tool's 64 MiB carry; see the
-# README) are installed from $WHEELS (default .whl/) when that folder exists.
+# gputil: about 90 kB; numba and llvmlite are in the machines' image, and their wheels, about
+# 61 MiB, would not fit beside the working tree in the device tool's 64 MiB) are installed
+# from $WHEELS (default .whl/) when that folder exists.
 BUDGET=${BUDGET:-470}  # seconds for the whole script; the compiled section gets the rest
 WORK=${WORK:-/tmp/gpu_check}
 OUT=${OUT:-$WORK/out}
@@ -28,7 +29,7 @@ if [ -n "$WHEELS" ] && [ -d "$WHEELS" ]; then
 fi
 export PYTHONUNBUFFERED=1 YT8M_RESULTS_DIR="$WORK/res"
 [ "$DEVICE" = cuda ] && nvidia-smi -L
-$PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 1
+$PY -c "import torch, numba; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'numba', numba.__version__)" || exit 1
 MODELS=${MODELS:-fc bilstm stream_lstm hybrid}
 if [ -n "${MODELS// /}" ]; then  # the data only the trainings read (MODELS=" ": none)
   $PY -m yt8m_lib synth "$WORK/data" --profile default 2>&1 | tail -1

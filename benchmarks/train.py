@@ -11,17 +11,19 @@ steps, one whole chunk of the PyTorch loader, ``passes_per_call``):
 * ``full``: the same steps, each batch coming from the trainer's input pipeline (the project's
   reader, ``yt8m_lib.batches``: in PyTorch the trainer's ``make_loader`` with its default of
   0 workers, in Keras the same numpy batches as TensorFlow tensors; both read two batches
-  ahead in a background thread, ``BackgroundLoader``, as the trainers do; on CUDA PyTorch's
-  loader reads chunks of ``CUDA_CHUNK_VIDEOS`` videos, moved to the GPU in one copy and cut
-  into batches there), in steady state: one endless iterator per case, created before
-  timing, so a pipeline's start-up is not counted (it is paid once per epoch, and real
-  epochs are long).
+  ahead in one reader, as the trainers do: a background thread, ``BackgroundLoader``, except
+  for PyTorch on CUDA, where it is one worker process, and where the loader reads chunks of
+  ``CUDA_CHUNK_VIDEOS`` videos, moved to the GPU in one copy and cut into batches there), in
+  steady state: one endless iterator per case, created before timing, so a pipeline's
+  start-up is not counted (it is paid once per epoch, and real epochs are long).
 
+* ``full_thread`` (GPU only): as ``full``, read in a background thread (the default before
+  the reader process), for comparison: the thread shares the GIL with a step that is mostly
+  Python launching kernels.
 * ``full_batchwise`` (GPU only): as ``full``, batch by batch (``chunk_videos=0``: one
   collation and one host-to-device copy per batch), for comparison.
 * ``full_workers`` (GPU only): as ``full`` for PyTorch, read by ``GPU_LOADER_WORKERS``
-  DataLoader worker processes (the ``paper`` profile's setting, ``--profile paper``): a GPU
-  step of a few milliseconds outruns one reading thread.
+  DataLoader worker processes (the ``paper`` profile's setting, ``--profile paper``).
 
 Target: full loop time <= 1.10 x model alone (the input pipeline is never the bottleneck).
 Rows also appear for ``cuda`` (both frameworks on the GPU) when one is present; a framework
@@ -225,10 +227,11 @@ def _torch_cases(spec: CaseSpec, cases: dict, failures: list, info: dict):
                         device=spec.device, video_means=spec.video_means, **loader),
                         spec.steps, step)
                 cases["torch/full"] = full_loop()
-                if spec.device == "cuda":  # a GPU step outruns one reading thread: workers
+                if spec.device == "cuda":
                     from yt8m_lib.torch.data import CUDA_CHUNK_VIDEOS
                     info.update(loader_workers=GPU_LOADER_WORKERS,
                                 loader_chunk_videos=CUDA_CHUNK_VIDEOS)
+                    cases["torch/full_thread"] = full_loop(read_in_thread=True)
                     cases["torch/full_workers"] = full_loop(num_workers=GPU_LOADER_WORKERS)
                     # the loader of before the device chunks, for comparison
                     cases["torch/full_batchwise"] = full_loop(chunk_videos=0)
@@ -331,7 +334,8 @@ def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
                     ("torch", "full", "full loop"), ("keras", "full", "full loop"),
                     ("torch", "full_workers",
                      f"full loop, {GPU_LOADER_WORKERS} loader workers"),
-                    ("torch", "full_batchwise", None)):  # a comparison, not a target
+                    ("torch", "full_thread", None),  # comparisons, not targets
+                    ("torch", "full_batchwise", None)):
                 alone = timings.get(f"{framework}/alone")
                 full = timings.get(f"{framework}/{full_kind}")
                 if alone and full:

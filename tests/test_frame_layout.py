@@ -203,3 +203,19 @@ def test_the_walk_never_reads_outside_the_record(tmp_path):
                          env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert " passed" in run.stdout and "failed" not in run.stdout
+
+
+def test_prepare_frame_reader_leaves_the_compiled_walk_loaded_for_forked_readers():
+    """A fresh process has not loaded the walk; after ``prepare_frame_reader`` it has, so the
+    DataLoader workers forked from it at every pass inherit the machine code."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from yt8m_lib import records\n"
+              "assert 'yt8m_lib.frame_layout' not in sys.modules\n"
+              "records.prepare_frame_reader()\n"
+              "from yt8m_lib import frame_layout\n"
+              "print(len(frame_layout._locate.signatures))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 1

@@ -105,6 +105,32 @@ def test_a_chunked_loader_gives_the_very_batches_of_a_plain_one(data, level):
             assert torch.equal(one[key], other[key]), key
 
 
+@pytest.mark.parametrize("level", ["video", "frame"])
+def test_one_reader_process_gives_the_very_batches_of_the_reading_thread(data, level):
+    """On CUDA the default reader (0 workers) is one worker process: it is the same single
+    reader as the thread, so shuffle, frame draw and order are the same, batch for batch."""
+    config = with_overrides(SMOKE.train, frame_sampling="random")
+    dataset = YT8MDataset(files(data, level, "train"), level, num_classes=30,
+                          train_config=config, shuffle_seed=2)
+    dataset.set_epoch(3)
+    in_thread = list(make_loader(dataset, 5, chunk_videos=10))
+    in_process = list(make_loader(dataset, 5, chunk_videos=10, num_workers=1))
+    assert [b["id"] for b in in_thread] == [b["id"] for b in in_process]
+    for one, other in zip(in_thread, in_process):
+        for key in one.keys() - {"id"}:
+            assert torch.equal(one[key], other[key]), key
+
+
+def test_the_default_reader_is_a_process_on_cuda_and_a_thread_on_the_cpu():
+    from yt8m_lib.torch.data import reading_workers
+
+    assert reading_workers(0, "cuda") == 1
+    assert reading_workers(0, "cuda:0") == 1
+    assert reading_workers(0, "cuda", read_in_thread=True) == 0
+    assert reading_workers(0, "cpu") == 0
+    assert reading_workers(4, "cuda") == reading_workers(4, "cpu") == 4
+
+
 def test_a_chunked_loader_with_workers_reads_every_video_once(data):
     paths = files(data, "video", "train")
     dataset = YT8MDataset(paths, "video", num_classes=30, train_config=SMOKE.train,

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from yt8m_lib import batches
+from yt8m_lib import batches, records
 from yt8m_lib.batches import BackgroundLoader
 from yt8m_lib.config import TrainConfig
 
@@ -109,12 +109,16 @@ CUDA_CHUNK_VIDEOS = 512
 
 def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
                 device: torch.device | str = "cpu", prefetch: int = 2,
-                chunk_videos: int | None = None):
-    """A DataLoader of batch dicts; pinned memory when the model runs on CUDA. With
-    ``num_workers`` 0 it is read ``prefetch`` batches (or chunks) ahead in a background thread
-    (``BackgroundLoader``; ``prefetch=0``: in series with the consumer); worker processes
-    prefetch by themselves (started again at every pass: a worker holds a copy of the
-    dataset, so a persistent one would miss ``set_epoch`` and repeat the first epoch's order).
+                chunk_videos: int | None = None, read_in_thread: bool | None = None):
+    """A DataLoader of batch dicts; pinned memory when the model runs on CUDA.
+
+    ``num_workers`` 0 (the default profile's) reads beside the training step in one reader,
+    ``prefetch`` batches (or chunks) ahead: a background thread (``BackgroundLoader``;
+    ``prefetch=0``: in series with the consumer) on the CPU, one worker process on CUDA
+    (``reading_workers``; ``read_in_thread=True`` keeps the thread there too). Worker
+    processes prefetch by themselves (started again at every pass: a worker holds a copy of
+    the dataset, so a persistent one would miss ``set_epoch`` and repeat the first epoch's
+    order).
 
     ``chunk_videos`` (default: ``CUDA_CHUNK_VIDEOS`` on CUDA, 0 elsewhere): collate runs of
     whole batches of about this many videos at once and hand them out batch by batch,
@@ -122,14 +126,30 @@ def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
     device = torch.device(device)
     pin = device.type == "cuda"
     per_chunk = batches_per_chunk(batch_size, device, chunk_videos)
+    workers = reading_workers(num_workers, device, read_in_thread)
+    if workers and dataset.level == "frame":
+        records.prepare_frame_reader()  # each pass's fresh readers inherit the compiled walk
     loader = DataLoader(dataset, batch_size=batch_size * per_chunk, collate_fn=dataset.collate,
-                        num_workers=num_workers, pin_memory=pin)
-    if num_workers == 0 and prefetch > 0:
+                        num_workers=workers, pin_memory=pin)
+    if workers == 0 and prefetch > 0:
         # read ahead whole chunks: the next chunk is read while this one is trained on
         loader = BackgroundLoader(loader, prefetch)
     if per_chunk > 1:
         loader = DeviceChunks(loader, batch_size, device)
     return loader
+
+
+def reading_workers(num_workers: int, device: torch.device | str,
+                    read_in_thread: bool | None = None) -> int:
+    """DataLoader worker processes of ``make_loader``: ``num_workers``, except that 0 on CUDA
+    is one worker process unless ``read_in_thread``. One worker is the same single reader
+    (index 0 of 1) as a thread, so it gives the very same batches in the same order, but
+    with a GIL of its own: a GPU step of a few milliseconds is mostly Python launching
+    kernels, and a thread parsing records beside it made the step up to 34 % longer
+    (``benchmarks/records/nvidia-h100/train.json``)."""
+    if num_workers == 0 and torch.device(device).type == "cuda" and not read_in_thread:
+        return 1
+    return num_workers
 
 
 def batches_per_chunk(batch_size: int, device: torch.device | str,
