@@ -1,4 +1,5 @@
-"""Run the benchmarks: ``python -m benchmarks.run [--quick] [--only read,train] [--threads N]``.
+"""Run the benchmarks: ``python -m benchmarks.run [--quick] [--only read,train] [--threads N]
+[--models fc,bilstm]``.
 
 Each section writes ``results/bench/<section>.json`` (see ``yt8m_lib.benchmarking``); at the
 end ``results/bench/summary.md`` is rebuilt from every section JSON in the folder (so a
@@ -26,6 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Set before torch is imported; an explicit OMP_WAIT_POLICY in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from yt8m_lib.config import MODEL_NAMES  # noqa: E402 - after the environment above
+
 SECTIONS = ("read", "metrics", "train", "infer", "compiled", "scaling")
 
 
@@ -40,13 +43,33 @@ def parse_args(argv=None):
                         help="intra-op threads given to BOTH frameworks (default: all cores)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="auto: CPU rows always, plus GPU rows when CUDA is present")
+    parser.add_argument("--models", default=None,
+                        help="comma-separated models of the train and infer sections "
+                             f"(default all: {','.join(MODEL_NAMES)})")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(args.sections) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    if args.models is not None:
+        args.models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+        unknown = sorted(set(args.models) - set(MODEL_NAMES)) or ([] if args.models else ["none"])
+        if unknown:
+            parser.error(f"unknown model(s) {', '.join(unknown)}; choose from "
+                         f"{', '.join(MODEL_NAMES)}")
     return args
+
+
+def section_options(run, args) -> dict:
+    """The options of ``args`` that a section's ``run`` takes (device, models)."""
+    names = run.__code__.co_varnames[:run.__code__.co_argcount]
+    options = {"progress": not args.no_progress}
+    if "device" in names:
+        options["device"] = args.device
+    if "models" in names and args.models is not None:
+        options["models"] = args.models
+    return options
 
 
 def main(argv=None) -> int:
@@ -62,9 +85,7 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         try:
             module = importlib.import_module(f"benchmarks.{name}")
-            result = module.run(mode, progress=not args.no_progress, device=args.device) \
-                if "device" in module.run.__code__.co_varnames else \
-                module.run(mode, progress=not args.no_progress)
+            result = module.run(mode, **section_options(module.run, args))
         except Exception:  # one broken section must not hide the others' results
             traceback.print_exc()
             failed.append(name)

@@ -231,6 +231,27 @@ def test_runner_selects_sections_and_refuses_unknown_ones():
         run.parse_args(["--only", "read,nonsense"])
 
 
+def test_runner_hands_models_only_to_the_sections_that_take_them():
+    from benchmarks import run
+
+    args = run.parse_args(["--models", "logistic, fc", "--device", "cpu"])
+    assert args.models == ("logistic", "fc")
+
+    def train_like(mode, progress=True, device="auto", models=()):
+        return models
+
+    def read_like(mode, progress=True):
+        return mode
+
+    assert run.section_options(train_like, args) == {
+        "progress": True, "device": "cpu", "models": ("logistic", "fc")}
+    assert run.section_options(read_like, args) == {"progress": True}
+    assert "models" not in run.section_options(train_like, run.parse_args([]))
+    for wrong in ("fc,nonsense", " , "):
+        with pytest.raises(SystemExit):
+            run.parse_args(["--models", wrong])
+
+
 def test_benchmark_shards_have_the_asked_sizes_and_are_reused(tmp_path):
     from benchmarks import data
     from yt8m_lib.records import count_examples, iter_examples

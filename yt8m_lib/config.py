@@ -134,7 +134,9 @@ class TrainConfig:
     frames_per_video: int = 32  # frames fed to a frame-level model
     frame_sampling: str = "uniform"  # 'uniform' (evenly spaced), 'random' (sorted draw) or 'all'
     normalize: bool = True  # L2-normalise concat(rgb, audio) as the starter code does
-    num_workers: int = 0  # DataLoader workers (PyTorch) / parse parallelism hint (tf.data)
+    # DataLoader workers (PyTorch) / parse parallelism hint (tf.data); PyTorch reads 0 in one
+    # reader beside the step: a thread, on CUDA a worker process (torch.data.reading_workers)
+    num_workers: int = 0
     ae_epochs: int = 5  # autoencoder training epochs
     eval_batch_size: int = 512
     seed: int = 0
