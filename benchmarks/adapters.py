@@ -25,7 +25,7 @@ def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NU
 
 def torch_endless_batches(paths, level, *, batch_size, num_workers=0, profile="default",
                           num_classes=NUM_CLASSES_2018, device="cpu", video_means=True,
-                          chunk_videos=None, read_in_thread=None):
+                          chunk_videos=None, read_in_thread=False):
     """The trainer's PyTorch loader (``make_loader``: read ahead by one reader, a thread on
     the CPU and a process on CUDA, or by ``num_workers`` worker processes; pinned and in
     device chunks on CUDA) over the records read again and again: one endless iterator, the

@@ -373,7 +373,6 @@ def _frame_layout():
     return frame_layout
 
 
-
 def prepare_frame_reader() -> None:
     """Load the compiled walk of frame-level records now, by reading one small record: a
     process that starts readers by fork (DataLoader workers, started again at every pass)
@@ -382,6 +381,7 @@ def prepare_frame_reader() -> None:
     example = FrameExample("warm-up", np.array([0]), np.zeros((1, RGB_DIM), np.uint8),
                            np.zeros((1, AUDIO_DIM), np.uint8))
     parse_frame_example(serialize_frame_example(example))
+
 
 def _frame_views(data: np.ndarray, start: int, end: int, size: int,
                  max_frames: int | None) -> np.ndarray:

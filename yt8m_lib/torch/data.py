@@ -109,7 +109,7 @@ CUDA_CHUNK_VIDEOS = 512
 
 def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
                 device: torch.device | str = "cpu", prefetch: int = 2,
-                chunk_videos: int | None = None, read_in_thread: bool | None = None):
+                chunk_videos: int | None = None, read_in_thread: bool = False):
     """A DataLoader of batch dicts; pinned memory when the model runs on CUDA.
 
     ``num_workers`` 0 (the default profile's) reads beside the training step in one reader,
@@ -140,7 +140,7 @@ def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
 
 
 def reading_workers(num_workers: int, device: torch.device | str,
-                    read_in_thread: bool | None = None) -> int:
+                    read_in_thread: bool = False) -> int:
     """DataLoader worker processes of ``make_loader``: ``num_workers``, except that 0 on CUDA
     is one worker process unless ``read_in_thread``. One worker is the same single reader
     (index 0 of 1) as a thread, so it gives the very same batches in the same order, but
