@@ -82,6 +82,23 @@ def _only_field(data, start, end, number):
 
 
 @_jit
+def _map_entry(data, pos, end):
+    """(next position, key start, key end, value start, value end) of the protobuf map entry
+    at ``pos``: a field 1 holding the key (field 1) and then the value (field 2) up to its
+    end. Key start -1 for anything else."""
+    number, entry_start, entry_end = _field(data, pos, end)
+    if number != 1:
+        return entry_end, -1, -1, -1, -1
+    number, key_start, key_end = _field(data, entry_start, entry_end)
+    if number != 1:
+        return entry_end, -1, -1, -1, -1
+    value_start, value_end = _only_field(data, key_end, entry_end, 2)
+    if value_start < 0:
+        return entry_end, -1, -1, -1, -1
+    return entry_end, key_start, key_end, value_start, value_end
+
+
+@_jit
 def _key_is(data, start, end, key):
     if end - start != key.size:
         return False
@@ -112,15 +129,8 @@ def _read_context(data, start, end, layout):
     seen_labels = False
     pos = start
     while pos < end:
-        number, entry_start, entry_end = _field(data, pos, end)
-        if number != 1:
-            return False, labels
-        pos = entry_end
-        number, key_start, key_end = _field(data, entry_start, entry_end)
-        if number != 1:
-            return False, labels
-        feature_start, feature_end = _only_field(data, key_end, entry_end, 2)
-        if feature_start < 0:
+        pos, key_start, key_end, feature_start, feature_end = _map_entry(data, pos, end)
+        if key_start < 0:
             return False, labels
         is_id = _key_is(data, key_start, key_end, _ID_KEY)
         if is_id or _key_is(data, key_start, key_end, _VIDEO_ID_KEY):
@@ -184,15 +194,8 @@ def _locate(data, rgb_header, rgb_size, audio_header, audio_size):
         return layout[:LAYOUT_SIZE], none
     pos = start
     while pos < end:
-        number, entry_start, entry_end = _field(data, pos, end)
-        if number != 1:
-            return layout[:LAYOUT_SIZE], none
-        pos = entry_end
-        number, key_start, key_end = _field(data, entry_start, entry_end)
-        if number != 1:
-            return layout[:LAYOUT_SIZE], none
-        value_start, value_end = _only_field(data, key_end, entry_end, 2)
-        if value_start < 0:
+        pos, key_start, key_end, value_start, value_end = _map_entry(data, pos, end)
+        if key_start < 0:
             return layout[:LAYOUT_SIZE], none
         slot = -1
         if _key_is(data, key_start, key_end, _RGB_KEY):
