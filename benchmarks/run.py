@@ -54,10 +54,10 @@ def parse_args(argv=None):
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     if args.models is not None:
         args.models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-        unknown = sorted(set(args.models) - set(MODEL_NAMES)) or ([] if args.models else ["none"])
-        if unknown:
-            parser.error(f"unknown model(s) {', '.join(unknown)}; choose from "
-                         f"{', '.join(MODEL_NAMES)}")
+        unknown = sorted(set(args.models) - set(MODEL_NAMES))
+        if unknown or not args.models:
+            parser.error(f"unknown model(s) {', '.join(unknown) or '(none given)'}; choose "
+                         f"from {', '.join(MODEL_NAMES)}")
     return args
 
 
