@@ -45,9 +45,9 @@ def torch_endless_batches(paths, level, *, batch_size, num_workers=0, profile="d
 def keras_batches(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,
                   shuffle_seed=None, frames_per_video=None, video_means=True):
     """A function returning a fresh iterator over the Keras trainer's batches: the project's
-    reader (``yt8m_lib.batches``) as TensorFlow tensors (``keras.train.to_tensors``).
+    reader (``yt8m_lib.data.batches``) as TensorFlow tensors (``keras.train.to_tensors``).
     Unthreaded: ``benchmarks.train`` reads it ahead in a thread, as the trainer does."""
-    from yt8m_lib.batches import iter_batches
+    from yt8m_lib.data.batches import iter_batches
     from yt8m_lib.keras.train import to_tensors
 
     train = get_profile(profile).train

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from yt8m_lib.config import AUDIO_DIM, NUM_CLASSES_2018, RGB_DIM
-from yt8m_lib.records import FrameExample, VideoExample, write_shard
+from yt8m_lib.data.records import FrameExample, VideoExample, write_shard
 
 MIN_FRAMES, MAX_FRAMES = 120, 300
 

@@ -9,7 +9,7 @@ copied back, so the clock includes the work). Same threads and data as section `
 
 from __future__ import annotations
 
-from yt8m_lib import benchmarking as bm
+from yt8m_lib.runs import benchmarking as bm
 from yt8m_lib.config import MODEL_NAMES, get_profile
 
 from benchmarks.train import PROFILE, devices, measure

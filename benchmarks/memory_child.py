@@ -1,7 +1,7 @@
 """One measurement of the memory-vs-data-size benchmark, in its own process (peak RSS is per
 process): stream every batch of the given shards through one pipeline, print a JSON line
 with the peak resident memory. ``--how``: ``torch`` (yt8m_lib.torch.data), ``keras`` (the
-Keras trainer's batches: yt8m_lib.batches as TensorFlow tensors), or ``load_all`` (every
+Keras trainer's batches: yt8m_lib.data.batches as TensorFlow tensors), or ``load_all`` (every
 parsed record kept in a list: the contrast that grows with the data)."""
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from benchmarks import adapters
-    from yt8m_lib import benchmarking as bm
+    from yt8m_lib.runs import benchmarking as bm
 
     videos = 0
     if args.how == "load_all":
-        from yt8m_lib.records import iter_examples
+        from yt8m_lib.data.records import iter_examples
         kept = list(iter_examples(args.paths, args.level))
         videos = len(kept)
     else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from yt8m_lib import benchmarking as bm
+from yt8m_lib.runs import benchmarking as bm
 from yt8m_lib.config import NUM_CLASSES_2018
 
 SIZES = {"quick": {"videos": 20_000, "repeats": 3}, "full": {"videos": 100_000, "repeats": 5}}
@@ -24,7 +24,7 @@ def random_problem(videos: int, classes: int = NUM_CLASSES_2018, seed: int = 0):
 def run(mode: str, progress=True) -> dict:
     from tqdm.auto import tqdm
 
-    from yt8m_lib import metrics
+    from yt8m_lib.evaluation import metrics
 
     videos, repeats = SIZES[mode]["videos"], SIZES[mode]["repeats"]
     p, y = random_problem(videos)

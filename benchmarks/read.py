@@ -2,7 +2,7 @@
 
 Cases (each reads every record of the same files once per call, into numpy):
 
-* ``project_reader``: ``yt8m_lib.records.iter_examples`` as the pipelines use it: frame
+* ``project_reader``: ``yt8m_lib.data.records.iter_examples`` as the pipelines use it: frame
   level, the quantized uint8 frames in numpy (video level: the float means);
 * ``project_reader_dequantized`` (frame level): the same plus ``features.dequantize`` of
   every frame to float32 (what the tf.data comparison parses into);
@@ -14,7 +14,7 @@ Cases (each reads every record of the same files once per call, into numpy):
 * ``tf_data_in_graph``: the sequential pipeline consumed inside TensorFlow
   (``Dataset.reduce``): no Python or numpy per record, tf.data's best case (an extra row);
 * ``torch_pipeline`` / ``keras_pipeline``: each trainer's input pipeline end to end (the
-  project's reader, ``yt8m_lib.batches``, as PyTorch tensors / as TensorFlow tensors;
+  project's reader, ``yt8m_lib.data.batches``, as PyTorch tensors / as TensorFlow tensors;
   profile ``default``), batches of 64 model inputs - frame sampling, video means,
   normalisation, multi-hot, collation included (so they do more work than the plain
   readers: not a like-for-like ratio); ``keras_tf_data_pipeline``: the same batches from
@@ -44,11 +44,11 @@ import pstats
 
 import numpy as np
 
-from yt8m_lib import benchmarking as bm
+from yt8m_lib.runs import benchmarking as bm
 from yt8m_lib.config import AUDIO_DIM, RGB_DIM
-from yt8m_lib.features import dequantize
-from yt8m_lib.records import iter_examples
-from yt8m_lib.tfrecord import read_records
+from yt8m_lib.data.features import dequantize
+from yt8m_lib.data.records import iter_examples
+from yt8m_lib.data.tfrecord import read_records
 
 from benchmarks import data
 

@@ -1,7 +1,7 @@
 """Run the benchmarks: ``python -m benchmarks.run [--quick] [--only read,train] [--threads N]
 [--models fc,bilstm]``.
 
-Each section writes ``results/bench/<section>.json`` (see ``yt8m_lib.benchmarking``); at the
+Each section writes ``results/bench/<section>.json`` (see ``yt8m_lib.runs.benchmarking``); at the
 end ``results/bench/summary.md`` is rebuilt from every section JSON in the folder (so a
 ``--only`` run refreshes its sections and keeps the others) and printed.
 
@@ -74,7 +74,7 @@ def section_options(run, args) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from yt8m_lib import benchmarking as bm
+    from yt8m_lib.runs import benchmarking as bm
 
     # before any TensorFlow op runs: TensorFlow fixes its thread pools at start-up
     threads = bm.set_threads(args.threads)
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
 
 def write_summary():
     """results/bench/summary.md from every section JSON present, in section order."""
-    from yt8m_lib import benchmarking as bm
+    from yt8m_lib.runs import benchmarking as bm
 
     results = []
     for name in SECTIONS:

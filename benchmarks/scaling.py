@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from yt8m_lib import benchmarking as bm
+from yt8m_lib.runs import benchmarking as bm
 from yt8m_lib.paths import REPO_ROOT
 
 from benchmarks import adapters, data

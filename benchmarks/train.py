@@ -9,7 +9,7 @@ steps, one whole chunk of the PyTorch loader, ``passes_per_call``):
 * ``alone``: the model on batches preloaded in memory (tensors built by the framework's own
   pipeline before timing, so both cases see the very same data);
 * ``full``: the same steps, each batch coming from the trainer's input pipeline (the project's
-  reader, ``yt8m_lib.batches``: in PyTorch the trainer's ``make_loader`` with its default of
+  reader, ``yt8m_lib.data.batches``: in PyTorch the trainer's ``make_loader`` with its default of
   0 workers, in Keras the same numpy batches as TensorFlow tensors; both read two batches
   ahead in one reader, as the trainers do: a background thread, ``BackgroundLoader``, except
   for PyTorch on CUDA, where it is one worker process, and where the loader reads chunks of
@@ -36,7 +36,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from yt8m_lib import benchmarking as bm
+from yt8m_lib.runs import benchmarking as bm
 from yt8m_lib.config import MODEL_NAMES, get_profile, model_level, reads_video_means
 
 from benchmarks import adapters, data
@@ -268,8 +268,8 @@ def _keras_cases(spec: CaseSpec, cases: dict, failures: list):
 
 def read_ahead(make):
     """Batches of ``make()`` epoch after epoch, read two ahead in one background thread
-    (``yt8m_lib.batches.BackgroundLoader``, as both trainers read)."""
-    from yt8m_lib.batches import BackgroundLoader
+    (``yt8m_lib.data.batches.BackgroundLoader``, as both trainers read)."""
+    from yt8m_lib.data.batches import BackgroundLoader
 
     return iter(BackgroundLoader(adapters.endless(make)))
 

@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def random_video_examples(n: int, *, num_classes: int = 50, seed: int = 0, prefix: str = "v"):
     """``n`` VideoExamples with 0-4 labels each and values in the dequantized range."""
-    from yt8m_lib.records import VideoExample
+    from yt8m_lib.data.records import VideoExample
 
     rng = np.random.default_rng(seed)
     return [VideoExample(
@@ -27,7 +27,7 @@ def random_video_examples(n: int, *, num_classes: int = 50, seed: int = 0, prefi
 def random_frame_examples(n: int, *, num_classes: int = 50, seed: int = 0, prefix: str = "f",
                           min_frames: int = 3, max_frames: int = 12):
     """``n`` FrameExamples with 0-4 labels and ``min_frames..max_frames`` quantized frames."""
-    from yt8m_lib.records import FrameExample
+    from yt8m_lib.data.records import FrameExample
 
     rng = np.random.default_rng(seed)
     out = []
@@ -45,7 +45,7 @@ def random_frame_examples(n: int, *, num_classes: int = 50, seed: int = 0, prefi
 @pytest.fixture
 def video_shard(tmp_path):
     """A video-level shard of 8 random videos (50 classes): (path, examples)."""
-    from yt8m_lib.records import write_shard
+    from yt8m_lib.data.records import write_shard
 
     examples = random_video_examples(8)
     path = tmp_path / "video0000.tfrecord"
@@ -56,7 +56,7 @@ def video_shard(tmp_path):
 @pytest.fixture
 def frame_shard(tmp_path):
     """A frame-level shard of 6 random videos (50 classes): (path, examples)."""
-    from yt8m_lib.records import write_shard
+    from yt8m_lib.data.records import write_shard
 
     examples = random_frame_examples(6)
     path = tmp_path / "frame0000.tfrecord"
@@ -73,7 +73,7 @@ TINY_NUM_CLASSES = 30  # the smoke profile's vocabulary
 def data(tmp_path_factory):
     """A tiny synthetic dataset in both levels (30 classes, 64/24/16 videos of 10-20
     frames), generated once per test module that asks for it."""
-    from yt8m_lib.synthetic import generate
+    from yt8m_lib.data.synthetic import generate
 
     out = tmp_path_factory.mktemp("synth")
     generate(out, profile="smoke", seed=0, progress=False, train_videos=64, validate_videos=24,

@@ -1,4 +1,4 @@
-"""The benchmark harness (yt8m_lib.benchmarking): its logic only, never a timed assertion
+"""The benchmark harness (yt8m_lib.runs.benchmarking): its logic only, never a timed assertion
 (the clock is replaced where a test needs known durations)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from yt8m_lib import benchmarking as bm
+from yt8m_lib.runs import benchmarking as bm
 
 
 @pytest.fixture
@@ -254,7 +254,7 @@ def test_runner_hands_models_only_to_the_sections_that_take_them():
 
 def test_benchmark_shards_have_the_asked_sizes_and_are_reused(tmp_path):
     from benchmarks import data
-    from yt8m_lib.records import count_examples, iter_examples
+    from yt8m_lib.data.records import count_examples, iter_examples
 
     paths = data.make_shards(tmp_path, "frame", shards=2, per_shard=3, frames=(5, 7))
     assert count_examples(paths) == 6
@@ -297,7 +297,7 @@ def test_the_full_loop_streams_every_video_in_turn_without_end(tmp_path, workers
     from collections import Counter
 
     from benchmarks import adapters, data
-    from yt8m_lib.records import iter_examples
+    from yt8m_lib.data.records import iter_examples
 
     paths = data.make_shards(tmp_path, "video", shards=2, per_shard=5)
     expected = {ex.id for ex in iter_examples(paths, "video")}

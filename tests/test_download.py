@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from yt8m_lib import download as dl
+from yt8m_lib.data import download as dl
 from yt8m_lib.cli import main
 from yt8m_lib.errors import ConfigError, DataError
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from yt8m_lib import experiments
-from yt8m_lib.metrics import mean_ap
-from yt8m_lib.predictions import write_predictions
+from yt8m_lib.evaluation.metrics import mean_ap
+from yt8m_lib.evaluation.predictions import write_predictions
 
 
 def make_data(folder, splits=("train", "validate", "test"), level="video", shards=2,
@@ -344,4 +344,4 @@ def test_the_code_fingerprint_covers_the_trainers_of_both_frameworks():
     covered = {p.relative_to(package).as_posix() for pattern in experiments.CODE_FILES
                for p in package.glob(pattern)}
     assert {"torch/models.py", "torch/train.py", "keras/models.py", "keras/train.py",
-            "config.py", "metrics.py", "batches.py"} <= covered  # batches: the input pipeline
+            "config.py", "evaluation/metrics.py", "data/batches.py"} <= covered  # batches: the input pipeline

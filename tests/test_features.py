@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from conftest import random_frame_examples, random_video_examples
 
-from yt8m_lib.features import (dequantize, frame_batch, frame_inputs, frame_rng, l2_normalize,
+from yt8m_lib.data.features import (dequantize, frame_batch, frame_inputs, frame_rng, l2_normalize,
                                multi_hot, multi_hot_batch, quantize, sample_frame_indices,
                                video_batch, video_inputs)
-from yt8m_lib.records import FrameExample
+from yt8m_lib.data.records import FrameExample
 
 
 def test_dequantize_is_the_official_formula():
@@ -65,7 +65,7 @@ def test_random_sampling_is_a_sorted_draw_without_replacement():
 
 
 def test_frame_rng_is_the_same_in_another_process():
-    code = ("from yt8m_lib.features import frame_rng; "
+    code = ("from yt8m_lib.data.features import frame_rng; "
             "print(frame_rng(5, 2, 'video-x').integers(1 << 30, size=3).tolist())")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True, env={"PYTHONHASHSEED": "123"}).stdout.strip()
@@ -227,7 +227,7 @@ def test_frame_example_num_frames():
 
 
 def test_the_data_layer_imports_no_framework():
-    code = ("import sys, yt8m_lib.records, yt8m_lib.features, yt8m_lib.inspection, yt8m_lib.tfrecord; "
+    code = ("import sys, yt8m_lib.data.records, yt8m_lib.data.features, yt8m_lib.data.inspection, yt8m_lib.data.tfrecord; "
             "print(sorted(m for m in ('tensorflow', 'torch', 'keras') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)

@@ -1,4 +1,4 @@
-"""The compiled walk of frame-level records (``yt8m_lib.frame_layout``): it recognises the
+"""The compiled walk of frame-level records (``yt8m_lib.data.frame_layout``): it recognises the
 canonical layout, and on any other bytes - truncated, corrupted, unusual - the reader's
 result is exactly what protobuf's parser alone gives (the same example, or the same error)."""
 
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from conftest import random_frame_examples
 
-from yt8m_lib import frame_layout as fl
-from yt8m_lib import records
+from yt8m_lib.data import frame_layout as fl
+from yt8m_lib.data import records
 from yt8m_lib.config import AUDIO_DIM, RGB_DIM
 from yt8m_lib.errors import DataError
-from yt8m_lib.records import FrameExample, parse_frame_example, serialize_frame_example
+from yt8m_lib.data.records import FrameExample, parse_frame_example, serialize_frame_example
 
 
 def locate(payload: bytes):
@@ -211,10 +211,10 @@ def test_prepare_frame_reader_leaves_the_compiled_walk_loaded_for_forked_readers
     import subprocess
     import sys
 
-    script = ("import sys; from yt8m_lib import records\n"
-              "assert 'yt8m_lib.frame_layout' not in sys.modules\n"
+    script = ("import sys; from yt8m_lib.data import records\n"
+              "assert 'yt8m_lib.data.frame_layout' not in sys.modules\n"
               "records.prepare_frame_reader()\n"
-              "from yt8m_lib import frame_layout\n"
+              "from yt8m_lib.data import frame_layout\n"
               "print(len(frame_layout._locate.signatures))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -7,7 +7,7 @@ import pytest
 
 from yt8m_lib import paths
 from yt8m_lib.errors import DataError
-from yt8m_lib.genres import (UNKNOWN_GENRE, VOCABULARY_COLUMNS, Vocabulary, genre_accuracy,
+from yt8m_lib.evaluation.genres import (UNKNOWN_GENRE, VOCABULARY_COLUMNS, Vocabulary, genre_accuracy,
                              genre_confusion, genre_scores, majority_genre, true_genres)
 
 
@@ -137,8 +137,8 @@ def test_real_labels_scored_by_an_oracle_give_perfect_genres():
     real = paths.real_dir()
     if real is None or not list(real.glob("video_validate/*.tfrecord")):
         pytest.skip("real YouTube-8M shards not on this machine")
-    records = pytest.importorskip("yt8m_lib.records")
-    from yt8m_lib.metrics import evaluate_all
+    records = pytest.importorskip("yt8m_lib.data.records")
+    from yt8m_lib.evaluation.metrics import evaluate_all
 
     vocab = Vocabulary.load(real / "vocabulary.csv")
     shard = sorted(real.glob("video_validate/*.tfrecord"))[0]

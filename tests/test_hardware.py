@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from yt8m_lib import hardware
-from yt8m_lib.hardware import HardwareMonitor
+from yt8m_lib.runs import hardware
+from yt8m_lib.runs.hardware import HardwareMonitor
 
 
 def busy(seconds):
@@ -94,7 +94,7 @@ def test_gpu_series_when_a_gpu_is_present(monkeypatch):
 
 
 def test_never_imports_a_framework(no_gpu):
-    code = ("import sys; from yt8m_lib.hardware import HardwareMonitor\n"
+    code = ("import sys; from yt8m_lib.runs.hardware import HardwareMonitor\n"
             "with HardwareMonitor(0.05) as m: pass\n"
             "print(m.summary()); assert 'torch' not in sys.modules\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")

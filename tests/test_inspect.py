@@ -13,8 +13,8 @@ import pytest
 from conftest import random_frame_examples, random_video_examples
 
 from yt8m_lib.cli import main
-from yt8m_lib.features import dequantize
-from yt8m_lib.records import write_shard
+from yt8m_lib.data.features import dequantize
+from yt8m_lib.data.records import write_shard
 
 
 def run_cli(capsys, *argv):

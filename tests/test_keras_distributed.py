@@ -15,7 +15,7 @@ pytest.importorskip("tensorflow")
 
 from conftest import random_video_examples  # noqa: E402
 
-from yt8m_lib.records import write_shard  # noqa: E402
+from yt8m_lib.data.records import write_shard  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("keras_distributed")]
 REPO = Path(__file__).resolve().parents[1]

@@ -13,11 +13,11 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from yt8m_lib import features as F  # noqa: E402
+from yt8m_lib.data import features as F  # noqa: E402
 from yt8m_lib.errors import DataError  # noqa: E402
 from yt8m_lib.keras import data as kdata  # noqa: E402
 from yt8m_lib.keras import train as trainer  # noqa: E402
-from yt8m_lib.records import iter_examples, write_shard  # noqa: E402
+from yt8m_lib.data.records import iter_examples, write_shard  # noqa: E402
 from conftest import files, train_tiny  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("keras_train")
@@ -95,7 +95,7 @@ def test_a_label_outside_the_classes_names_the_file_and_record(tmp_path):
 
 def _frame_record_with(change) -> bytes:
     """A frame-level record of 3 frames, with ``change(SequenceExample)`` applied."""
-    from yt8m_lib.records import SequenceExample, serialize_frame_example
+    from yt8m_lib.data.records import SequenceExample, serialize_frame_example
     from conftest import random_frame_examples
 
     message = SequenceExample()
@@ -129,8 +129,8 @@ def test_a_bad_frame_record_inside_a_batch_names_its_file_and_record(tmp_path, b
                                                                      problem):
     """Frame-level records are parsed a batch at a time; the error still names record 2."""
     from conftest import random_frame_examples
-    from yt8m_lib.records import serialize_frame_example
-    from yt8m_lib.tfrecord import write_records
+    from yt8m_lib.data.records import serialize_frame_example
+    from yt8m_lib.data.tfrecord import write_records
 
     good = [serialize_frame_example(ex) for ex in random_frame_examples(4, num_classes=5)]
     path = tmp_path / "bad.tfrecord"
@@ -144,8 +144,8 @@ def test_a_bad_frame_record_inside_a_batch_names_its_file_and_record(tmp_path, b
 
 def test_a_video_record_without_a_feature_names_its_file_and_record(tmp_path):
     from conftest import random_video_examples
-    from yt8m_lib.records import serialize_video_example
-    from yt8m_lib.tfrecord import write_records
+    from yt8m_lib.data.records import serialize_video_example
+    from yt8m_lib.data.tfrecord import write_records
 
     payloads = [serialize_video_example(ex) for ex in random_video_examples(4, num_classes=5)]
     payloads[1] = payloads[1].replace(b"mean_rgb", b"mean_xyz")
@@ -160,8 +160,8 @@ def test_a_video_record_without_a_feature_names_its_file_and_record(tmp_path):
 def test_a_truncated_video_record_is_a_clear_data_error(tmp_path):
     """TensorFlow's message quotes the record's bytes (not text): still a DataError."""
     from conftest import random_video_examples
-    from yt8m_lib.records import serialize_video_example
-    from yt8m_lib.tfrecord import write_records
+    from yt8m_lib.data.records import serialize_video_example
+    from yt8m_lib.data.tfrecord import write_records
 
     payloads = [serialize_video_example(ex) for ex in random_video_examples(4, num_classes=5)]
     payloads[2] = payloads[2][:-50]
@@ -181,7 +181,7 @@ def test_frame_records_read_as_video_level_are_refused(data):
 
 @pytest.mark.parametrize("level", ["video", "frame"])
 def test_the_trainer_trains_on_the_pytorch_batches_in_the_same_order(data, level):
-    """Both trainers read with yt8m_lib.batches: same videos, order, frames and values."""
+    """Both trainers read with yt8m_lib.data.batches: same videos, order, frames and values."""
     pytest.importorskip("torch")
     import tensorflow as tf
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from yt8m_lib import metrics
-from yt8m_lib.genres import Vocabulary
-from yt8m_lib.metrics import StreamingEvaluator, evaluate_all, gap, hit_at_one, mean_ap, perr
+from yt8m_lib.evaluation import arrays, metrics
+from yt8m_lib.evaluation.genres import Vocabulary
+from yt8m_lib.evaluation.metrics import StreamingEvaluator, evaluate_all, gap, hit_at_one, mean_ap, perr
 
 # Two videos, three classes; video 0's label 2 lies outside its top 2.
 P2 = np.array([[0.9, 0.6, 0.1],
@@ -163,7 +163,7 @@ def test_streaming_across_internal_chunks_equals_one_small_batch(monkeypatch):
     rng = np.random.default_rng(0)
     p, y = rng.random((40, 30)), rng.random((40, 30)) < 0.1
     expected = evaluate_all(p, y)
-    monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 90)  # 3 rows per internal chunk
+    monkeypatch.setattr(arrays, "_CHUNK_ELEMENTS", 90)  # 3 rows per internal chunk
     assert evaluate_all(p, y) == expected
 
 

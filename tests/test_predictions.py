@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from yt8m_lib.errors import DataError
-from yt8m_lib.predictions import (HEADER, PredictionWriter, read_predictions, to_dense,
+from yt8m_lib.evaluation.predictions import (HEADER, PredictionWriter, read_predictions, to_dense,
                                   write_predictions)
 
 

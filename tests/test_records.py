@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from conftest import random_frame_examples, random_video_examples
 
-from yt8m_lib import frame_layout, records
+from yt8m_lib.data import frame_layout, records
 from yt8m_lib.errors import DataError
 from yt8m_lib.paths import real_dir
-from yt8m_lib.records import (FrameExample, VideoExample, count_examples, detect_level,
+from yt8m_lib.data.records import (FrameExample, VideoExample, count_examples, detect_level,
                               expand_paths, iter_examples, parse_frame_example,
                               parse_video_example, serialize_frame_example,
                               serialize_video_example, write_shard)
-from yt8m_lib.tfrecord import read_records, write_records
+from yt8m_lib.data.tfrecord import read_records, write_records
 
 
 def assert_same_video(a: VideoExample, b: VideoExample):
@@ -596,7 +596,7 @@ def test_a_broken_feature_in_the_context_is_named():
 def test_shuffle_buffer_order_is_that_of_one_random_slot_per_record(items, size):
     """The buffer draws its slots in blocks (``SLOTS_PER_DRAW``) for speed; the order, and the
     generator's state at the final shuffle, stay those of one ``rng.integers`` per record."""
-    from yt8m_lib.records import _shuffled
+    from yt8m_lib.data.records import _shuffled
 
     def one_draw_per_record(rng):
         buffer = []
@@ -620,7 +620,7 @@ def test_shuffle_buffer_order_is_that_of_one_random_slot_per_record(items, size)
 def test_label_fast_path_decodes_as_the_protobuf_parser(labels):
     """Short canonical label lists are decoded by hand (``_label_list``); long ones, and
     negative or huge values, must give what the protobuf parser gives."""
-    from yt8m_lib.records import Feature, _int_list, _label_list
+    from yt8m_lib.data.records import Feature, _int_list, _label_list
 
     feature = Feature()
     feature.int64_list.value.extend(labels)
@@ -631,7 +631,7 @@ def test_label_fast_path_decodes_as_the_protobuf_parser(labels):
 @pytest.mark.parametrize("video_id", ["", "a", "Ab3x", "x" * 123, "x" * 124, "x" * 300,
                                       "vidéo-ñ"])
 def test_id_fast_path_decodes_as_the_protobuf_parser(video_id):
-    from yt8m_lib.records import Feature, _video_id
+    from yt8m_lib.data.records import Feature, _video_id
 
     feature = Feature()
     feature.bytes_list.value.append(video_id.encode())
@@ -653,7 +653,7 @@ def test_mean_features_are_read_only_views_with_the_written_values(tmp_path):
 
 
 def test_an_id_feature_with_two_values_is_refused_not_joined():
-    from yt8m_lib.records import Feature, _Bad, _video_id
+    from yt8m_lib.data.records import Feature, _Bad, _video_id
 
     feature = Feature()
     feature.bytes_list.value.extend([b"ab", b"cd"])

@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from yt8m_lib import results
+from yt8m_lib.runs import run_record as results
 from yt8m_lib.errors import DataError
-from yt8m_lib.results import (environment_info, git_info, load_histories, load_runs,
+from yt8m_lib.runs.run_record import (environment_info, git_info, load_histories, load_runs,
                               new_run_record, read_run_record, write_run_record)
 
 CONTRACT_KEYS = {"schema", "run_id", "created", "framework", "framework_version", "model",
@@ -139,7 +139,7 @@ def test_git_info_of_this_checkout_and_of_a_folder_outside_git(tmp_path):
 
 
 def test_environment_info_reads_versions_without_importing_frameworks():
-    code = ("import sys, json; from yt8m_lib.results import environment_info\n"
+    code = ("import sys, json; from yt8m_lib.runs.run_record import environment_info\n"
             "info = environment_info()\n"
             "assert not {'torch', 'tensorflow', 'keras'} & set(sys.modules), sys.modules.keys()\n"
             "print(json.dumps(info))")

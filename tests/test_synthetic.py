@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from yt8m_lib import synthetic as syn
+from yt8m_lib.data import synthetic as syn
 from yt8m_lib.cli import main
 from yt8m_lib.config import AUDIO_DIM, RGB_DIM
-from yt8m_lib.features import dequantize
-from yt8m_lib.records import FrameExample, VideoExample, expand_paths, iter_examples
+from yt8m_lib.data.features import dequantize
+from yt8m_lib.data.records import FrameExample, VideoExample, expand_paths, iter_examples
 
 TINY = dict(train_videos=24, validate_videos=8, test_videos=8, train_shards=2,
             validate_shards=1, test_shards=1)

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from yt8m_lib import tfrecord
+from yt8m_lib.data import tfrecord
 from yt8m_lib.errors import DataError
-from yt8m_lib.tfrecord import count_records, frame_record, masked_crc32c, read_records, \
+from yt8m_lib.data.tfrecord import count_records, frame_record, masked_crc32c, read_records, \
     write_records
 
 PAYLOADS = [b"first", b"", b"\x00\xff" * 5000, b"last"]

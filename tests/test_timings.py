@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("tensorflow")
 
-from yt8m_lib import training  # noqa: E402
+from yt8m_lib import commands, training  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("timings")
 BATCH = 16  # 64 training videos: 4 steps per epoch
@@ -18,7 +18,7 @@ def records(data, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("runs")
     found = {}
     for framework in ("keras", "torch"):  # Keras first: TensorBoard then uses the real TF
-        trainer = training.load_framework(framework)
+        trainer = commands.load_framework(framework)
         found[framework] = trainer.train(
             model="fc", train_paths=sorted((data / "video").glob("train*.tfrecord")),
             val_paths=sorted((data / "video").glob("validate*.tfrecord")),

@@ -19,7 +19,7 @@ EPOCHS = 2
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    from yt8m_lib.synthetic import generate
+    from yt8m_lib.data.synthetic import generate
 
     out = tmp_path_factory.mktemp("synth")
     # 3 training shards over 2 ranks: rank 0 reads two files, rank 1 one (uneven on purpose)
@@ -30,7 +30,7 @@ def tiny_data(tmp_path_factory):
 
 
 def train_ids(data: Path) -> list[str]:
-    from yt8m_lib.records import iter_examples
+    from yt8m_lib.data.records import iter_examples
 
     return [ex.id for ex in iter_examples(sorted((data / "video").glob("train*")), "video")]
 
@@ -68,7 +68,7 @@ def test_two_processes_end_identical_and_read_each_record_once_per_epoch(tiny_da
     assert per_rank["rank0"] != per_rank["rank1"]  # the uneven case really happened
 
     # only rank 0 writes: one record, one TensorBoard file, and it knows the world size
-    from yt8m_lib.results import read_run_record
+    from yt8m_lib.runs.run_record import read_run_record
 
     record = read_run_record(run_dir)
     assert record["distributed"]["world_size"] == 2

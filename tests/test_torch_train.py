@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from yt8m_lib.config import get_profile, with_overrides  # noqa: E402
-from yt8m_lib.records import iter_examples  # noqa: E402
+from yt8m_lib.data.records import iter_examples  # noqa: E402
 from yt8m_lib.torch import train as trainer  # noqa: E402
 from yt8m_lib.torch.data import YT8MDataset, make_loader  # noqa: E402
 from conftest import files, train_tiny  # noqa: E402
@@ -193,7 +193,7 @@ def fc_run(data, tmp_path_factory):
 
 def test_training_writes_record_checkpoints_and_logs(fc_run):
     out, record = fc_run
-    from yt8m_lib.results import read_run_record
+    from yt8m_lib.runs.run_record import read_run_record
 
     assert read_run_record(out)["run_id"] == record["run_id"]
     assert (out / "best.pt").is_file() and (out / "last.pt").is_file()
@@ -246,8 +246,8 @@ def test_a_killed_run_resumed_ends_with_the_same_weights(data, tmp_path, monkeyp
 
 def test_evaluate_writes_predictions_and_the_record(fc_run, data, tmp_path):
     out, _ = fc_run
-    from yt8m_lib.predictions import read_predictions
-    from yt8m_lib.results import read_run_record
+    from yt8m_lib.evaluation.predictions import read_predictions
+    from yt8m_lib.runs.run_record import read_run_record
 
     predictions = tmp_path / "test.csv"
     metrics = trainer.evaluate(out, files(data, "video", "test"), predictions_path=predictions,

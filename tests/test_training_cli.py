@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from yt8m_lib import training
+from yt8m_lib import commands, training
 from yt8m_lib.cli import main
 from yt8m_lib.errors import MissingFrameworkError
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.xdist_group("training_cli")
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    from yt8m_lib.synthetic import generate
+    from yt8m_lib.data.synthetic import generate
 
     out = tmp_path_factory.mktemp("synth")
     generate(out, profile="smoke", seed=0, progress=False, train_videos=32, validate_videos=16,
@@ -106,15 +106,15 @@ def test_a_missing_framework_is_named(monkeypatch):
         error.name = "tensorflow"
         raise error
 
-    monkeypatch.setattr(training.importlib, "import_module", missing)
+    monkeypatch.setattr(commands.importlib, "import_module", missing)
     with pytest.raises(MissingFrameworkError, match="tensorflow"):
-        training.load_framework("keras")
+        commands.load_framework("keras")
 
 
 def test_vocabulary_is_found_beside_the_data(data):
     files = [data / "video" / "train0000.tfrecord"]
-    assert training.resolve_vocabulary(None, files) == data / "vocabulary.csv"
-    assert training.resolve_num_classes(data / "vocabulary.csv", None, files) == 30
+    assert commands.resolve_vocabulary(None, files) == data / "vocabulary.csv"
+    assert commands.resolve_num_classes(data / "vocabulary.csv", None, files) == 30
 
 
 def test_step_statistics_skip_warm_up():

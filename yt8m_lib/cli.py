@@ -18,13 +18,13 @@ from yt8m_lib.errors import Yt8mError
 
 # command -> (module, function); the function takes the parsed arguments, returns an exit code
 COMMANDS = {
-    "synth": ("yt8m_lib.synthetic", "cli_main"),
-    "download": ("yt8m_lib.download", "cli_main"),
-    "inspect": ("yt8m_lib.inspection", "cli_inspect"),
-    "export": ("yt8m_lib.inspection", "cli_export"),
-    "autoencoder": ("yt8m_lib.training", "cli_autoencoder"),
-    "train": ("yt8m_lib.training", "cli_train"),
-    "evaluate": ("yt8m_lib.training", "cli_evaluate"),
+    "synth": ("yt8m_lib.data.synthetic", "cli_main"),
+    "download": ("yt8m_lib.data.download", "cli_main"),
+    "inspect": ("yt8m_lib.data.inspection", "cli_inspect"),
+    "export": ("yt8m_lib.data.inspection", "cli_export"),
+    "autoencoder": ("yt8m_lib.commands", "cli_autoencoder"),
+    "train": ("yt8m_lib.commands", "cli_train"),
+    "evaluate": ("yt8m_lib.commands", "cli_evaluate"),
     "parity": ("yt8m_lib.parity", "cli_main"),
     "real-check": ("yt8m_lib.real_check", "cli_main"),
 }

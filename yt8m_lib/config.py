@@ -1,7 +1,7 @@
 """Configuration: plain dataclasses of literals, one set of profiles shared by both frameworks.
 
 A profile (``smoke``, ``default``, ``paper``) fixes model sizes and training settings; the
-synthetic data generator has its own profiles of the same names (``yt8m_lib.synthetic``).
+synthetic data generator has its own profiles of the same names (``yt8m_lib.data.synthetic``).
 
 The architecture every model follows, in both frameworks (``yt8m_lib.torch.models`` and
 ``yt8m_lib.keras.models`` implement exactly this, and ``yt8m parity`` proves it):

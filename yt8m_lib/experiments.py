@@ -48,7 +48,7 @@ def ensure_synthetic_data(profile: str = "default", seed: int = 0, out_dir=None,
     """The synthetic dataset of a profile, generated once (``make data`` writes the same)."""
     out = Path(out_dir) if out_dir is not None else paths.synth_dir(profile)
     if not (out / "manifest.json").is_file():
-        from yt8m_lib.synthetic import generate
+        from yt8m_lib.data.synthetic import generate
 
         generate(out, profile=profile, seed=seed, progress=progress)
     return out
@@ -87,7 +87,7 @@ def vocabulary_path(data_dir) -> Path | None:
 
 def load_vocabulary(data_dir, num_classes: int | None = None):
     """The dataset's vocabulary (genres), or the synthetic fallback when there is no csv."""
-    from yt8m_lib.genres import Vocabulary
+    from yt8m_lib.evaluation.genres import Vocabulary
 
     path = vocabulary_path(data_dir)
     if path is not None:
@@ -138,7 +138,7 @@ def num_classes_of(data_dir) -> int:
 
 def read_split(files, level: str, num_classes: int | None = None, max_videos: int | None = None):
     """The examples of some shards as a list (for exploration; training streams instead)."""
-    from yt8m_lib.records import iter_examples
+    from yt8m_lib.data.records import iter_examples
 
     out = []
     for example in iter_examples([str(f) for f in files], level, num_classes=num_classes):
@@ -195,8 +195,8 @@ def data_fingerprint(data_dir, level: str) -> str:
 
 # The package files that train and score a run: editing one retrains every run (editing the
 # notebooks, plots, README or benchmarks does not).
-CODE_FILES = ("config.py", "features.py", "records.py", "frame_layout.py", "tfrecord.py",
-              "batches.py", "metrics.py", "genres.py", "predictions.py", "training.py",
+CODE_FILES = ("config.py", "data/features.py", "data/records.py", "data/frame_layout.py",
+              "data/tfrecord.py", "data/batches.py", "evaluation/*.py", "training.py",
               "torch/*.py", "keras/*.py")
 
 
@@ -237,7 +237,7 @@ def _reusable_record(run_dir: Path, key: dict, force: bool) -> dict | None:
 
 def _trainer(framework: str):
     """The framework's train module, imported only now (a notebook may use one framework)."""
-    from yt8m_lib.training import load_framework
+    from yt8m_lib.commands import load_framework
 
     return load_framework(framework)
 
@@ -723,7 +723,7 @@ def per_class_ap(predictions_path, labels: np.ndarray, ids, top_k: int = 20) -> 
     """AP@top_k of each class from a Kaggle predictions file, as the 2018 challenge's mAP
     counts it: the class's entries among every video's kept top-k, sorted by score, divided
     by the class's full number of positives. NaN for classes without positives."""
-    from yt8m_lib.predictions import read_predictions
+    from yt8m_lib.evaluation.predictions import read_predictions
 
     predictions = read_predictions(predictions_path)  # {id: [(class, score), ...]}
     row_of = {vid: i for i, vid in enumerate(ids)}

@@ -1,12 +1,12 @@
-"""tf.data input pipeline: the same batches as ``yt8m_lib.batches``, built with TensorFlow ops.
+"""tf.data input pipeline: the same batches as ``yt8m_lib.data.batches``, built with TensorFlow ops.
 
-The Keras trainer trains on ``yt8m_lib.batches`` (the project's reader, as PyTorch does: on
+The Keras trainer trains on ``yt8m_lib.data.batches`` (the project's reader, as PyTorch does: on
 2 cores a frame-level batch costs 3-6x less CPU there than here) and validates and evaluates
 with this pipeline; ``make bench`` times both (``keras_pipeline``, ``keras_tf_data_pipeline``).
 
 Per epoch and reader (reader = worker index of a multi-worker run):
 
-1. files: sorted, then permuted by (seed, epoch) exactly as ``yt8m_lib.records.iter_examples``
+1. files: sorted, then permuted by (seed, epoch) exactly as ``yt8m_lib.data.records.iter_examples``
    does; reader ``r`` of ``N`` takes whole files ``r, r+N, …`` when there are at least N
    files, otherwise every N-th record of the concatenated stream (the same rule);
 2. ``TFRecordDataset`` over those files in that order, each record tagged with its file and
@@ -17,7 +17,7 @@ Per epoch and reader (reader = worker index of a multi-worker run):
    ``parse_sequence_example``: one op per batch, not per record; each record named
    "<file> record <index>" so a parser error says which), ``decode_raw`` of the sampled
    frames only, dequantization ``x*4/255 + 4/512 - 2``, the SAME frame indices as
-   ``yt8m_lib.features.sample_frame_indices`` ('uniform' and 'all' in TensorFlow ops with the
+   ``yt8m_lib.data.features.sample_frame_indices`` ('uniform' and 'all' in TensorFlow ops with the
    same float64 arithmetic, 'random' through ``tf.numpy_function`` with ``frame_rng``), the
    video means over all real frames, L2 normalisation of concat(rgb, audio), right padding to
    k frames, multi-hot labels;
@@ -37,13 +37,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402  (the real TensorFlow: absolute import)
 
-from yt8m_lib import features as F  # noqa: E402
+from yt8m_lib.data import features as F  # noqa: E402
 from yt8m_lib.config import AUDIO_DIM, MAX_FRAMES, RGB_DIM  # noqa: E402
 from yt8m_lib.errors import DataError  # noqa: E402
-from yt8m_lib.records import expand_paths  # noqa: E402
+from yt8m_lib.data.records import expand_paths  # noqa: E402
 
 AUTOTUNE = tf.data.AUTOTUNE
-# the dequantization constants of yt8m_lib.features, as float32 like there
+# the dequantization constants of yt8m_lib.data.features, as float32 like there
 _SCALE = float(F._SCALE)
 _BIAS = float(F._BIAS)
 _MASK32 = 0xFFFFFFFF
@@ -52,7 +52,7 @@ _MASK32 = 0xFFFFFFFF
 def reader_files(paths, *, seed: int | None, epoch: int, reader_index: int = 0,
                  num_readers: int = 1) -> tuple[list[str], bool]:
     """(files of this reader in reading order, whether records are sharded instead of files):
-    the rule of ``yt8m_lib.records.iter_examples``."""
+    the rule of ``yt8m_lib.data.records.iter_examples``."""
     files = expand_paths(paths)
     if seed is not None:
         order = np.random.default_rng([int(seed) & _MASK32, int(epoch) & _MASK32]

@@ -4,7 +4,7 @@ A custom training loop (``tf.GradientTape`` in a ``tf.function``) rather than ``
 so that every piece the comparison depends on is explicit and the same as on the PyTorch side:
 the loss (clipped binary cross-entropy, mean over classes and batch), Adam with an explicit
 epsilon, global gradient-norm clipping, the training batches and their order (the project's
-reader, ``yt8m_lib.batches``, seeded by (seed, epoch): the very batches PyTorch trains on),
+reader, ``yt8m_lib.data.batches``, seeded by (seed, epoch): the very batches PyTorch trains on),
 the per-epoch validation with the official metrics, the best checkpoint by validation GAP
 and an exact resume. Validation and ``evaluate`` read with tf.data (``yt8m_lib.keras.data``:
 the same batches, tested).
@@ -38,7 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 # imported here, not lazily, so that a missing TensorFlow/Keras fails at dispatch
-# (yt8m_lib.training.load_framework turns that into a MissingFrameworkError)
+# (yt8m_lib.commands.load_framework turns that into a MissingFrameworkError)
 import tensorflow as tf  # noqa: E402,F401
 import keras  # noqa: E402,F401
 
@@ -263,7 +263,7 @@ def steps_per_epoch(paths, batch_size: int, *, seed, epoch: int,
     if num_readers == 1:
         return None, 0
     from yt8m_lib.keras.data import reader_files
-    from yt8m_lib.records import count_examples
+    from yt8m_lib.data.records import count_examples
 
     batches = []
     for reader in range(num_readers):
@@ -517,7 +517,7 @@ def load_encoder(autoencoder_dir):
     """(frozen trained autoencoder of a run folder (best weights), its model config, its run
     record)."""
     from yt8m_lib.keras.models import Autoencoder
-    from yt8m_lib.results import read_run_record
+    from yt8m_lib.runs.run_record import read_run_record
     from yt8m_lib.training import model_config_from_dict
 
     run_dir = Path(autoencoder_dir)
@@ -556,10 +556,10 @@ def _distributed_info(strategy, workers: int, per_replica: int) -> dict:
 def _train_batches_fn(train_paths, level, num_classes, train_config, seed, per_replica,
                       normalize, video_means, strategy, worker: int, workers: int):
     """epoch -> this worker's training batches, ready for ``strategy.run``: the project's
-    reader (``yt8m_lib.batches``, the batches PyTorch trains on, same order) read two
+    reader (``yt8m_lib.data.batches``, the batches PyTorch trains on, same order) read two
     batches ahead in a thread and turned into tensors there. tf.data (``keras.data``) was
     measured 3-6x more CPU per frame-level batch, which a 2-core step pays in full."""
-    from yt8m_lib.batches import BackgroundLoader, iter_batches
+    from yt8m_lib.data.batches import BackgroundLoader, iter_batches
 
     local = strategy.num_replicas_in_sync // workers  # replicas on this worker
 
@@ -623,10 +623,10 @@ def train(*, model, train_paths, val_paths, out_dir, profile, seed, features="ra
     worker, workers = cluster_info()
     _, strategy = setup(device, seed)
 
-    from yt8m_lib import results
-    from yt8m_lib.hardware import HardwareMonitor
+    from yt8m_lib.runs import run_record as results
+    from yt8m_lib.runs.hardware import HardwareMonitor
     from yt8m_lib.keras import models as kmodels
-    from yt8m_lib.metrics import StreamingEvaluator
+    from yt8m_lib.evaluation.metrics import StreamingEvaluator
     from yt8m_lib.training import new_training_record
 
     model_config, train_config = _model_and_train_configs(profile, num_classes, epochs,
@@ -708,11 +708,11 @@ def evaluate(run_dir, data_paths, *, predictions_path=None, vocabulary=None, dev
              split_name="test") -> dict:
     """Score a trained run's best checkpoint on data; writes the predictions file and the
     metrics (with data paths and timings) into the run record under ``split_name``."""
-    from yt8m_lib import results
+    from yt8m_lib.runs import run_record as results
     from yt8m_lib.keras import data as kdata
     from yt8m_lib.keras import models as kmodels
-    from yt8m_lib.metrics import StreamingEvaluator
-    from yt8m_lib.predictions import PredictionWriter
+    from yt8m_lib.evaluation.metrics import StreamingEvaluator
+    from yt8m_lib.evaluation.predictions import PredictionWriter
     from yt8m_lib.training import model_config_from_dict, train_config_from_dict
 
     run_dir = Path(run_dir)
@@ -813,9 +813,9 @@ def train_autoencoder(*, level, train_paths, val_paths, out_dir, profile, seed,
     worker, workers = cluster_info()
     _, strategy = setup(device, seed)
 
-    from yt8m_lib import results
+    from yt8m_lib.runs import run_record as results
     from yt8m_lib.config import NUM_CLASSES_2018
-    from yt8m_lib.hardware import HardwareMonitor
+    from yt8m_lib.runs.hardware import HardwareMonitor
     from yt8m_lib.keras.models import Autoencoder, count_parameters
     from yt8m_lib.training import new_training_record
 

@@ -1,7 +1,7 @@
 """PyTorch input pipeline: an IterableDataset over the framework-neutral record readers.
 
 Every reader (one per DataLoader worker of every rank: ``reader_index = rank * num_workers +
-worker``) reads its own share of the records (``yt8m_lib.records.iter_examples``), so each
+worker``) reads its own share of the records (``yt8m_lib.data.records.iter_examples``), so each
 record is read exactly once per epoch across all processes. Shuffling (file order and a
 shuffle buffer) is seeded by (seed, epoch); 'random' frame sampling by
 ``features.frame_rng(seed, epoch, video_id)``, so the same video gets the same frames in any
@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from yt8m_lib import batches, records
-from yt8m_lib.batches import BackgroundLoader
+from yt8m_lib.data import batches, records
+from yt8m_lib.data.batches import BackgroundLoader
 from yt8m_lib.config import TrainConfig
 
 READ_LOG_ENV = "YT8M_DEBUG_READ_LOG"
@@ -34,8 +34,8 @@ def evaluation_sampling(mode: str) -> str:
 
 class YT8MDataset(IterableDataset):
     """One rank's share of the data: iterating yields the parsed records
-    (``yt8m_lib.records``), ``collate`` turns a list of them into a batch of model inputs
-    (``yt8m_lib.features``; ``make_loader`` uses it).
+    (``yt8m_lib.data.records``), ``collate`` turns a list of them into a batch of model inputs
+    (``yt8m_lib.data.features``; ``make_loader`` uses it).
 
     ``shuffle_seed`` None: records in file order, no shuffling (validation, evaluation).
     ``video_means`` False: frame-level inputs without mean_rgb / mean_audio

@@ -36,11 +36,12 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from yt8m_lib import results, training
+from yt8m_lib import training
+from yt8m_lib.runs import run_record as results
 from yt8m_lib.config import (AUDIO_DIM, RGB_DIM, get_profile, model_level, reads_video_means,
                              with_overrides)
 from yt8m_lib.errors import ConfigError, DataError
-from yt8m_lib.metrics import StreamingEvaluator
+from yt8m_lib.evaluation.metrics import StreamingEvaluator
 from yt8m_lib.torch.data import (YT8MDataset, evaluation_sampling, make_loader, to_device)
 from yt8m_lib.torch.models import Autoencoder, build_model, count_parameters
 
@@ -168,7 +169,7 @@ def per_rank_batch(batch_size: int, world_size: int) -> int:
 
 
 def hardware_monitor():
-    from yt8m_lib.hardware import HardwareMonitor
+    from yt8m_lib.runs.hardware import HardwareMonitor
 
     return HardwareMonitor(interval_s=0.5, framework="torch")
 
@@ -629,7 +630,7 @@ def evaluate(run_dir, data_paths, *, predictions_path=None, vocabulary=None,
              device: str | None = None, split_name: str = "test") -> dict:
     """Score a trained run on ``data_paths``: metrics (plus genre accuracy with a
     vocabulary), the Kaggle predictions file, and ``evaluations[split_name]`` in its record."""
-    from yt8m_lib.predictions import PredictionWriter
+    from yt8m_lib.evaluation.predictions import PredictionWriter
 
     chosen = resolve_device(device)
     net, autoencoder, record = load_trained(run_dir, chosen)

@@ -19,9 +19,9 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 
-from yt8m_lib import features
+from yt8m_lib.data import features
 from yt8m_lib.config import MAX_FRAMES
-from yt8m_lib.records import iter_examples
+from yt8m_lib.data.records import iter_examples
 
 
 def collate(examples: list, level: str, *, num_classes: int, frames_per_video: int,

@@ -7,7 +7,7 @@ protobuf's compiled (upb) implementation.
 
 Speed: the common, canonical encodings are decoded straight into numpy:
 
-* a frame-level record is walked by compiled code (``yt8m_lib.frame_layout``, numba): it
+* a frame-level record is walked by compiled code (``yt8m_lib.data.frame_layout``, numba): it
   finds the id, the labels and the rgb/audio feature lists, and checks that each list is
   ``n`` entries of ``tag, len, tag, len, tag, len, data[d]`` with the same header for every
   frame, i.e. an ``(n, header + d)`` byte matrix whose data columns are the quantized
@@ -36,7 +36,7 @@ from google.protobuf.message import DecodeError
 
 from yt8m_lib.config import AUDIO_DIM, RGB_DIM
 from yt8m_lib.errors import DataError
-from yt8m_lib.tfrecord import count_records, read_records, write_records
+from yt8m_lib.data.tfrecord import count_records, read_records, write_records
 
 ID_KEYS = ("id", "video_id")  # 2018 release, 2017 release
 SEGMENT_KEYS = ("segment_labels", "segment_start_times", "segment_scores")  # 2019 release
@@ -367,9 +367,9 @@ def _frames(raw: bytes, key: str, size: int, max_frames: int | None) -> np.ndarr
 
 @functools.cache
 def _frame_layout():
-    """``yt8m_lib.frame_layout``, imported with the first frame-level record (numba and its
+    """``yt8m_lib.data.frame_layout``, imported with the first frame-level record (numba and its
     cached machine code load in about half a second; video-level readers never pay it)."""
-    from yt8m_lib import frame_layout
+    from yt8m_lib.data import frame_layout
     return frame_layout
 
 

@@ -12,7 +12,7 @@ that every writer makes (TensorFlow's, ours) is recognised:
 
 Anything else (another context key such as the 2019 segment fields, unpacked labels, a
 non-canonical length, a truncated field) is reported as not recognised, and
-``yt8m_lib.records`` reads the record with protobuf's parser, which also produces the
+``yt8m_lib.data.records`` reads the record with protobuf's parser, which also produces the
 precise error messages. The walk never raises and never reads outside the record.
 """
 

@@ -295,7 +295,7 @@ def _span(rng, n: int, config: SynthConfig) -> int:
 
 def video_features(rng, n: int, labels: np.ndarray, world: World, config: SynthConfig):
     """Float features (n, 1152) of one video: offsets + noise + each label's evidence span."""
-    from yt8m_lib.features import quantize
+    from yt8m_lib.data.features import quantize
 
     dim = RGB_DIM + AUDIO_DIM
     x = rng.standard_normal((n, dim), dtype=np.float32)
@@ -330,7 +330,7 @@ def video_features(rng, n: int, labels: np.ndarray, world: World, config: SynthC
 
 def video_means(rgb_q: np.ndarray, audio_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The video-level features: float32 of the float64 mean of the dequantized frames."""
-    from yt8m_lib.features import dequantize
+    from yt8m_lib.data.features import dequantize
 
     return (dequantize(rgb_q).mean(axis=0, dtype=np.float64).astype(np.float32),
             dequantize(audio_q).mean(axis=0, dtype=np.float64).astype(np.float32))
@@ -376,7 +376,7 @@ def vocabulary_rows(world: World, train_counts: np.ndarray) -> list[dict]:
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
-    from yt8m_lib.genres import VOCABULARY_COLUMNS
+    from yt8m_lib.evaluation.genres import VOCABULARY_COLUMNS
 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(VOCABULARY_COLUMNS), lineterminator="\n")
@@ -398,7 +398,7 @@ def generate(out_dir, profile: str = "default", seed: int = 0, num_classes: int 
     from tqdm.auto import tqdm
 
     from yt8m_lib import __version__
-    from yt8m_lib.records import FrameExample, VideoExample, write_shard
+    from yt8m_lib.data.records import FrameExample, VideoExample, write_shard
 
     config = get_config(profile, num_classes=num_classes, min_seconds=min_seconds, **overrides)
     out = Path(out_dir)
@@ -450,7 +450,7 @@ def generate(out_dir, profile: str = "default", seed: int = 0, num_classes: int 
     classes = range(config.num_classes)
     manifest = {
         "format": "yt8m-synthetic", "format_version": FORMAT_VERSION,
-        "generator": "yt8m_lib.synthetic", "package_version": __version__,
+        "generator": "yt8m_lib.data.synthetic", "package_version": __version__,
         "profile": profile, "seed": seed, "parameters": dataclasses.asdict(config),
         "num_classes": config.num_classes, "rgb_dim": RGB_DIM, "audio_dim": AUDIO_DIM,
         "genres": {name: int(np.sum(world.class_genre == g))

@@ -93,7 +93,7 @@ def environment_info() -> dict:
             info["tf_gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
         except Exception:  # a partly imported or broken TensorFlow must not stop a run
             pass
-    from yt8m_lib.hardware import detect_gpus
+    from yt8m_lib.runs.hardware import detect_gpus
 
     info["gpus"] = [g["name"] for g in detect_gpus()]
     return info

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from yt8m_lib.errors import DataError
+from yt8m_lib.evaluation.arrays import as_arrays as _as_arrays
+from yt8m_lib.evaluation.arrays import chunks as _chunks
 
 UNKNOWN_GENRE = "(Unknown)"
 VOCABULARY_COLUMNS = ("Index", "TrainVideoCount", "KnowledgeGraphId", "Name", "WikiUrl",
@@ -170,8 +172,6 @@ class GenreCounts:
 
 
 def _counted(predictions, labels, vocab: Vocabulary) -> GenreCounts:
-    from yt8m_lib.metrics import _as_arrays, _chunks  # lazy: metrics imports this module lazily
-
     p, y = _as_arrays(predictions, labels)
     if p.shape[1] != vocab.num_classes:
         raise ValueError(f"{p.shape[1]} classes, but the vocabulary has {vocab.num_classes}")

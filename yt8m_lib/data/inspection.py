@@ -1,6 +1,6 @@
 """`yt8m inspect` (summarise record files) and `yt8m export` (records -> .npz).
 
-Both read every record with the CRC and content checks of ``yt8m_lib.records``, so a bad
+Both read every record with the CRC and content checks of ``yt8m_lib.data.records``, so a bad
 file stops them with a DataError naming the file, the record and the problem (exit 2).
 """
 
@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from yt8m_lib.config import AUDIO_DIM, MAX_FRAMES, RGB_DIM
 from yt8m_lib.errors import DataError
-from yt8m_lib.features import dequantize
-from yt8m_lib.records import count_examples, detect_level, expand_paths, iter_examples
+from yt8m_lib.data.features import dequantize
+from yt8m_lib.data.records import count_examples, detect_level, expand_paths, iter_examples
 
 
 def vocabulary_size(path) -> int:

@@ -32,7 +32,7 @@ labels other than 0/1, top_k < 1) raises ``ValueError`` with a message saying wh
 
 ``StreamingEvaluator`` accumulates batch by batch, keeping only each video's top-k pairs and
 per-class positive counts (memory O(N*k), not O(N*C)), and gives exactly the numbers of the
-whole-array functions; with a vocabulary it also scores genres (``yt8m_lib.genres``).
+whole-array functions; with a vocabulary it also scores genres (``yt8m_lib.evaluation.genres``).
 """
 
 from __future__ import annotations
@@ -41,62 +41,12 @@ import math
 
 import numpy as np
 
+from yt8m_lib.evaluation import genres
+from yt8m_lib.evaluation.arrays import as_arrays as _as_arrays
+from yt8m_lib.evaluation.arrays import check_top_k as _check_top_k
+from yt8m_lib.evaluation.arrays import chunks as _chunks
+
 METRIC_KEYS = ("gap", "hit_at_1", "perr", "map", "num_videos")
-
-# rows handled at once: bounds the (rows, C) temporaries of argpartition to about 32 MB
-_CHUNK_ELEMENTS = 1 << 22
-
-
-def _chunk_rows(num_classes: int) -> int:
-    return max(1, _CHUNK_ELEMENTS // max(1, num_classes))
-
-
-def _as_arrays(predictions, labels) -> tuple[np.ndarray, np.ndarray]:
-    """Shape checks (cheap, whole array); value checks happen per chunk in ``_check_values``."""
-    p = np.asarray(predictions)
-    y = np.asarray(labels)
-    if p.ndim != 2 or y.ndim != 2:
-        raise ValueError(f"predictions and labels must be 2-D (videos, classes); "
-                         f"got shapes {p.shape} and {y.shape}")
-    if p.shape != y.shape:
-        raise ValueError(f"predictions and labels differ in shape: {p.shape} vs {y.shape}")
-    if p.shape[1] == 0:
-        raise ValueError("predictions have no classes (shape has C = 0)")
-    if not (np.issubdtype(p.dtype, np.number) or p.dtype == np.bool_):
-        raise ValueError(f"predictions must be numeric, got dtype {p.dtype}")
-    if np.issubdtype(p.dtype, np.complexfloating):
-        raise ValueError("predictions must be real numbers, got complex values")
-    if not np.issubdtype(p.dtype, np.floating):
-        p = p.astype(np.float64)  # integer or bool scores: negation below must not wrap
-    return p, y
-
-
-def _check_values(p: np.ndarray, y: np.ndarray, first_row: int) -> None:
-    if not np.isfinite(p).all():
-        bad = int(np.argwhere(~np.isfinite(p))[0][0]) + first_row
-        raise ValueError(f"predictions contain NaN or infinite scores (first at video {bad})")
-    if y.dtype != np.bool_:
-        ok = (y == 0) | (y == 1)
-        if not ok.all():
-            row, col = np.argwhere(~ok)[0]
-            raise ValueError(f"labels must be 0 or 1; video {int(row) + first_row}, class "
-                             f"{int(col)} has {y[row, col]!r}")
-
-
-def _check_top_k(top_k) -> int:
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-    return int(top_k)
-
-
-def _chunks(p: np.ndarray, y: np.ndarray):
-    """Validated row chunks (start, p_chunk, y_chunk as bool)."""
-    step = _chunk_rows(p.shape[1])
-    for start in range(0, p.shape[0], step):
-        pc, yc = p[start:start + step], y[start:start + step]
-        _check_values(pc, yc, start)
-        yield start, pc, (yc if yc.dtype == np.bool_ else yc == 1)
-
 
 def top_k_sorted(scores: np.ndarray, k: int) -> np.ndarray:
     """Class indices (rows, min(k, C)) of each row's top-k scores, in rank order.
@@ -166,7 +116,7 @@ class StreamingEvaluator:
 
     Keeps per video only its top-k classes, scores (float64) and hits, plus per-class positive
     counts and running sums for Hit@1 and PERR.  With ``vocabulary`` (a
-    ``yt8m_lib.genres.Vocabulary`` or a path to vocabulary.csv) it also accumulates genre
+    ``yt8m_lib.evaluation.genres.Vocabulary`` or a path to vocabulary.csv) it also accumulates genre
     top-1 accuracy and the genre confusion matrix.
     """
 
@@ -186,8 +136,6 @@ class StreamingEvaluator:
         self.num_videos = 0
         self.vocabulary = None
         if vocabulary is not None:
-            from yt8m_lib import genres  # lazy: genres imports this module
-
             if not isinstance(vocabulary, genres.Vocabulary):
                 vocabulary = genres.Vocabulary.load(vocabulary)
             if vocabulary.num_classes != self.num_classes:

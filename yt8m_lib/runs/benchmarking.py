@@ -286,7 +286,7 @@ def bench_dir() -> Path:
 
 def _git_commit() -> dict:
     try:
-        from yt8m_lib.results import git_info
+        from yt8m_lib.runs.run_record import git_info
         return git_info()
     except ImportError:  # evaluation module not there: ask git directly
         def git(*args):
@@ -302,7 +302,7 @@ def _git_commit() -> dict:
 def environment() -> dict:
     """CPU count, platform, Python/numpy/framework versions (frameworks only if loaded)."""
     try:
-        from yt8m_lib.results import environment_info
+        from yt8m_lib.runs.run_record import environment_info
         env = dict(environment_info())
     except ImportError:
         env = {"python": platform.python_version(), "platform": platform.platform(),

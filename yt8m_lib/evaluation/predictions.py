@@ -4,7 +4,7 @@
     XwFj,3 0.912 0 0.874 17 0.5 ...
 
 one line per video: its id, then its top-k (default 20) classes and scores, score descending
-(ties: lowest class index first, as in ``yt8m_lib.metrics``).  Scores are written with
+(ties: lowest class index first, as in ``yt8m_lib.evaluation.metrics``).  Scores are written with
 ``%.6g`` (the starter code's ``%g``): six significant digits, and small probabilities keep
 their magnitude (``1.2e-07``) instead of becoming 0.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from yt8m_lib.errors import DataError
-from yt8m_lib.metrics import top_k_sorted
+from yt8m_lib.evaluation.metrics import top_k_sorted
 
 HEADER = "VideoId,LabelConfidencePairs"
 SCORE_FORMAT = "%.6g"

@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 
-from yt8m_lib.records import FrameExample, VideoExample
+from yt8m_lib.data.records import FrameExample, VideoExample
 
 # The official 8-bit quantization of YouTube-8M features over [-2, 2].
 QUANT_MIN, QUANT_MAX = -2.0, 2.0
