@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 # Quieter TensorFlow start-up in tests that import it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# The checkout these tests belong to (where the notebooks, Makefile and pyproject.toml are),
+# whatever project root yt8m_lib.paths would choose.
+CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def random_video_examples(n: int, *, num_classes: int = 50, seed: int = 0, prefix: str = "v"):
@@ -62,6 +68,45 @@ def frame_shard(tmp_path):
     path = tmp_path / "frame0000.tfrecord"
     write_shard(path, examples)
     return path, examples
+
+
+def empty_dataset(folder, splits=("train", "validate", "test"), level="video", shards=2,
+                  num_classes=5, manifest=True):
+    """A dataset folder in the synthetic layout with empty shard files, for code that only
+    looks for files (a fake trainer never reads them)."""
+    for split in splits:
+        for i in range(shards):
+            path = folder / level / f"{split}{i:04d}.tfrecord"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
+    if manifest:
+        (folder / "manifest.json").write_text(json.dumps({"profile": "smoke",
+                                                          "num_classes": num_classes}))
+    return folder
+
+
+def sample_run_record(framework="torch", model="fc", seed=0, gap=0.5):
+    """A run record as the trainers write it: 3 epochs of history, validate and test
+    metrics (the test mAP NaN), timings, a hardware summary and samples, numpy values."""
+    from yt8m_lib.runs.run_record import new_run_record
+
+    history = [{"epoch": e, "train_loss": 1.0 / (e + 1), "val_loss": np.float32(0.9 / (e + 1)),
+                "val_gap": gap * e / 2, "epoch_seconds": 1.5} for e in range(3)]
+    return new_run_record(
+        framework=framework, model=model, seed=seed, profile="smoke",
+        config={"model": {"num_classes": 10, "fc_hidden": (64, 32)},
+                "train": {"batch_size": 32, "learning_rate": 1e-3}},
+        data={"train": "data/video/train*.tfrecord", "level": "video", "num_classes": 10},
+        history=history, best_epoch=2, parameters=np.int64(1234),
+        evaluations={"validate": {"gap": np.float64(gap), "hit_at_1": 0.6, "num_videos": 40},
+                     "test": {"gap": gap - 0.1, "map": float("nan"), "num_videos": 50,
+                              "genre_confusion": [[1, 0], [0, 1]], "genres": ["a", "b"],
+                              "data": "data/video/test*.tfrecord"}},
+        timings={"train_examples_per_s": 1000.0, "median_step_s": 0.01},
+        hardware={"summary": {"rss_mb_peak": 300.0, "gpu_present": False,
+                              "gpu_names": []},
+                  "samples": [{"t_s": 0.5, "rss_mb": 290.0}]},
+    )
 
 
 # --------------------------------------------------------------------------- trainer tests

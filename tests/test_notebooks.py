@@ -14,10 +14,9 @@ import ast
 
 import nbformat
 import pytest
+from conftest import CHECKOUT
 
-from yt8m_lib.paths import REPO_ROOT
-
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+NOTEBOOK_DIR = CHECKOUT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = ("01_eda_features", "02_autoencoder", "03_keras_models", "04_torch_models",
             "05_framework_comparison", "06_distributed_scaling")
@@ -29,7 +28,7 @@ SMOKE_MODELS = ["logistic", "fc", "bilstm"]  # what 05 compares in a smoke run (
 SMOKE_PARAMETERS = {"03": {"seeds": [0]}, "04": {"seeds": [0]},
                     "05": {"seeds": [0], "models": SMOKE_MODELS},
                     "02": {"seeds": [0]},
-                    "06": {"ddp_models": ["fc"], "run_benchmarks": False}}
+                    "06": {"ddp_models": ["fc"]}}
 
 
 def load(path):
@@ -103,9 +102,9 @@ def smoke_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("notebooks")
     env = {"YT8M_DATA_DIR": str(root / "data"), "YT8M_RESULTS_DIR": str(root / "results"),
            "YT8M_FIGURES_DIR": str(root / "figures")}
-    from yt8m_lib import experiments
+    from yt8m_lib.data import datasets
 
-    experiments.ensure_synthetic_data("smoke", 0, root / "data" / "synthetic" / "smoke")
+    datasets.ensure_synthetic_data("smoke", 0, root / "data" / "synthetic" / "smoke")
     return root, env
 
 
@@ -129,8 +128,9 @@ def test_notebook_runs_top_to_bottom_on_the_smoke_profile(path, smoke_env, monke
         # the comparison trains nothing: make sure the runs of 03/04 exist (reused when the
         # model notebooks already ran on this worker, as they usually have)
         from yt8m_lib import experiments
+        from yt8m_lib.data import datasets
 
-        data = experiments.resolve_data_dir(None, "smoke")
+        data = datasets.resolve_data_dir(None, "smoke")
         for framework in ("keras", "torch"):
             experiments.run_suite(framework, SMOKE_MODELS, [0], profile="smoke", data_dir=data,
                                   verbose=False)

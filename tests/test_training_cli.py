@@ -112,8 +112,10 @@ def test_a_missing_framework_is_named(monkeypatch):
 
 
 def test_vocabulary_is_found_beside_the_data(data):
+    from yt8m_lib.data.datasets import resolve_vocabulary
+
     files = [data / "video" / "train0000.tfrecord"]
-    assert commands.resolve_vocabulary(None, files) == data / "vocabulary.csv"
+    assert resolve_vocabulary(None, files) == data / "vocabulary.csv"
     assert commands.resolve_num_classes(data / "vocabulary.csv", None, files) == 30
 
 

@@ -24,10 +24,9 @@ import numpy as np
 from yt8m_lib.data import records
 from yt8m_lib.config import (FRAMEWORKS, MODEL_NAMES, NUM_CLASSES_2018, ModelConfig,
                              TrainConfig, model_level)
+from yt8m_lib.data.datasets import manifest_classes, resolve_vocabulary
 from yt8m_lib.errors import ConfigError, DataError, MissingFrameworkError
 
-VOCABULARY_FILE = "vocabulary.csv"
-MANIFEST_FILE = "manifest.json"
 LABEL_CHECK_RECORDS = 64  # records of the first training file whose labels are checked up front
 FRAMEWORK_PACKAGES = {"torch": ("torch",), "keras": ("tensorflow", "keras")}
 
@@ -49,40 +48,6 @@ def load_framework(framework: str):
 
 
 # ------------------------------------------------------------------ inputs
-
-def _data_folders(paths) -> list[Path]:
-    """The folder of the data and the one above it (where vocabulary.csv usually sits)."""
-    first = Path(paths[0]).resolve()
-    return [first.parent, first.parent.parent]
-
-
-def find_beside_data(paths, name: str) -> Path | None:
-    for folder in _data_folders(paths):
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def resolve_vocabulary(vocabulary, data_paths) -> Path | None:
-    """The vocabulary given, else ``vocabulary.csv`` in the data's folder or the one above."""
-    if vocabulary:
-        path = Path(vocabulary)
-        if not path.is_file():
-            raise DataError(path, "vocabulary file not found")
-        return path.resolve()
-    return find_beside_data(data_paths, VOCABULARY_FILE)
-
-
-def manifest_classes(data_paths) -> int | None:
-    """num_classes of a synthetic dataset's manifest beside the data, if there is one."""
-    path = find_beside_data(data_paths, MANIFEST_FILE)
-    if path is None:
-        return None
-    try:
-        return int(json.loads(path.read_text(encoding="utf-8"))["num_classes"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
 
 def resolve_num_classes(vocabulary: Path | None, num_classes: int | None, data_paths) -> int:
     """Classes of the run: the vocabulary's rows, checked against --num-classes and the

@@ -44,9 +44,9 @@ def split_shards(data_dir, val_shards: int) -> tuple[list[Path], list[Path]]:
 
 def prior_metrics(train_files, held_out_files, num_classes: int) -> dict:
     """Official metrics of the label-prior predictor (training class frequencies)."""
-    from yt8m_lib.experiments import label_matrix, read_split
-    from yt8m_lib.evaluation.metrics import evaluate_all
+    from yt8m_lib.data.datasets import label_matrix, read_split
     from yt8m_lib.data.records import iter_examples
+    from yt8m_lib.evaluation.metrics import evaluate_all
 
     counts = np.zeros(num_classes, dtype=np.float64)
     videos = 0
@@ -63,7 +63,8 @@ def run_check(data_dir, out_dir, *, framework: str = "torch", profile: str = "pa
               val_shards: int = 8, epochs: int | None = None, seed: int = 0,
               models=CHECK_MODELS, vocabulary=None, progress: bool = True) -> dict:
     """Train and score every model of the check; returns (and writes) the summary."""
-    from yt8m_lib.commands import load_framework, resolve_num_classes, resolve_vocabulary
+    from yt8m_lib.commands import load_framework, resolve_num_classes
+    from yt8m_lib.data.datasets import resolve_vocabulary
 
     train_files, held_out = split_shards(data_dir, val_shards)
     vocab = resolve_vocabulary(vocabulary, [str(p) for p in train_files])

@@ -1,4 +1,4 @@
-"""Run records: one JSON file per run (``RUN_DIR/run.json``), and tables of many runs.
+"""Run records: one JSON file per run (``RUN_DIR/run.json``), written and read.
 
 Every number in a figure or table of the notebooks comes from one of these records, with the
 configuration, data, versions and git commit that produced it.  Keys (``new_run_record``):
@@ -12,7 +12,7 @@ configuration, data, versions and git commit that produced it.  Keys (``new_run_
     samples}, parameters, distributed {world_size, backend}, environment, git {commit, dirty}
 
 Writes are atomic (temporary file + ``os.replace``), numpy values become plain JSON numbers
-and NaN/inf become ``null`` (strict JSON).
+and NaN/inf become ``null`` (strict JSON). Tables of many records: ``runs.tables``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import platform
 import subprocess
 import sys
 import uuid
-import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -42,11 +41,6 @@ PACKAGES = ("numpy", "pandas", "torch", "tensorflow", "keras", "psutil", "gputil
 # environment variables that set thread counts (a fair comparison uses the same ones)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "CUDA_VISIBLE_DEVICES")
-# columns that identify a run, first in load_runs' table
-ID_COLUMNS = ("run_id", "framework", "model", "features", "profile", "seed", "created",
-              "framework_version", "parameters", "best_epoch", "epochs_trained", "level",
-              "num_train_videos", "num_val_videos", "num_classes", "world_size", "backend",
-              "git_commit", "git_dirty", "run_dir")
 
 
 def package_version(name: str) -> str | None:
@@ -209,95 +203,3 @@ def read_run_record(run_dir) -> dict:
     if not isinstance(record, dict):
         raise DataError(path, "run record is not a JSON object")
     return record
-
-
-def _scalar(value) -> bool:
-    return value is None or isinstance(value, (bool, int, float, str))
-
-
-def _split_prefix(split: str) -> str:
-    return "val" if split == "validate" else split
-
-
-def flatten_record(record: dict) -> dict:
-    """One table row: identity, data, metrics per split (``test_gap``, ``val_gap``, …), timings,
-    hardware summary (``hw_…``), scalar config (``cfg_…``) and other top-level scalars."""
-    data = record.get("data") or {}
-    distributed = record.get("distributed") or {}
-    git = record.get("git") or {}
-    history = record.get("history") or []
-    row = {
-        "run_id": record.get("run_id"), "framework": record.get("framework"),
-        "model": record.get("model"), "features": record.get("features"),
-        "profile": record.get("profile"), "seed": record.get("seed"),
-        "created": record.get("created"), "framework_version": record.get("framework_version"),
-        "parameters": record.get("parameters"), "best_epoch": record.get("best_epoch"),
-        "epochs_trained": len(history), "level": data.get("level"),
-        "num_train_videos": data.get("num_train_videos"),
-        "num_val_videos": data.get("num_val_videos"), "num_classes": data.get("num_classes"),
-        "world_size": distributed.get("world_size"), "backend": distributed.get("backend"),
-        "git_commit": git.get("commit"), "git_dirty": git.get("dirty"),
-    }
-    for split, metrics in (record.get("evaluations") or {}).items():
-        for key, value in (metrics or {}).items():
-            if _scalar(value) and not isinstance(value, str):
-                row[f"{_split_prefix(split)}_{key}"] = value
-    for key, value in (record.get("timings") or {}).items():
-        if _scalar(value):
-            row[key] = value
-    summary = (record.get("hardware") or {}).get("summary") or {}
-    for key, value in summary.items():
-        if _scalar(value):
-            row[f"hw_{key}"] = value
-    for section in ("model", "train"):
-        for key, value in ((record.get("config") or {}).get(section) or {}).items():
-            row[f"cfg_{key}"] = value if _scalar(value) else json.dumps(value)
-    for key, value in record.items():  # extra top-level facts, e.g. a tag or kind
-        if key not in row and _scalar(value):
-            row[key] = value
-    return row
-
-
-def _records(folder) -> list[tuple[Path, dict]]:
-    folder = Path(folder) if folder is not None else paths.results_dir()
-    found = []
-    for path in sorted(folder.rglob(RUN_FILE)):
-        try:
-            found.append((path.parent, read_run_record(path)))
-        except DataError as error:  # one broken file must not hide the other runs, nor itself
-            warnings.warn(f"skipped: {error}", stacklevel=3)
-    return found
-
-
-def load_runs(folder=None):
-    """pandas DataFrame, one row per ``run.json`` found under ``folder`` (recursively;
-    default: the results folder), columns from ``flatten_record`` plus ``run_dir``."""
-    import pandas as pd
-
-    rows = [{**flatten_record(record), "run_dir": str(run_dir)}
-            for run_dir, record in _records(folder)]
-    if not rows:
-        return pd.DataFrame(columns=list(ID_COLUMNS))
-    frame = pd.DataFrame(rows)
-    first = [c for c in ID_COLUMNS if c in frame.columns]
-    return frame[first + [c for c in frame.columns if c not in first]]
-
-
-def load_histories(folder=None, melt: bool = False):
-    """Per-epoch history of every run: one row per (run, epoch) with the history's columns
-    (``train_loss``, ``val_gap``, …); ``melt=True``: one row per (run, epoch, metric) with
-    ``metric`` and ``value`` columns, for faceted learning-curve plots."""
-    import pandas as pd
-
-    ids = ["run_id", "framework", "model", "features", "profile", "seed", "run_dir"]
-    rows = []
-    for run_dir, record in _records(folder):
-        base = {k: record.get(k) for k in ids[:-1]}
-        base["run_dir"] = str(run_dir)
-        for entry in record.get("history") or []:
-            rows.append({**base, **entry})
-    frame = pd.DataFrame(rows, columns=None if rows else ids + ["epoch"])
-    if melt:
-        keep = [c for c in ids + ["epoch"] if c in frame.columns]
-        frame = frame.melt(id_vars=keep, var_name="metric", value_name="value")
-    return frame

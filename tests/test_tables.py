@@ -1,0 +1,109 @@
+"""yt8m_lib.runs.tables: run records of the results layout as the tables notebooks show."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import sample_run_record
+
+from yt8m_lib.evaluation.metrics import mean_ap
+from yt8m_lib.evaluation.predictions import write_predictions
+from yt8m_lib.runs import tables
+from yt8m_lib.runs.run_record import write_run_record
+
+
+def write_run(results, record, name, *, profile="smoke", tag="synthetic-smoke"):
+    """``record`` where ``experiments`` keeps a run: runs/<profile>/<tag>/<framework>/<name>."""
+    run_dir = results / "runs" / profile / tag / record["framework"] / name
+    write_run_record(run_dir, record)
+    return run_dir
+
+
+@pytest.fixture
+def two_runs(tmp_path):
+    """fc trained by PyTorch (seed 0, validate GAP 0.5) and by Keras (seed 1, GAP 0.7)."""
+    write_run(tmp_path, sample_run_record("torch", seed=0), "fc-raw-seed0")
+    write_run(tmp_path, sample_run_record("keras", seed=1, gap=0.7), "fc-raw-seed1")
+    return tmp_path
+
+
+def test_runs_frame_gives_one_row_per_run(two_runs):
+    records = tables.load_records(two_runs)
+    frame = tables.runs_frame(records).sort_values("framework")
+    assert len(frame) == 2
+    assert list(frame["framework"]) == ["keras", "torch"]
+    assert list(frame.columns[:len(tables.ID_COLUMNS)]) == list(tables.ID_COLUMNS)
+    assert list(frame["gap"]) == pytest.approx([0.6, 0.4])  # the test split by default
+    assert frame["map"].isna().all()  # stored as null (it was NaN)
+    validate = tables.runs_frame(records, split="validate").sort_values("framework")
+    assert list(validate["gap"]) == pytest.approx([0.7, 0.5])
+    assert "genre_confusion" not in frame and "genres" not in frame and "data" not in frame
+    assert list(frame["train_examples_per_s"]) == [1000.0, 1000.0]
+    assert list(frame["hw_rss_mb_peak"]) == [300.0, 300.0]
+    assert list(frame["parameters"]) == [1234, 1234]
+    assert list(frame["epochs_trained"]) == [3, 3]
+    assert list(frame["profile"]) == ["smoke", "smoke"]
+    assert frame["run_dir"].str.endswith("fc-raw-seed1").tolist() == [True, False]
+
+
+def test_load_records_filters_and_leaves_out_autoencoders(two_runs):
+    write_run(two_runs, sample_run_record("torch", model="autoencoder"), "autoencoder-video-seed0")
+    write_run(two_runs, sample_run_record("torch", model="bilstm"), "bilstm-raw-seed0",
+              profile="default")
+    assert len(tables.load_records(two_runs)) == 3
+    assert len(tables.load_records(two_runs, profile="smoke")) == 2
+    assert [r["framework"] for r in tables.load_records(two_runs, framework="keras")] == ["keras"]
+    assert [r["seed"] for r in tables.load_records(two_runs, seeds=[0], profile="smoke")] == [0]
+    assert [r["model"] for r in tables.load_records(two_runs, models=["bilstm"])] == ["bilstm"]
+    assert tables.load_records(two_runs, features="autoencoder") == []
+    assert tables.load_records(two_runs, tag="yt8m_real") == []
+
+
+def test_an_empty_results_folder_is_an_empty_table(tmp_path):
+    frame = tables.runs_frame(tables.load_records(tmp_path))
+    assert frame.empty and "gap" not in frame and "framework" in frame
+
+
+def test_a_broken_record_is_named_in_a_warning_and_the_others_kept(two_runs):
+    broken = two_runs / "runs" / "smoke" / "synthetic-smoke" / "torch" / "bad-raw-seed0"
+    broken.mkdir(parents=True)
+    (broken / "run.json").write_text("{")
+    with pytest.warns(UserWarning, match="bad-raw-seed0"):
+        records = tables.load_records(two_runs)
+    assert len(records) == 2
+
+
+def test_history_frame_is_one_row_per_run_and_epoch(two_runs):
+    history = tables.history_frame(tables.load_records(two_runs))
+    assert len(history) == 6 and set(history["epoch"]) == {0, 1, 2}
+    assert {"framework", "model", "seed", "train_loss", "val_gap"} <= set(history.columns)
+    keras = history[history["framework"] == "keras"].sort_values("epoch")
+    assert list(keras["val_gap"]) == pytest.approx([0.0, 0.35, 0.7])
+
+
+def test_hardware_frame_is_one_row_per_sample(two_runs):
+    samples = tables.hardware_frame(tables.load_records(two_runs))
+    assert len(samples) == 2 and list(samples["rss_mb"]) == [290.0, 290.0]
+    assert {"framework", "model", "seed", "t_s"} <= set(samples.columns)
+
+
+def test_per_class_ap_from_a_predictions_file_averages_to_the_official_map(tmp_path):
+    rng = np.random.default_rng(0)
+    scores = rng.random((60, 30))
+    labels = (rng.random((60, 30)) < 0.1).astype(np.float32)
+    ids = [f"v{i}" for i in range(60)]
+    path = write_predictions(tmp_path / "p.csv", ids, scores, top_k=20)
+    ap = tables.per_class_ap(path, labels, ids)
+    assert np.isnan(ap[labels.sum(0) == 0]).all()
+    assert np.nanmean(ap) == pytest.approx(mean_ap(scores, labels, top_k=20), abs=1e-5)
+
+
+def test_scaling_frame_gives_speed_up_per_framework_and_model():
+    def record(framework, world, rate):
+        return {"framework": framework, "model": "fc", "distributed": {"world_size": world},
+                "timings": {"train_examples_per_s": rate}, "history": [{"val_gap": 0.5}]}
+
+    frame = tables.scaling_frame([record("torch", 1, 100.0), record("torch", 2, 150.0),
+                                  record("keras", 1, 80.0), record("keras", 2, 40.0)])
+    assert frame["speed-up"].tolist() == pytest.approx([1.0, 1.5, 1.0, 0.5])
+    assert frame["parallel efficiency"].tolist() == pytest.approx([1.0, 0.75, 1.0, 0.25])

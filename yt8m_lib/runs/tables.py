@@ -1,0 +1,241 @@
+"""Run records as pandas tables: what the notebooks plot and print.
+
+Every number a notebook shows comes from a run record (``run.json``, ``runs.run_record``);
+this module finds the records of the runs layout (``experiments``) and turns them into
+tables: one row per run, mean ± std over seeds, per-epoch histories, hardware samples,
+genre confusion, per-class AP and multi-process scaling. Reads only; imports no framework.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from yt8m_lib import paths
+from yt8m_lib.config import model_level
+from yt8m_lib.data import datasets
+from yt8m_lib.errors import DataError
+from yt8m_lib.runs.run_record import read_run_record
+
+METRICS = ("gap", "hit_at_1", "perr", "map", "genre_accuracy")
+METRIC_NAMES = {"gap": "GAP@20", "hit_at_1": "Hit@1", "perr": "PERR", "map": "mAP@20",
+                "genre_accuracy": "genre acc."}
+# the columns that name a run, first in ``runs_frame`` (also those of an empty table)
+ID_COLUMNS = ("framework", "model", "features", "seed", "profile", "parameters", "best_epoch",
+              "epochs_trained")
+
+
+def load_records(results_dir=None, profile: str | None = None, tag: str | None = None,
+                 framework: str | None = None, features: str | None = None,
+                 models=None, seeds=None) -> list[dict]:
+    """Run records of trained models (not autoencoders) under ``results_dir``, filtered, each
+    with ``run_dir`` added. A broken record is skipped with a warning that names it, so it
+    neither hides the other runs nor goes unnoticed."""
+    results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
+    pattern = f"runs/{profile or '*'}/{tag or '*'}/{framework or '*'}/*/run.json"
+    records = []
+    for path in sorted(results_dir.glob(pattern)):
+        if path.parent.name.startswith("autoencoder-"):
+            continue
+        try:
+            record = {**read_run_record(path), "run_dir": str(path.parent)}
+        except DataError as error:
+            warnings.warn(f"skipped: {error}", stacklevel=2)
+            continue
+        if features is not None and record.get("features", "raw") != features:
+            continue
+        if models is not None and record.get("model") not in models:
+            continue
+        if seeds is not None and record.get("seed") not in seeds:
+            continue
+        records.append(record)
+    return records
+
+
+def runs_frame(records, split: str = "test"):
+    """One row per run: who it is (``ID_COLUMNS``), the split's metrics, the timings
+    (seconds, rates), the hardware summary (``hw_…``) and the run folder."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        row = {"framework": r.get("framework"), "model": r.get("model"),
+               "features": r.get("features", "raw"), "seed": r.get("seed"),
+               "profile": r.get("profile"), "parameters": r.get("parameters"),
+               "best_epoch": r.get("best_epoch"), "epochs_trained": len(r.get("history") or [])}
+        metrics = (r.get("evaluations") or {}).get(split) or {}
+        for key in METRICS:
+            value = metrics.get(key)
+            row[key] = np.nan if value is None else value
+        row.update({k: v for k, v in (r.get("timings") or {}).items()
+                    if isinstance(v, (int, float))})
+        summary = (r.get("hardware") or {}).get("summary") or {}
+        row.update({f"hw_{k}": v for k, v in summary.items()
+                    if isinstance(v, (int, float))})
+        row["run_dir"] = r.get("run_dir")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else list(ID_COLUMNS))
+
+
+def mean_std_table(frame, columns, by=("framework", "model")):
+    """mean, std and number of seeds of ``columns`` per group (std over seeds, ddof=1)."""
+    grouped = frame.groupby(list(by), sort=False)[list(columns)]
+    table = grouped.agg(["mean", "std"])
+    table[("seeds", "")] = frame.groupby(list(by), sort=False)["seed"].nunique()
+    return table
+
+
+def format_mean_std(table, columns, digits: int = 3):
+    """The mean ± std strings of a ``mean_std_table`` (for display)."""
+    import pandas as pd
+
+    out = pd.DataFrame(index=table.index)
+    for col in columns:
+        mean, std = table[(col, "mean")], table[(col, "std")]
+        out[METRIC_NAMES.get(col, col)] = [
+            f"{m:.{digits}f} ± {s:.{digits}f}" if np.isfinite(s) else f"{m:.{digits}f}"
+            for m, s in zip(mean, std)]
+    out["seeds"] = table[("seeds", "")]
+    return out
+
+
+def history_frame(records):
+    """Long table of the per-epoch history of every run (framework, model, seed, epoch, …)."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        for entry in r.get("history") or []:
+            rows.append({"framework": r.get("framework"), "model": r.get("model"),
+                         "features": r.get("features", "raw"), "seed": r.get("seed"), **entry})
+    return pd.DataFrame(rows)
+
+
+def hardware_frame(records):
+    """Long table of the hardware samples of every run (one row per sample)."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        for sample in (r.get("hardware") or {}).get("samples") or []:
+            rows.append({"framework": r.get("framework"), "model": r.get("model"),
+                         "seed": r.get("seed"), **sample})
+    return pd.DataFrame(rows)
+
+
+def genre_confusion_sum(records, split: str = "test"):
+    """The genre confusion matrices of several runs (e.g. the seeds of a model), summed."""
+    import pandas as pd
+
+    total, names = None, None
+    for r in records:
+        metrics = (r.get("evaluations") or {}).get(split) or {}
+        if "genre_confusion" not in metrics:
+            continue
+        matrix = np.asarray(metrics["genre_confusion"], dtype=np.int64)
+        total = matrix if total is None else total + matrix
+        names = metrics.get("genres") or [str(i) for i in range(len(matrix))]
+    if total is None:
+        return None
+    return pd.DataFrame(total, index=pd.Index(names, name="true genre"),
+                        columns=pd.Index(names, name="predicted genre"))
+
+
+# --------------------------------------------------------------------------- per-class analysis
+
+def per_class_ap(predictions_path, labels: np.ndarray, ids, top_k: int = 20) -> np.ndarray:
+    """AP@top_k of each class from a Kaggle predictions file, as the 2018 challenge's mAP
+    counts it: the class's entries among every video's kept top-k, sorted by score, divided
+    by the class's full number of positives. NaN for classes without positives."""
+    from yt8m_lib.evaluation.predictions import read_predictions
+
+    predictions = read_predictions(predictions_path)  # {id: [(class, score), ...]}
+    row_of = {vid: i for i, vid in enumerate(ids)}
+    num_classes = labels.shape[1]
+    positives = labels.sum(axis=0).astype(np.float64)
+    ap = np.full(num_classes, np.nan)
+    entries = {c: [] for c in range(num_classes)}
+    for vid, kept in predictions.items():
+        row = row_of.get(vid)
+        if row is None:
+            continue
+        for cls, score in sorted(kept, key=lambda pair: -pair[1])[:top_k]:
+            entries[int(cls)].append((float(score), bool(labels[row, int(cls)])))
+    for c in range(num_classes):
+        if positives[c] == 0:
+            continue
+        if not entries[c]:
+            ap[c] = 0.0
+            continue
+        order = sorted(entries[c], key=lambda e: -e[0])
+        hits = np.array([h for _, h in order], dtype=np.float64)
+        precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+        ap[c] = float((precision * hits).sum() / positives[c])
+    return ap
+
+
+def class_type_table(records, data_dir, split_files_: dict | None = None):
+    """Mean AP@20 over the classes of each evidence kind of the synthetic manifest
+    (rgb, audio, temporal) per run, from each run's test predictions file."""
+    import pandas as pd
+
+    manifest = datasets.load_manifest(data_dir)
+    if manifest is None:
+        raise ValueError("class types exist only for synthetic data (manifest.json)")
+    num_classes = int(manifest["num_classes"])
+    labels_cache = {}
+    rows = []
+    for r in records:
+        level = model_level(r["model"])
+        if level not in labels_cache:
+            files = (split_files_ or datasets.split_files(data_dir, level))["test"]
+            examples = datasets.read_split(files, level, num_classes)
+            labels_cache[level] = ([e.id for e in examples],
+                                   datasets.label_matrix(examples, num_classes))
+        ids, y = labels_cache[level]
+        path = Path(r["run_dir"]) / "test_predictions.csv"
+        if not path.is_file():
+            continue
+        ap = per_class_ap(path, y, ids)
+        for kind in ("rgb", "audio", "temporal"):
+            classes = np.asarray(manifest["classes"][kind], dtype=np.int64)
+            values = ap[classes] if classes.size else np.array([np.nan])
+            rows.append({"framework": r["framework"], "model": r["model"], "seed": r["seed"],
+                         "class_kind": kind, "mean_ap": float(np.nanmean(values))
+                         if np.isfinite(values).any() else np.nan,
+                         "classes": int(np.isfinite(values).sum())})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- multi-process runs
+
+def scaling_frame(records):
+    """One row per multi-process run: framework, model, processes, throughput, step time,
+    validation GAP, peak memory of the chief, batches skipped; speed-up and parallel
+    efficiency relative to the fewest processes of the same framework and model."""
+    import pandas as pd
+
+    frame = pd.DataFrame([{
+        "framework": r.get("framework"), "model": r.get("model"),
+        "processes": (r.get("distributed") or {}).get("world_size", 1),
+        "per-process batch": (r.get("distributed") or {}).get("per_rank_batch_size"),
+        "videos / s": (r.get("timings") or {}).get("train_examples_per_s", np.nan),
+        "median step (s)": (r.get("timings") or {}).get("median_step_s", np.nan),
+        "train time (s)": (r.get("timings") or {}).get("total_train_s", np.nan),
+        "val GAP": (r.get("history") or [{}])[-1].get("val_gap", np.nan),
+        "peak memory, rank 0 (MB)": ((r.get("hardware") or {}).get("summary") or {})
+        .get("rss_mb_peak", np.nan),
+        # Keras workers all run the batches of the smallest shard (PyTorch: DDP join)
+        "skipped batches": (r.get("distributed") or {}).get("skipped_batches", 0),
+    } for r in records])
+    if frame.empty:
+        return frame
+    group = frame.groupby(["framework", "model"])
+    fewest = group["processes"].transform("min")
+    base = frame["videos / s"].where(frame["processes"] == fewest)
+    frame["speed-up"] = frame["videos / s"] / base.groupby([frame.framework, frame.model]) \
+        .transform("max")
+    frame["parallel efficiency"] = frame["speed-up"] / (frame["processes"] / fewest)
+    return frame
