@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import CHECKOUT
 
 from yt8m_lib.runs import benchmarking as bm
 
@@ -327,7 +328,8 @@ def test_step_times_read_the_committed_gpu_records_and_name_missing_folders(tmp_
     """Notebook 05's CPU-vs-GPU figure: the H200 records committed in benchmarks/records give
     a training step and an inference latency per model (PyTorch on cuda); a folder without
     results is named, not an error."""
-    times, notes = bm.step_times({"H200": bm.RECORDS_DIR / "nvidia-h200", "none": tmp_path})
+    records = CHECKOUT / "benchmarks" / "records" / "nvidia-h200"
+    times, notes = bm.step_times({"H200": records, "none": tmp_path})
     assert set(times.task) == {"train step", "inference"}
     assert set(times.device) == {"cuda"} and set(times.framework) == {"torch"}
     assert times.groupby("task").model.nunique().to_dict() == {"inference": 6, "train step": 6}

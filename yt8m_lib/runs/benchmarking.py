@@ -1,8 +1,7 @@
 """A small benchmark harness: fair timings, ratios measured in the same run, JSON results.
 
 Used by ``benchmarks/`` (``make bench``) and by notebooks 05/06, which read the JSON files
-this module writes to ``results/bench/`` (``bench_dir()``).  The rules it implements are
-those of ``../shared/CONVENTIONS.md`` §4:
+this module writes to ``results/bench/`` (``bench_dir()``).  The rules it implements:
 
 * **warm-up excluded**: every timed function is first called ``warmup`` times untimed
   (first calls pay for imports, allocations, graph tracing, JIT compilation);
@@ -24,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from yt8m_lib import paths
+from yt8m_lib.runs.run_record import environment_info, git_info
 
 SCHEMA = "yt8m-bench/1"
 
@@ -284,30 +284,9 @@ def bench_dir() -> Path:
     return paths.results_dir() / "bench"
 
 
-def _git_commit() -> dict:
-    try:
-        from yt8m_lib.runs.run_record import git_info
-        return git_info()
-    except ImportError:  # evaluation module not there: ask git directly
-        def git(*args):
-            return subprocess.run(["git", *args], cwd=paths.REPO_ROOT, capture_output=True,
-                                  text=True, timeout=10).stdout.strip()
-        try:
-            return {"commit": git("rev-parse", "HEAD") or None,
-                    "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
-        except (OSError, subprocess.SubprocessError):
-            return {"commit": None, "dirty": None}
-
-
 def environment() -> dict:
     """CPU count, platform, Python/numpy/framework versions (frameworks only if loaded)."""
-    try:
-        from yt8m_lib.runs.run_record import environment_info
-        env = dict(environment_info())
-    except ImportError:
-        env = {"python": platform.python_version(), "platform": platform.platform(),
-               "numpy": np.__version__}
-    import sys
+    env = dict(environment_info())
     env["cpu_count"] = os.cpu_count()
     try:  # more runnable threads than cores make every timing slower: keep it on record
         env["load_average_1m"] = round(os.getloadavg()[0], 2)
@@ -346,7 +325,7 @@ def write_result(result: dict, folder: Path | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     result = dict(result)
     result["environment"] = environment()
-    result["git"] = _git_commit()
+    result["git"] = git_info()
     path = folder / f"{result['section']}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
@@ -368,8 +347,8 @@ def load_result(section: str, folder: Path | None = None) -> dict:
     """One section's JSON (e.g. ``load_result("read")``); FileNotFoundError says how to make it."""
     path = (Path(folder) if folder is not None else bench_dir()) / f"{section}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: run `make bench` "
-                                f"(or `python -m benchmarks.run --only {section}`)")
+        raise FileNotFoundError(f"{path} does not exist: run `make bench BENCH_ONLY={section}` "
+                                "(or `make bench` for every section)")
     return json.loads(path.read_text())
 
 
@@ -377,10 +356,6 @@ def rows_frame(section: str, folder: Path | None = None):
     """A section's rows as a pandas DataFrame, nested stats flattened (``seconds.median`` ...)."""
     import pandas as pd
     return pd.json_normalize(load_result(section, folder)["rows"])
-
-
-# Benchmark results measured elsewhere and committed (e.g. on a lent GPU): one folder each
-RECORDS_DIR = paths.REPO_ROOT / "benchmarks" / "records"
 
 
 def step_times(folders: dict) -> tuple:
