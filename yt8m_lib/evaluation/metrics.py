@@ -117,10 +117,14 @@ class StreamingEvaluator:
     Keeps per video only its top-k classes, scores (float64) and hits, plus per-class positive
     counts and running sums for Hit@1 and PERR.  With ``vocabulary`` (a
     ``yt8m_lib.evaluation.genres.Vocabulary`` or a path to vocabulary.csv) it also accumulates genre
-    top-1 accuracy and the genre confusion matrix.
+    top-1 accuracy and the genre confusion matrix, and ``result()["genre"]`` is the
+    ``genres.genre_report`` of the whole set, with genre scores by ``genre_rule`` (``genre_k``
+    for ``"topk_mean"``) and baselines from ``genre_prior`` (a ``genres.GenrePrior`` of the
+    training labels; without it, from the evaluated set, as the report says).
     """
 
-    def __init__(self, num_classes: int, top_k: int = 20, vocabulary=None):
+    def __init__(self, num_classes: int, top_k: int = 20, vocabulary=None,
+                 genre_rule: str = "max", genre_k: int = 3, genre_prior=None):
         if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
                 or num_classes < 1:
             raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
@@ -142,7 +146,7 @@ class StreamingEvaluator:
                 raise ValueError(f"the vocabulary has {vocabulary.num_classes} classes, "
                                  f"the evaluator {self.num_classes}")
             self.vocabulary = vocabulary
-            self._genre_counts = genres.GenreCounts(vocabulary)
+            self._genre_counts = genres.GenreCounts(vocabulary, genre_rule, genre_k, genre_prior)
 
     def add(self, predictions, labels) -> None:
         """Add one batch; an empty batch (0, C) is ignored."""
@@ -154,6 +158,8 @@ class StreamingEvaluator:
         self.num_videos += p.shape[0]
 
     def _add_chunk(self, p: np.ndarray, y: np.ndarray) -> None:
+        if self.vocabulary is not None:  # first: a genre rule's refusal leaves no partial chunk
+            self._genre_counts.add(p, y)
         rows = np.arange(p.shape[0])[:, None]
         num_labels = np.count_nonzero(y, axis=1)
         # one ranking serves all metrics: top max(k, most labels of a video) classes
@@ -171,8 +177,6 @@ class StreamingEvaluator:
         self._scores.append(p[rows, top].astype(np.float64))
         self._hits.append(ranked_hits[:, :self._k].copy())
         self._positives += np.count_nonzero(y, axis=0)
-        if self.vocabulary is not None:
-            self._genre_counts.add(p, y)
 
     def result(self) -> dict:
         if self.num_videos == 0:
@@ -192,6 +196,7 @@ class StreamingEvaluator:
             out["genre_accuracy"] = self._genre_counts.accuracy()
             out["genre_confusion"] = self._genre_counts.confusion.tolist()
             out["genres"] = list(self.vocabulary.genre_names)
+            out["genre"] = self._genre_counts.report()
         return out
 
 
