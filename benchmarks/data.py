@@ -16,6 +16,9 @@ from yt8m_lib.config import AUDIO_DIM, NUM_CLASSES_2018, RGB_DIM
 from yt8m_lib.data.records import FrameExample, VideoExample, write_shard
 
 MIN_FRAMES, MAX_FRAMES = 120, 300
+# the checkout holding benchmarks/: its build/ folder, and the working folder and import
+# path of the benchmark's child processes (which import benchmarks.*)
+CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def _labels(rng, num_classes):
@@ -61,5 +64,4 @@ def make_shards(folder: Path, level: str, *, shards: int, per_shard: int, seed: 
 
 def data_folder() -> Path:
     """Where benchmark shards live: build/bench_data (ignored by git, removed by make clean)."""
-    from yt8m_lib.paths import REPO_ROOT
-    return REPO_ROOT / "build" / "bench_data"
+    return CHECKOUT / "build" / "bench_data"

@@ -23,7 +23,6 @@ import tempfile
 from pathlib import Path
 
 from yt8m_lib.runs import benchmarking as bm
-from yt8m_lib.paths import REPO_ROOT
 
 from benchmarks import adapters, data
 from benchmarks.train import PROFILE, shards
@@ -89,8 +88,8 @@ def _ddp(result, model, steps, threads):
                        f"--nproc_per_node={world}", "-m", "benchmarks.ddp_worker",
                        "--model", model, "--steps", str(steps),
                        "--threads", str(max(1, cores // world)), "--out", str(out)]
-            done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
-                                  timeout=900, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+            done = subprocess.run(command, cwd=data.CHECKOUT, capture_output=True, text=True,
+                                  timeout=900, env=dict(os.environ, PYTHONPATH=str(data.CHECKOUT)))
             if done.returncode != 0 or not out.is_file():
                 result["failures"].append({"case": f"processes/{model}/{world}",
                                            "error": done.stderr[-800:]})
@@ -118,8 +117,8 @@ def _memory(result, shard_counts):
         for count in shard_counts:
             command = [sys.executable, "-m", "benchmarks.memory_child", "--how", how,
                        "--batch-size", str(MEMORY_BATCH), *[str(p) for p in paths[:count]]]
-            done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
-                                  timeout=900, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+            done = subprocess.run(command, cwd=data.CHECKOUT, capture_output=True, text=True,
+                                  timeout=900, env=dict(os.environ, PYTHONPATH=str(data.CHECKOUT)))
             if done.returncode != 0:
                 result["failures"].append({"case": f"memory/{how}/{count}",
                                            "error": done.stderr[-800:]})

@@ -11,9 +11,9 @@ import types
 from pathlib import Path
 
 import pytest
-from conftest import CHECKOUT, empty_dataset
+from conftest import empty_dataset
 
-from yt8m_lib import experiments
+from yt8m_lib import experiments, paths
 from yt8m_lib.runs import tables
 
 
@@ -158,7 +158,7 @@ def test_changed_training_code_is_never_mistaken_for_the_old(tmp_path, fake_trai
 
 
 def test_the_code_fingerprint_covers_the_trainers_of_both_frameworks():
-    package = CHECKOUT / "yt8m_lib"
+    package = paths.PACKAGE_DIR  # what code_fingerprint reads
     for pattern in experiments.CODE_FILES:  # no pattern left behind by a moved file
         assert list(package.glob(pattern)), f"CODE_FILES names {pattern}, which matches nothing"
     covered = {p.relative_to(package).as_posix() for pattern in experiments.CODE_FILES

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import empty_dataset
 
-from yt8m_lib import launch
+from yt8m_lib import launch, paths
 
 
 def option(command, name):
@@ -131,3 +131,10 @@ def test_when_one_process_fails_the_others_are_stopped_instead_of_awaited():
     assert results[0] == (3, "bad input\n")
     assert results[1][0] != 0  # killed
 
+
+def test_every_process_imports_this_copy_of_the_package(monkeypatch):
+    """The trainer processes run ``python -m yt8m_lib`` from any folder: the folder holding
+    this package comes first on their import path, before what the caller had there."""
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    env = launch._process_env(2)
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(paths.PACKAGE_DIR.parent), "/elsewhere"]

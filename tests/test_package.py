@@ -8,9 +8,9 @@ import sys
 import tomllib
 
 import pytest
+from conftest import CHECKOUT
 
 from yt8m_lib import cli, config
-from yt8m_lib.paths import REPO_ROOT
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
@@ -61,10 +61,10 @@ def test_profiles_are_complete_and_grow_from_smoke_to_paper(name):
 
 
 def test_pins_agree_between_pyproject_and_environment_yml():
-    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    project = tomllib.loads((CHECKOUT / "pyproject.toml").read_text())
     pins = {re.split(r"[=<>]", d)[0]: d for d in project["project"]["dependencies"]}
     assert pins["torch"] == "torch==2.13.0"
-    environment = (REPO_ROOT / "environment.yml").read_text()
+    environment = (CHECKOUT / "environment.yml").read_text()
     for requirement in project["project"]["dependencies"]:
         assert requirement in environment, f"{requirement} missing from environment.yml"
     # one comment per package line saying why it is there
@@ -74,12 +74,12 @@ def test_pins_agree_between_pyproject_and_environment_yml():
 
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_command():
-    first_lines = "\n".join((REPO_ROOT / "README.md").read_text().splitlines()[:8])
+    first_lines = "\n".join((CHECKOUT / "README.md").read_text().splitlines()[:8])
     assert "make reproduce" in first_lines and "make test" in first_lines
-    assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
+    assert "make test" in (CHECKOUT / ".ci" / "run").read_text()
 
 
 def test_makefile_offers_the_documented_targets():
-    makefile = (REPO_ROOT / "Makefile").read_text()
+    makefile = (CHECKOUT / "Makefile").read_text()
     for target in ("help", "setup", "data", "test", "reproduce", "bench", "lab", "clean"):
         assert re.search(rf"^{target}:", makefile, re.M), f"make {target} is missing"

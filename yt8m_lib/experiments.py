@@ -83,7 +83,7 @@ CODE_FILES = ("config.py", "data/features.py", "data/records.py", "data/frame_la
 
 def code_fingerprint(package=None) -> str:
     """Names the code of ``CODE_FILES`` (paths and contents) in ``package`` (yt8m_lib)."""
-    package = Path(package) if package is not None else Path(__file__).resolve().parent
+    package = Path(package) if package is not None else paths.PACKAGE_DIR
     digest = hashlib.sha256()
     for pattern in CODE_FILES:
         for path in sorted(package.glob(pattern)):

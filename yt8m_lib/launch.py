@@ -56,21 +56,23 @@ def scaling_run_dir(framework: str, model: str, world_size: int, *, profile: str
 def _process_env(threads: int, **extra: str) -> dict:
     """The environment of one training process: its share of threads in every thread pool
     either framework sizes from the environment (OpenMP for PyTorch, TensorFlow's intra- and
-    inter-op pools), and the repository importable."""
+    inter-op pools), and this copy of yt8m_lib importable wherever it is installed."""
+    importable = os.pathsep.join(p for p in (str(paths.PACKAGE_DIR.parent),
+                                             os.environ.get("PYTHONPATH")) if p)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE",
                TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads),
-               TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(paths.REPO_ROOT))
+               TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=importable)
     env.pop("TF_CONFIG", None)  # only a multi-worker launch sets it, per worker
     env.update(extra)
     return env
 
 
 def _run_processes(jobs, timeout_s: float | None = None) -> list[tuple[int, str]]:
-    """Start every (command, env) at once from the repository root and wait for all; returns
-    (exit code, combined output) of each. When one fails, the others are stopped (they would
-    wait for it forever)."""
+    """Start every (command, env) at once and wait for all; returns (exit code, combined
+    output) of each. When one fails, the others are stopped (they would wait for it
+    forever)."""
     logs = [tempfile.TemporaryFile(mode="w+") for _ in jobs]
-    processes = [subprocess.Popen(command, cwd=paths.REPO_ROOT, env=env, stdout=log,
+    processes = [subprocess.Popen(command, env=env, stdout=log,
                                   stderr=subprocess.STDOUT, text=True)
                  for (command, env), log in zip(jobs, logs)]
     deadline = None if timeout_s is None else time.monotonic() + timeout_s

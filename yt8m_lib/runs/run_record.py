@@ -94,8 +94,9 @@ def environment_info() -> dict:
 
 
 def git_info(repo=None) -> dict:
-    """{"commit": HEAD hash, "dirty": uncommitted changes?}; both None outside a git checkout."""
-    cwd = Path(repo) if repo is not None else paths.REPO_ROOT
+    """{"commit": HEAD hash, "dirty": uncommitted changes?} of ``repo`` (default: the
+    checkout this package's code comes from); both None outside a git checkout."""
+    cwd = Path(repo) if repo is not None else paths.PACKAGE_DIR
 
     def git(*args):
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20)
