@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("real-check", help="the quality bar on real video-level shards: fc vs "
                        "logistic vs the label prior, on held-out shards")
-    p.add_argument("data_dir", help="folder of real video-level shards (e.g. ../shared/yt8m_real)")
+    p.add_argument("data_dir", help="folder of real video-level shards (e.g. $YT8M_REAL_DIR)")
     p.add_argument("--out", default="results/real_check", help="run folders and summary.json")
     p.add_argument("--framework", choices=FRAMEWORKS, default="torch")
     p.add_argument("--profile", choices=PROFILES, default="paper")

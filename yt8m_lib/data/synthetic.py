@@ -80,8 +80,8 @@ SPLITS = ("train", "validate", "test")
 FORMAT_VERSION = 1
 UNKNOWN_GENRE = "(Unknown)"
 
-# Entities per Vertical1 genre in the real 2018 vocabulary.csv (3862 rows; counted from
-# ../shared/yt8m_real/vocabulary.csv, column Vertical1). Only these proportions are used.
+# Entities per Vertical1 genre in the real 2018 vocabulary.csv (3862 rows; counted in its
+# column Vertical1). Only these proportions are used.
 REAL_GENRE_ENTITIES = {
     "Games": 734, "Arts & Entertainment": 525, "Autos & Vehicles": 466,
     "Computers & Electronics": 302, "Food & Drink": 278, "Business & Industrial": 259,

@@ -4,8 +4,8 @@ Every model of both frameworks is scored by this module, so no difference in the
 can come from two metric implementations.  ``predictions`` and ``labels`` are (N, C) arrays:
 scores (any real numbers, usually probabilities) and labels in {0, 1} (bool, int or float).
 
-Definitions (``../shared/CONVENTIONS.md`` §2; the reference is the 2018 starter code's
-``eval_util.py`` and ``average_precision_calculator.py``):
+Definitions (the reference is the 2018 starter code's ``eval_util.py`` and
+``average_precision_calculator.py``):
 
 * **Hit@1**: fraction of videos whose top-scored class is one of their labels.
 * **PERR** (precision at equal recall rate): for a video with n labels, the fraction of its
