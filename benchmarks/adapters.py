@@ -6,20 +6,30 @@ from __future__ import annotations
 from yt8m_lib.config import NUM_CLASSES_2018, get_profile
 
 
+def input_spec(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,
+               shuffle_seed=None, frames_per_video=None, video_means=True):
+    """The ``InputSpec`` of a benchmark stream: the profile's sampling and normalisation."""
+    from yt8m_lib.data.batches import InputSpec
+
+    train = get_profile(profile).train
+    return InputSpec(tuple(str(p) for p in paths), level, num_classes, batch_size,
+                     frames_per_video or train.frames_per_video, train.frame_sampling,
+                     train.normalize, video_means, shuffle_seed, train.shuffle_buffer)
+
+
 def torch_batches(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,
                   num_workers=0, shuffle_seed=None, frames_per_video=None, video_means=True):
     """A function returning a fresh iterator of PyTorch batch dicts (on the CPU) over
     ``paths``; ``video_means``: frame-level batches with mean_rgb/mean_audio (what ``hybrid``
     reads)."""
-    from yt8m_lib.config import with_overrides
     from yt8m_lib.torch.data import YT8MDataset, make_loader
 
-    config = with_overrides(get_profile(profile).train, frames_per_video=frames_per_video)
+    spec = input_spec(paths, level, batch_size=batch_size, profile=profile,
+                      num_classes=num_classes, shuffle_seed=shuffle_seed,
+                      frames_per_video=frames_per_video, video_means=video_means)
 
     def make():
-        dataset = YT8MDataset(paths, level, num_classes=num_classes, train_config=config,
-                              shuffle_seed=shuffle_seed, video_means=video_means)
-        return iter(make_loader(dataset, batch_size, num_workers=num_workers))
+        return iter(make_loader(YT8MDataset(spec), batch_size, num_workers=num_workers))
     return make
 
 
@@ -36,8 +46,8 @@ def torch_endless_batches(paths, level, *, batch_size, num_workers=0, profile="d
 
     from benchmarks.torch_endless import EndlessDataset
 
-    dataset = EndlessDataset(paths, level, num_classes=num_classes,
-                             train_config=get_profile(profile).train, video_means=video_means)
+    dataset = EndlessDataset(input_spec(paths, level, batch_size=batch_size, profile=profile,
+                                        num_classes=num_classes, video_means=video_means))
     return iter(make_loader(dataset, batch_size, num_workers=num_workers, device=device,
                             chunk_videos=chunk_videos, read_in_thread=read_in_thread))
 
@@ -45,29 +55,25 @@ def torch_endless_batches(paths, level, *, batch_size, num_workers=0, profile="d
 def keras_batches(paths, level, *, batch_size, profile="default", num_classes=NUM_CLASSES_2018,
                   shuffle_seed=None, frames_per_video=None, video_means=True):
     """A function returning a fresh iterator over the Keras trainer's batches: the project's
-    reader (``yt8m_lib.data.batches``) as TensorFlow tensors (``keras.train.to_tensors``).
+    reader (``yt8m_lib.data.batches``) as TensorFlow tensors (``keras.data.to_tensors``).
     Unthreaded: ``benchmarks.train`` reads it ahead in a thread, as the trainer does."""
-    from yt8m_lib.data.batches import iter_batches
-    from yt8m_lib.keras.train import to_tensors
+    from yt8m_lib.keras.data import to_tensors
 
-    train = get_profile(profile).train
+    spec = input_spec(paths, level, batch_size=batch_size, profile=profile,
+                      num_classes=num_classes, shuffle_seed=shuffle_seed,
+                      frames_per_video=frames_per_video, video_means=video_means)
 
     def make():
-        batches = iter_batches(
-            paths, level, num_classes=num_classes, batch_size=batch_size,
-            frames_per_video=frames_per_video or train.frames_per_video,
-            sampling=train.frame_sampling, normalize=train.normalize, video_means=video_means,
-            seed=shuffle_seed, shuffle_buffer=train.shuffle_buffer)
-        return (to_tensors(batch) for batch in batches)
+        return (to_tensors(batch) for batch in spec.batches())
     return make
 
 
 def keras_tf_data_batches(paths, level, *, batch_size, profile="default",
                           num_classes=NUM_CLASSES_2018, shuffle_seed=None,
                           frames_per_video=None, video_means=True):
-    """A function returning a fresh iterator over ``yt8m_lib.keras.data``'s tf.data pipeline
-    (the same batches as tensors, built with TensorFlow ops; evaluation reads with it)."""
-    from yt8m_lib.keras.data import make_dataset
+    """A function returning a fresh iterator over the tf.data baseline (``benchmarks.tf_data``)
+    (the same batches as tensors, built with TensorFlow ops)."""
+    from benchmarks.tf_data import make_dataset
 
     train = get_profile(profile).train
     dataset = make_dataset(

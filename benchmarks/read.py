@@ -18,7 +18,7 @@ Cases (each reads every record of the same files once per call, into numpy):
   profile ``default``), batches of 64 model inputs - frame sampling, video means,
   normalisation, multi-hot, collation included (so they do more work than the plain
   readers: not a like-for-like ratio); ``keras_tf_data_pipeline``: the same batches from
-  ``yt8m_lib.keras.data``'s tf.data pipeline (what Keras evaluation reads with);
+  the tf.data baseline (``benchmarks.tf_data``);
 * ``raw_floor``: the TFRecord framing only (no CRC check) and a copy of each record's bytes
   into numpy - what any reader must at least do; like-for-like with ``project_reader``;
 * ``raw_floor_dequantized`` (frame level): the floor plus dequantizing every byte, the floor

@@ -174,7 +174,7 @@ def test_stream_lstm_trains_on_the_mean_of_its_heads_losses():
     the loss of the averaged output would starve the slower head."""
     from yt8m_lib.config import HEAD_LOSS_MODELS
     from yt8m_lib.torch.models import MODEL_CLASSES
-    from yt8m_lib.torch.train import classifier_loss, clipped_bce
+    from yt8m_lib.torch.models import classifier_loss, clipped_bce
 
     assert {n for n, c in MODEL_CLASSES.items() if getattr(c, "per_head_loss", False)} \
         == set(HEAD_LOSS_MODELS) == {"stream_lstm"}
@@ -185,7 +185,7 @@ def test_stream_lstm_trains_on_the_mean_of_its_heads_losses():
     for name in ("stream_lstm", "bilstm"):
         model = build_model(name, CONFIG).eval()  # eval: no dropout, the same numbers twice
         with torch.no_grad():
-            loss = classifier_loss(model, batch, train)
+            loss = classifier_loss(model, batch, batch["labels"], train.bce_epsilon)
             of_output = clipped_bce(model(batch), batch["labels"], train.bce_epsilon)
             if name == "stream_lstm":
                 rgb, audio = model(batch, heads=True)

@@ -16,14 +16,11 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 
 from yt8m_lib.data import records
-from yt8m_lib.config import (FRAMEWORKS, MODEL_NAMES, NUM_CLASSES_2018, ModelConfig,
-                             TrainConfig, model_level)
+from yt8m_lib.config import (FRAMEWORKS, MODEL_NAMES, NUM_CLASSES_2018, model_level)
 from yt8m_lib.data.datasets import manifest_classes, resolve_vocabulary
 from yt8m_lib.errors import ConfigError, DataError, MissingFrameworkError
 

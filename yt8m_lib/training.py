@@ -1,14 +1,33 @@
-"""What both trainers share: reading a run's configs back, the run record of a training run,
-and the clocks of a training loop (step times, data wait, warm-up, throughput)."""
+"""The trainer contract: the one epoch loop both frameworks run (``fit``), what each
+framework supplies to it (``Trainer``: ``yt8m_lib.torch.train`` and ``yt8m_lib.keras.train``
+implement the same names), the run and input specs both take, the lock of a run folder, the
+loop's callbacks, the run record of a training run and the clocks of a training loop (step
+times, data wait, warm-up, throughput).
+
+Files of a run folder: ``run.json`` (the run record, rewritten after every epoch), ``last.*``
+(weights, optimizer and loop state: what resuming needs), ``best.*`` (weights of the epoch
+with the best validation GAP; for the autoencoder, the lowest reconstruction error),
+``tensorboard/`` (event files) and, while a run writes it, ``.lock``.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import socket
+import sys
 import time
+import types
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from yt8m_lib.config import ModelConfig, TrainConfig
 from yt8m_lib.data import records
+from yt8m_lib.data.batches import InputSpec
+from yt8m_lib.errors import ConfigError
 
 
 def model_config_from_dict(values: dict) -> ModelConfig:
@@ -146,7 +165,7 @@ def step_statistics(step_times, warmup: int = 3) -> dict:
 def new_training_record(*, framework: str, model: str, features: str, profile: str, seed: int,
                         model_config, train_config, train_paths, val_paths, level: str,
                         num_classes: int, vocabulary, autoencoder_dir=None,
-                        distributed: dict | None = None) -> dict:
+                        distributed: dict | None = None, data_normalize=None) -> dict:
     """The run record of a training run before its first epoch (both trainers fill it in)."""
     from yt8m_lib.config import to_dict
     from yt8m_lib.runs.run_record import new_run_record
@@ -162,4 +181,494 @@ def new_training_record(*, framework: str, model: str, features: str, profile: s
               "vocabulary": None if vocabulary is None else str(vocabulary)},
         distributed=distributed or {"world_size": 1, "backend": None})
     record["timing_definitions"] = dict(TIMING_DEFINITIONS)
+    record["config"]["data_normalize"] = data_normalize
     return record
+
+
+# ------------------------------------------------------------------ the run of a model
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What is trained: built once from (profile, model, overrides), taken by both trainers
+    and written into the run record. ``model`` is a classifier name or "autoencoder"."""
+
+    model: str
+    level: str
+    profile: str
+    seed: int
+    num_classes: int
+    model_config: ModelConfig
+    train_config: TrainConfig
+    features: str = "raw"
+    autoencoder_dir: str | None = None
+    vocabulary: str | None = None
+
+    @classmethod
+    def create(cls, model: str, *, profile: str, seed: int, num_classes: int,
+               level: str | None = None, epochs: int | None = None,
+               batch_size: int | None = None, features: str = "raw", autoencoder_dir=None,
+               vocabulary=None) -> RunSpec:
+        from yt8m_lib.config import get_profile, model_level, with_overrides
+
+        if features not in ("raw", "autoencoder"):
+            raise ConfigError(f"unknown features {features!r}; choose raw or autoencoder")
+        if features == "autoencoder" and autoencoder_dir is None:
+            raise ConfigError("--features autoencoder needs --autoencoder RUN_DIR")
+        settings = get_profile(profile)
+        train = with_overrides(settings.train, epochs=epochs, batch_size=batch_size, seed=seed)
+        if model == "autoencoder":
+            if level is None:
+                raise ConfigError("an autoencoder run needs a level (video or frame)")
+            # the autoencoder learns un-normalised features, for its own number of epochs
+            train = with_overrides(train, epochs=epochs or settings.train.ae_epochs,
+                                   normalize=False)
+        else:
+            level = model_level(model)
+        return cls(model, level, profile, seed, num_classes,
+                   with_overrides(settings.model, num_classes=num_classes), train, features,
+                   None if autoencoder_dir is None else str(autoencoder_dir),
+                   None if vocabulary is None else str(vocabulary))
+
+    @property
+    def is_autoencoder(self) -> bool:
+        return self.model == "autoencoder"
+
+    def with_codes(self, rgb_dim: int, audio_dim: int) -> RunSpec:
+        """The spec of a model that reads an autoencoder's codes instead of raw features."""
+        from yt8m_lib.config import with_overrides
+
+        return replace(self, model_config=with_overrides(self.model_config, rgb_dim=rgb_dim,
+                                                         audio_dim=audio_dim))
+
+    def inputs(self, train_paths, val_paths, *, normalize: bool | None = None,
+               batch_size: int | None = None) -> tuple[InputSpec, InputSpec]:
+        """(training stream, validation stream) of this run; ``batch_size``: per reader."""
+        from yt8m_lib.config import reads_video_means
+
+        means = False if self.is_autoencoder else reads_video_means(self.model)
+        train = InputSpec.for_training(train_paths, self.level, self.train_config,
+                                       num_classes=self.num_classes, seed=self.seed,
+                                       normalize=normalize, video_means=means,
+                                       batch_size=batch_size)
+        val = InputSpec.for_evaluation(val_paths, self.level, self.train_config,
+                                       num_classes=self.num_classes, normalize=normalize,
+                                       video_means=means)
+        return train, val
+
+    def new_record(self, framework: str, train: InputSpec, val: InputSpec, *,
+                   distributed: dict) -> dict:
+        return new_training_record(
+            framework=framework, model=self.model, features=self.features,
+            profile=self.profile, seed=self.seed, model_config=self.model_config,
+            train_config=self.train_config, train_paths=train.paths, val_paths=val.paths,
+            level=self.level, num_classes=self.num_classes, vocabulary=self.vocabulary,
+            autoencoder_dir=self.autoencoder_dir, distributed=distributed,
+            data_normalize=train.normalize)
+
+
+# ------------------------------------------------------------------ one writer per run folder
+
+LOCK_FILE = ".lock"
+
+
+class RunLock:
+    """Holds a run folder while a run writes it: a second run into the same folder is
+    refused with one line naming the holder (process id, host, start time), and the first
+    run loses nothing. A lock left by a process that no longer runs (on this host) is
+    taken over."""
+
+    def __init__(self, run_dir):
+        self.path = Path(run_dir) / LOCK_FILE
+        self.held = False
+
+    def _holder(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        me = {"pid": os.getpid(), "host": socket.gethostname(),
+              "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder() or {}
+                if holder.get("host") == me["host"] and not _alive(holder.get("pid")):
+                    self.path.unlink(missing_ok=True)  # stale: its process is gone
+                    continue
+                raise ConfigError(
+                    f"{self.path.parent} is being written by another run (pid "
+                    f"{holder.get('pid', '?')} on {holder.get('host', '?')} since "
+                    f"{holder.get('since', '?')}); choose another --out or wait for it")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(me, f)
+            self.held = True
+            return
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ------------------------------------------------------------------ callbacks of the loop
+
+class Callback:
+    """Hooks of ``fit``; every method is optional. Tests use them to stop a run early (a
+    "kill"), to see which videos each process trained on, and to keep each process's final
+    weights."""
+
+    def on_train_batch(self, trainer, epoch: int, ids) -> None:
+        """Before the step on a batch (``ids``: the videos this process trains on)."""
+
+    def on_epoch_end(self, trainer, epoch: int, entry: dict | None) -> bool:
+        """After an epoch (``epoch`` counted from 1); True stops the run there."""
+        return False
+
+    def on_train_end(self, trainer) -> None:
+        """After the last epoch, on every process."""
+
+
+class StopAfterEpochs(Callback):
+    """End the run after ``epochs`` epochs of this call, as if the process had died there
+    (the checkpoint of the last finished epoch is on disk)."""
+
+    def __init__(self, epochs: int):
+        self.epochs = epochs
+        self.done = 0
+
+    def on_epoch_end(self, trainer, epoch, entry):
+        self.done += 1
+        return self.done >= self.epochs
+
+
+class RecordTrainedIds(Callback):
+    """Every (epoch, video id) this process trained on, in order."""
+
+    def __init__(self):
+        self.seen: list[tuple[int, str]] = []
+
+    def on_train_batch(self, trainer, epoch, ids):
+        self.seen.extend((epoch, str(i)) for i in ids)
+
+
+# ------------------------------------------------------------------ the epoch loop
+
+class Trainer:
+    """What a framework supplies to ``fit``: ``yt8m_lib.torch.train.Trainer`` and
+    ``yt8m_lib.keras.train.Trainer`` implement these names, so the two read side by side.
+
+    Attributes: ``framework``, ``rank`` and ``world_size`` (processes), ``is_main``,
+    ``LAST``/``BEST`` (checkpoint file names), ``skips_single_video_batches`` (a model with
+    BatchNorm cannot train on one video), ``lower_is_better`` (validation score)."""
+
+    framework: str
+    LAST: str
+    BEST: str
+    rank = 0
+    world_size = 1
+    skips_single_video_batches = False
+    lower_is_better = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def epoch_batches(self, epoch: int):
+        """(this process's training batches of ``epoch``, batches the other processes skip
+        so that every process takes the same number of steps)."""
+        raise NotImplementedError
+
+    def batch_ids(self, batch) -> list:
+        return batch["id"]
+
+    def examples_in_step(self, batch) -> int:
+        """Videos one step trains on, over all processes."""
+        raise NotImplementedError
+
+    def train_step(self, batch) -> float:
+        raise NotImplementedError
+
+    def end_epoch(self, loss_sum: float, count: int) -> tuple[float, int]:
+        """Sums over processes; BatchNorm statistics made equal on every process."""
+        return loss_sum, count
+
+    def validate(self) -> tuple[dict, dict, dict]:
+        """(history fields, evaluation of the validation set, inference timings)."""
+        raise NotImplementedError
+
+    def save_weights(self, path: Path, epoch: int | None = None) -> None:
+        """The model's weights (and the epoch they are of)."""
+        raise NotImplementedError
+
+    def save_checkpoint(self, path: Path, state: dict) -> None:
+        """Weights, optimizer and the loop's ``state``: what resuming needs."""
+        raise NotImplementedError
+
+    def load_checkpoint(self, path: Path) -> dict:
+        """Restore what ``save_checkpoint`` wrote; returns the loop state."""
+        raise NotImplementedError
+
+    def barrier(self) -> None:
+        pass
+
+    def close(self) -> None:
+        """Leave the process group this trainer joined (if any)."""
+
+    def hardware_monitor(self):
+        """The CPU / memory / GPU sampler of this framework's runs."""
+        from yt8m_lib.runs.hardware import HardwareMonitor
+
+        return HardwareMonitor(framework=self.framework)
+
+
+class ScalarWriter:
+    """TensorBoard scalars, written by tensorboard's own event writer: the same files from
+    both frameworks, and no TensorFlow imported for it. tensorboard imports TensorFlow when
+    it is installed unless the marker module ``tensorboard.compat.notf`` exists (then it uses
+    its own stub); the marker is set only while TensorFlow is not loaded already."""
+
+    def __init__(self, log_dir):
+        if "tensorflow" not in sys.modules:
+            sys.modules.setdefault("tensorboard.compat.notf",
+                                   types.ModuleType("tensorboard.compat.notf"))
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        self.writer = EventFileWriter(str(log_dir))
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(value))])
+        self.writer.add_event(Event(summary=summary, step=int(step), wall_time=time.time()))
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+LOG_EVERY = 10  # steps between TensorBoard loss points
+
+
+def fresh_state() -> dict:
+    return {"epoch": 0, "history": [], "best_epoch": None, "best_score": None,
+            "evaluation": None, "inference": {},
+            "skipped_batches": {"single_video": 0, "uneven_shards": 0},
+            **{k: list(v) if isinstance(v, list) else v for k, v in TIMING_STATE.items()}}
+
+
+def fit(trainer: Trainer, record: dict, run_dir, *, epochs: int, resume: bool = True,
+        progress: bool = True, callbacks=(), desc: str = "") -> dict:
+    """The epoch loop of both frameworks: steps, per-epoch validation (main process),
+    TensorBoard, best and last checkpoints, exact resume (same weights, same ``run_id``),
+    stop conditions, skipped-batch accounting and the run record (rewritten after every
+    epoch). Returns the loop state."""
+    from tqdm.auto import tqdm
+
+    from yt8m_lib.runs import run_record
+
+    run_dir = Path(run_dir)
+    main = trainer.is_main
+    state = fresh_state()
+    last = run_dir / trainer.LAST
+    if resume and last.exists():
+        state = {**fresh_state(), **trainer.load_checkpoint(last)}
+        if main and (run_dir / run_record.RUN_FILE).is_file():
+            previous = run_record.read_run_record(run_dir)  # a resumed run keeps its identity
+            record.update(run_id=previous["run_id"], created=previous["created"])
+        if main:
+            print(f"resuming {run_dir} after epoch {state['epoch']}", file=sys.stderr)
+    clock = LoopClock(state, trainer.world_size)
+    writer = ScalarWriter(run_dir / "tensorboard") if main else None
+    skipped = state["skipped_batches"]
+    try:
+        for epoch in range(state["epoch"], epochs):
+            epoch_start = time.perf_counter()
+            clock.start_epoch()
+            batches, uneven = trainer.epoch_batches(epoch)
+            loss_sum, count = 0.0, 0
+            bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{epochs}".strip(),
+                       unit="batch", disable=not (progress and main), leave=False)
+            for batch in bar:
+                ids = trainer.batch_ids(batch)
+                if trainer.skips_single_video_batches and len(ids) == 1:
+                    # BatchNorm cannot normalise one video: skipped, counted in the record
+                    skipped["single_video"] += 1
+                    continue
+                for callback in callbacks:
+                    callback.on_train_batch(trainer, epoch, ids)
+                clock.batch_ready()
+                loss = trainer.train_step(batch)  # a float: the step has finished
+                n = trainer.examples_in_step(batch)
+                clock.step_done(n)
+                loss_sum += loss * n
+                count += n
+                if writer is not None and len(state["step_times"]) % LOG_EVERY == 0:
+                    writer.add_scalar("train/step_loss", loss, len(state["step_times"]))
+                bar.set_postfix(loss=f"{loss:.4f}")
+            bar.close()
+            loss_sum, count = trainer.end_epoch(loss_sum, count)
+            clock.end_epoch(int(count))
+            skipped["uneven_shards"] += uneven
+            entry = None
+            if main:
+                values, evaluation, inference = trainer.validate()
+                entry = {"epoch": epoch + 1, "train_loss": loss_sum / max(count, 1), **values,
+                         "epoch_seconds": time.perf_counter() - epoch_start}
+                state["history"].append(entry)
+                state["inference"] = inference
+                score = entry["val_loss"] if trainer.lower_is_better else entry["val_gap"]
+                best = state["best_score"]
+                if best is None or (score < best if trainer.lower_is_better else score > best):
+                    state.update(best_score=score, best_epoch=epoch + 1, evaluation=evaluation)
+                    trainer.save_weights(run_dir / trainer.BEST, epoch + 1)
+                for key, value in entry.items():
+                    if key != "epoch" and isinstance(value, (int, float)):
+                        writer.add_scalar(f"epoch/{key}", value, epoch + 1)
+                writer.flush()
+            state["epoch"] = epoch + 1
+            if main:
+                trainer.save_checkpoint(last, state)
+                fill_record(record, state)
+                run_record.write_run_record(run_dir, record)
+                if progress:
+                    print(f"{desc} epoch {epoch + 1}: ".lstrip() + ", ".join(
+                        f"{k} {v:.4f}" for k, v in entry.items()
+                        if k != "epoch" and isinstance(v, float)), file=sys.stderr)
+            trainer.barrier()
+            if any([callback.on_epoch_end(trainer, epoch + 1, entry)
+                    for callback in callbacks]):
+                break
+    finally:
+        if writer is not None:
+            writer.close()
+    for callback in callbacks:
+        callback.on_train_end(trainer)
+    if main:
+        fill_record(record, state)  # also when a resumed run had nothing left to train
+    return state
+
+
+def fill_record(record: dict, state: dict) -> None:
+    """The loop's results in the run record: history, best epoch, validation evaluation of
+    the best epoch, timings, skipped batches."""
+    record["history"] = state["history"]
+    record["best_epoch"] = state["best_epoch"]
+    record["epochs_trained"] = state["epoch"]
+    record["skipped_batches"] = dict(state["skipped_batches"])
+    if state["evaluation"] is not None:
+        record["evaluations"]["validate"] = dict(state["evaluation"], data=record["data"]["val"],
+                                                 epoch=state["best_epoch"])
+    record["timings"] = {**training_timings(state), **state["inference"]}
+
+
+def run(trainer: Trainer, out_dir, *, resume: bool = True, progress: bool = True,
+        callbacks=()) -> dict | None:
+    """A whole training run: the run folder locked (main process), the record created, the
+    loop run under the hardware monitor, the final record written. Returns the record on the
+    main process, None on the others."""
+    from yt8m_lib.runs import run_record
+
+    out_dir = Path(out_dir)
+    main = trainer.is_main
+    lock = RunLock(out_dir) if main else contextlib.nullcontext()
+    with lock:
+        record = trainer.new_record() if main else {"evaluations": {}}
+        monitor = trainer.hardware_monitor() if main else contextlib.nullcontext()
+        with monitor:
+            fit(trainer, record, out_dir, epochs=trainer.spec.train_config.epochs,
+                resume=resume, progress=progress, callbacks=callbacks,
+                desc=trainer.spec.model)
+        if not main:
+            return None
+        record["hardware"] = monitor.to_record()
+        run_record.write_run_record(out_dir, record)
+        return record
+
+
+def train_spec(trainer_class, spec: RunSpec, train_paths, val_paths, out_dir, *,
+               device: str | None = None, mixed_precision: bool = False, resume: bool = True,
+               progress: bool = True, callbacks=()) -> dict | None:
+    """Train ``spec`` (a classifier or the autoencoder) with a framework's ``Trainer``."""
+    trainer = trainer_class(spec, train_paths, val_paths, device=device,
+                            mixed_precision=mixed_precision)
+    try:
+        return run(trainer, out_dir, resume=resume, progress=progress, callbacks=callbacks)
+    finally:
+        trainer.close()
+
+
+def train_classifier(trainer_class, *, model: str, train_paths, val_paths, out_dir,
+                     profile: str, seed: int, num_classes: int, features: str = "raw",
+                     autoencoder_dir=None, vocabulary=None, epochs: int | None = None,
+                     batch_size: int | None = None, **options) -> dict | None:
+    """Train one classifier; its run record (None on processes other than the main one).
+    ``options``: those of ``train_spec``."""
+    spec = RunSpec.create(model, profile=profile, seed=seed, num_classes=num_classes,
+                          epochs=epochs, batch_size=batch_size, features=features,
+                          autoencoder_dir=autoencoder_dir, vocabulary=vocabulary)
+    return train_spec(trainer_class, spec, train_paths, val_paths, out_dir, **options)
+
+
+def train_autoencoder(trainer_class, *, level: str, train_paths, val_paths, out_dir,
+                      profile: str, seed: int, num_classes: int | None = None, vocabulary=None,
+                      epochs: int | None = None, batch_size: int | None = None,
+                      **options) -> dict | None:
+    """Train the denoising autoencoder of ``level`` (labels are read and checked, not used:
+    ``num_classes`` defaults to the 2018 vocabulary's); the best weights are those of the
+    lowest validation reconstruction error."""
+    from yt8m_lib.config import NUM_CLASSES_2018
+
+    spec = RunSpec.create("autoencoder", level=level, profile=profile, seed=seed,
+                          num_classes=num_classes or NUM_CLASSES_2018, epochs=epochs,
+                          batch_size=batch_size, vocabulary=vocabulary)
+    return train_spec(trainer_class, spec, train_paths, val_paths, out_dir, **options)
+
+
+def evaluation_input(record: dict, data_paths) -> InputSpec:
+    """The evaluation stream of a trained run on other data: its level, classes, features
+    and normalisation as it was trained."""
+    from yt8m_lib.config import reads_video_means
+
+    train_config = train_config_from_dict(record["config"]["train"])
+    normalize = record["config"].get("data_normalize")
+    return InputSpec.for_evaluation(data_paths, record["data"]["level"], train_config,
+                                    num_classes=record["data"]["num_classes"],
+                                    normalize=normalize,
+                                    video_means=reads_video_means(record["model"]))
+
+
+def write_evaluation(run_dir, record: dict, split_name: str, metrics: dict, *, data_paths,
+                     predictions_path, vocabulary, device: str) -> None:
+    """``evaluations[split_name]`` of a run record: the metrics and where they came from."""
+    from yt8m_lib.runs import run_record
+
+    record.setdefault("evaluations", {})[split_name] = dict(
+        metrics, data=[str(p) for p in data_paths],
+        predictions=None if predictions_path is None else str(predictions_path),
+        vocabulary=None if vocabulary is None else str(vocabulary), device=device)
+    run_record.write_run_record(run_dir, record)

@@ -1,7 +1,7 @@
 """Model-input batches from the record files, framework-neutral: the input pipeline both
 trainers train with.
 
-``iter_batches`` streams one reader's share of an epoch (``records.iter_examples``: file
+``InputSpec.batches`` streams one reader's share of an epoch (``records.iter_examples``: file
 order and shuffle buffer seeded by (seed, epoch), every record read by exactly one reader)
 and turns each run of ``batch_size`` examples into numpy model inputs (``collate``:
 ``features.video_batch`` / ``frame_batch``, 'random' frames drawn with
@@ -14,14 +14,16 @@ same frames in both frameworks. No framework is imported here.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from yt8m_lib.data import features
 from yt8m_lib.config import MAX_FRAMES
-from yt8m_lib.data.records import iter_examples
+from yt8m_lib.data.records import iter_examples, reader_count
 
 
 def collate(examples: list, level: str, *, num_classes: int, frames_per_video: int,
@@ -38,30 +40,83 @@ def collate(examples: list, level: str, *, num_classes: int, frames_per_video: i
                                 normalize, video_means)
 
 
-def epoch_examples(paths, level: str, *, num_classes: int, seed: int | None, epoch: int,
-                   shuffle_buffer: int, reader_index: int = 0, num_readers: int = 1):
-    """One reader's parsed examples of one epoch, in training order: ``seed`` None keeps
-    the file order (no shuffle buffer); at most ``MAX_FRAMES`` frames per video."""
-    return iter_examples(
-        [str(p) for p in paths], level, num_classes=num_classes, reader_index=reader_index,
-        num_readers=num_readers, seed=seed, epoch=epoch,
-        shuffle_buffer=shuffle_buffer if seed is not None else 0, max_frames=MAX_FRAMES)
+def evaluation_sampling(mode: str) -> str:
+    """Frame sampling at evaluation: 'random' becomes 'uniform' (deterministic, seed-free)."""
+    return "uniform" if mode == "random" else mode
 
 
-def iter_batches(paths, level: str, *, num_classes: int, batch_size: int,
-                 frames_per_video: int, sampling: str, normalize: bool,
-                 video_means: bool = True, seed: int | None = None, epoch: int = 0,
-                 shuffle_buffer: int = 0, reader_index: int = 0,
-                 num_readers: int = 1) -> Iterator[dict]:
-    """One epoch of numpy batches for one reader (``epoch_examples``); the last batch may be
-    smaller. ``seed`` None: file order, no shuffling (evaluation)."""
-    examples = epoch_examples(paths, level, num_classes=num_classes, seed=seed, epoch=epoch,
-                              shuffle_buffer=shuffle_buffer, reader_index=reader_index,
-                              num_readers=num_readers)
-    while chunk := list(itertools.islice(examples, batch_size)):
-        yield collate(chunk, level, num_classes=num_classes, frames_per_video=frames_per_video,
-                      sampling=sampling, normalize=normalize, video_means=video_means,
-                      seed=seed, epoch=epoch)
+@dataclass(frozen=True)
+class InputSpec:
+    """What one stream of batches is: the files, how their videos become model inputs, and
+    the order. Both trainers, the benchmarks and the run records take this one value.
+
+    ``seed`` None keeps the file order and uses no shuffle buffer (validation, evaluation);
+    ``video_means`` False: frame-level inputs without mean_rgb / mean_audio.
+    """
+
+    paths: tuple[str, ...]
+    level: str
+    num_classes: int
+    batch_size: int
+    frames_per_video: int
+    sampling: str
+    normalize: bool
+    video_means: bool = True
+    seed: int | None = None
+    shuffle_buffer: int = 0
+
+    @classmethod
+    def for_training(cls, paths, level: str, train_config, *, num_classes: int, seed: int,
+                     normalize: bool | None = None, video_means: bool = True,
+                     batch_size: int | None = None) -> InputSpec:
+        """The training stream of a run: shuffled by (seed, epoch), the profile's sampling."""
+        return cls(tuple(str(p) for p in paths), level, num_classes,
+                   batch_size or train_config.batch_size, train_config.frames_per_video,
+                   train_config.frame_sampling,
+                   train_config.normalize if normalize is None else bool(normalize),
+                   video_means, seed, train_config.shuffle_buffer)
+
+    @classmethod
+    def for_evaluation(cls, paths, level: str, train_config, *, num_classes: int,
+                       normalize: bool | None = None, video_means: bool = True) -> InputSpec:
+        """Validation and evaluation: file order, evaluation batch size and sampling."""
+        return cls(tuple(str(p) for p in paths), level, num_classes,
+                   train_config.eval_batch_size, train_config.frames_per_video,
+                   evaluation_sampling(train_config.frame_sampling),
+                   train_config.normalize if normalize is None else bool(normalize),
+                   video_means, None, 0)
+
+    def examples(self, epoch: int = 0, reader_index: int = 0, num_readers: int = 1):
+        """One reader's parsed examples of one epoch, in training order (at most
+        ``MAX_FRAMES`` frames per video)."""
+        return iter_examples(
+            list(self.paths), self.level, num_classes=self.num_classes,
+            reader_index=reader_index, num_readers=num_readers, seed=self.seed, epoch=epoch,
+            shuffle_buffer=self.shuffle_buffer if self.seed is not None else 0,
+            max_frames=MAX_FRAMES)
+
+    def collate(self, examples: list, epoch: int = 0) -> dict:
+        """A numpy batch of model inputs from parsed examples."""
+        return collate(examples, self.level, num_classes=self.num_classes,
+                       frames_per_video=self.frames_per_video, sampling=self.sampling,
+                       normalize=self.normalize, video_means=self.video_means,
+                       seed=self.seed, epoch=epoch)
+
+    def batches(self, epoch: int = 0, reader_index: int = 0,
+                num_readers: int = 1) -> Iterator[dict]:
+        """One epoch of numpy batches for one reader; the last batch may be smaller."""
+        examples = self.examples(epoch, reader_index, num_readers)
+        while chunk := list(itertools.islice(examples, self.batch_size)):
+            yield self.collate(chunk, epoch)
+
+    def steps(self, epoch: int = 0, reader_index: int = 0, num_readers: int = 1) -> int:
+        """Batches reader ``reader_index`` gets in ``epoch`` (record headers only)."""
+        count = reader_count(list(self.paths), seed=self.seed, epoch=epoch,
+                             reader_index=reader_index, num_readers=num_readers)
+        return -(-count // self.batch_size)
+
+    def replace(self, **changes) -> InputSpec:
+        return dataclasses.replace(self, **changes)
 
 
 class _Failure:

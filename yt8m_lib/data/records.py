@@ -648,6 +648,32 @@ def _epoch_seed(seed: int, epoch: int, *more: int) -> list[int]:
     return [int(seed) & 0xFFFFFFFF, int(epoch) & 0xFFFFFFFF, *more]
 
 
+def reader_share(paths, *, seed: int | None, epoch: int, reader_index: int = 0,
+                 num_readers: int = 1) -> tuple[list[Path], bool]:
+    """(the files reader ``reader_index`` of ``num_readers`` reads, in reading order; whether
+    it takes every N-th record of them instead of whole files): the one rule of which reader
+    reads what, for ``iter_examples`` and for anything that must predict its share."""
+    if not 0 <= reader_index < num_readers:
+        raise ValueError(f"reader_index {reader_index} is not in 0..{num_readers - 1}")
+    files = expand_paths(paths)
+    if seed is not None:
+        order = np.random.default_rng(_epoch_seed(seed, epoch)).permutation(len(files))
+        files = [files[i] for i in order]
+    if len(files) >= num_readers:
+        return files[reader_index::num_readers], False
+    return files, True
+
+
+def reader_count(paths, *, seed: int | None, epoch: int, reader_index: int = 0,
+                 num_readers: int = 1) -> int:
+    """How many records reader ``reader_index`` of ``num_readers`` reads in an epoch (from
+    the record headers only)."""
+    files, by_record = reader_share(paths, seed=seed, epoch=epoch, reader_index=reader_index,
+                                    num_readers=num_readers)
+    total = count_examples(files)
+    return len(range(reader_index, total, num_readers)) if by_record else total
+
+
 def iter_examples(paths, level: str, *, num_classes: int | None = None, verify_crc: bool = True,
                   reader_index: int = 0, num_readers: int = 1, seed: int | None = None,
                   epoch: int = 0, shuffle_buffer: int = 0,
@@ -665,14 +691,8 @@ def iter_examples(paths, level: str, *, num_classes: int | None = None, verify_c
         raise ValueError(f"unknown level {level!r}; expected 'video' or 'frame'")
     if not 0 <= reader_index < num_readers:
         raise ValueError(f"reader_index {reader_index} is not in 0..{num_readers - 1}")
-    files = expand_paths(paths)
-    if seed is not None:
-        order = np.random.default_rng(_epoch_seed(seed, epoch)).permutation(len(files))
-        files = [files[i] for i in order]
-    if len(files) >= num_readers:
-        mine, by_record = files[reader_index::num_readers], False
-    else:
-        mine, by_record = files, True
+    mine, by_record = reader_share(paths, seed=seed, epoch=epoch, reader_index=reader_index,
+                                   num_readers=num_readers)
 
     def parsed() -> Iterator[VideoExample | FrameExample]:
         running = 0  # record index over all files, for record-level sharding

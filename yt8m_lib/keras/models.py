@@ -244,14 +244,45 @@ def build_autoencoder(model_config: ModelConfig) -> Autoencoder:
     return Autoencoder(model_config)
 
 
-def reconstruction_loss(rgb, audio, rgb_rec, audio_rec):
-    """MSE summed over the two streams (each stream's MSE is a mean over its elements)."""
-    return ops.mean(ops.square(rgb_rec - rgb)) + ops.mean(ops.square(audio_rec - audio))
+# ------------------------------------------------------------------ losses (as in torch/models.py)
 
-
-def bce_loss(labels, probabilities, epsilon: float):
+def clipped_bce(probabilities, labels, epsilon: float):
     """Binary cross-entropy of probabilities clipped to [eps, 1 - eps], mean over classes and
     batch (written out, so Keras does not silently switch to logits)."""
     p = ops.clip(probabilities, epsilon, 1.0 - epsilon)
     labels = ops.cast(labels, p.dtype)
     return -ops.mean(labels * ops.log(p) + (1.0 - labels) * ops.log(1.0 - p))
+
+
+def classifier_loss(model: keras.Model, inputs: dict, labels, epsilon: float):
+    """The training loss of a classifier: clipped BCE of its probabilities; for the
+    late-fusion models (``config.HEAD_LOSS_MODELS``) the mean of each head's own loss
+    (through ``head_model``, built once per model)."""
+    if model.name in HEAD_LOSS_MODELS:
+        heads = getattr(model, "_yt8m_heads", None)
+        if heads is None:
+            heads = model._yt8m_heads = head_model(model)
+        outputs = heads(inputs, training=True)
+        return sum(clipped_bce(ops.cast(p, "float32"), labels, epsilon)
+                   for p in outputs) / len(outputs)
+    return clipped_bce(ops.cast(model(inputs, training=True), "float32"), labels, epsilon)
+
+
+def reconstruction_errors(autoencoder: Autoencoder, batch: dict, training: bool):
+    """Mean squared error of each stream's reconstruction, over the real frames only at frame
+    level (padding is not data)."""
+    import tensorflow as tf
+
+    errors = []
+    rgb, audio = tf.cast(batch["rgb"], tf.float32), tf.cast(batch["audio"], tf.float32)
+    reconstructions = autoencoder(rgb, audio, training=training)
+    for rec, x in zip(reconstructions, (rgb, audio)):
+        squared = tf.square(tf.cast(rec, tf.float32) - x)
+        if "num_frames" in batch:
+            mask = tf.cast(tf.range(tf.shape(x)[1])[None, :]
+                           < tf.cast(batch["num_frames"], tf.int32)[:, None], tf.float32)
+            total = tf.reduce_sum(squared * mask[..., None])
+            errors.append(total / tf.maximum(tf.reduce_sum(mask) * x.shape[-1], 1.0))
+        else:
+            errors.append(tf.reduce_mean(squared))
+    return errors[0], errors[1]

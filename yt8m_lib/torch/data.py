@@ -1,98 +1,56 @@
-"""PyTorch input pipeline: an IterableDataset over the framework-neutral record readers.
+"""PyTorch input pipeline: the project's batches (``yt8m_lib.data.batches.InputSpec``) as
+tensors, through a DataLoader (same names as ``yt8m_lib.keras.data``).
 
 Every reader (one per DataLoader worker of every rank: ``reader_index = rank * num_workers +
-worker``) reads its own share of the records (``yt8m_lib.data.records.iter_examples``), so each
+worker``) reads its own share of the records (``yt8m_lib.data.records.reader_share``), so each
 record is read exactly once per epoch across all processes. Shuffling (file order and a
 shuffle buffer) is seeded by (seed, epoch); 'random' frame sampling by
 ``features.frame_rng(seed, epoch, video_id)``, so the same video gets the same frames in any
-process layout and in the Keras pipeline. No TensorFlow is imported here.
-
-Setting the environment variable ``YT8M_DEBUG_READ_LOG=PREFIX`` makes every reader of a
-*training* dataset append "epoch video_id" lines to ``PREFIX.rank{R}.worker{W}`` (the
-distributed test uses it to prove each record is read once per epoch).
+process layout and in the Keras trainer. No TensorFlow is imported here.
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from yt8m_lib.data import batches, records
-from yt8m_lib.data.batches import BackgroundLoader
-from yt8m_lib.config import TrainConfig
-
-READ_LOG_ENV = "YT8M_DEBUG_READ_LOG"
-
-
-def evaluation_sampling(mode: str) -> str:
-    """Frame sampling at evaluation: 'random' becomes 'uniform' (deterministic, seed-free)."""
-    return "uniform" if mode == "random" else mode
+from yt8m_lib.data import records
+from yt8m_lib.data.batches import BackgroundLoader, InputSpec
 
 
 class YT8MDataset(IterableDataset):
-    """One rank's share of the data: iterating yields the parsed records
-    (``yt8m_lib.data.records``), ``collate`` turns a list of them into a batch of model inputs
-    (``yt8m_lib.data.features``; ``make_loader`` uses it).
+    """One rank's share of an ``InputSpec``: iterating yields the parsed records,
+    ``collate`` turns a list of them into a batch of model inputs (``make_loader`` uses it)."""
 
-    ``shuffle_seed`` None: records in file order, no shuffling (validation, evaluation).
-    ``video_means`` False: frame-level inputs without mean_rgb / mean_audio
-    (``config.reads_video_means``).
-    """
-
-    def __init__(self, paths, level: str, *, num_classes: int, train_config: TrainConfig,
-                 shuffle_seed: int | None = None, sampling: str | None = None,
-                 normalize: bool | None = None, rank: int = 0, world_size: int = 1,
-                 log_reads: bool = False, video_means: bool = True):
+    def __init__(self, spec: InputSpec, *, rank: int = 0, world_size: int = 1):
         super().__init__()
-        self.paths = [str(p) for p in paths]
-        self.level = level
-        self.num_classes = num_classes
-        self.config = train_config
-        self.shuffle_seed = shuffle_seed
-        self.sampling = sampling or train_config.frame_sampling
-        self.normalize = train_config.normalize if normalize is None else normalize
+        self.spec = spec
         self.rank, self.world_size = rank, world_size
-        self.log_reads = log_reads
-        self.video_means = video_means
         self.epoch = 0
+
+    @property
+    def level(self) -> str:
+        return self.spec.level
+
+    @property
+    def paths(self) -> list[str]:
+        return list(self.spec.paths)
 
     def set_epoch(self, epoch: int) -> None:
         """Call before iterating: the shuffle and the random frame draw depend on the epoch."""
         self.epoch = epoch
 
     def collate(self, examples: list) -> dict:
-        """A batch of model inputs (tensors; ids a list of str) from the parsed examples the
-        iterator yields: ``batches.collate``, as the Keras trainer's batches."""
-        return to_tensors(batches.collate(
-            examples, self.level, num_classes=self.num_classes,
-            frames_per_video=self.config.frames_per_video, sampling=self.sampling,
-            normalize=self.normalize, video_means=self.video_means, seed=self.shuffle_seed,
-            epoch=self.epoch))
+        """A batch of model inputs (tensors; ids a list of str): ``InputSpec.collate``, as
+        the Keras trainer's batches."""
+        return to_tensors(self.spec.collate(examples, self.epoch))
 
     def __iter__(self):
         info = get_worker_info()
         workers, worker = (info.num_workers, info.id) if info else (1, 0)
-        reader_index = self.rank * workers + worker
-        examples = batches.epoch_examples(
-            self.paths, self.level, num_classes=self.num_classes, seed=self.shuffle_seed,
-            epoch=self.epoch, shuffle_buffer=self.config.shuffle_buffer,
-            reader_index=reader_index, num_readers=self.world_size * workers)
-        log = None
-        prefix = os.environ.get(READ_LOG_ENV)
-        if self.log_reads and prefix:
-            log = open(f"{prefix}.rank{self.rank}.worker{worker}", "a", encoding="utf-8")
-        try:
-            for example in examples:
-                if log is not None:
-                    log.write(f"{self.epoch} {example.id}\n")
-                    log.flush()
-                yield example
-        finally:
-            if log is not None:
-                log.close()
+        return iter(self.spec.examples(self.epoch, reader_index=self.rank * workers + worker,
+                                       num_readers=self.world_size * workers))
 
 
 def to_tensors(batch: dict) -> dict:

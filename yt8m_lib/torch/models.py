@@ -245,3 +245,41 @@ class Autoencoder(nn.Module):
 
 def build_autoencoder(model_config: ModelConfig) -> Autoencoder:
     return Autoencoder(model_config)
+
+
+# ------------------------------------------------------------------ losses (as in keras/models.py)
+
+def clipped_bce(probabilities: torch.Tensor, labels: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """Binary cross-entropy of probabilities clipped to [eps, 1 - eps], mean over classes and
+    batch (Keras' binary_crossentropy on probabilities)."""
+    p = probabilities.float().clamp(epsilon, 1.0 - epsilon)
+    y = labels.float()
+    return -(y * torch.log(p) + (1.0 - y) * torch.log(1.0 - p)).mean()
+
+
+def classifier_loss(model: nn.Module, inputs: dict, labels: torch.Tensor,
+                    epsilon: float) -> torch.Tensor:
+    """The training loss of a classifier (maybe inside DDP or torch.compile): clipped BCE of
+    its probabilities; for the late-fusion models (``config.HEAD_LOSS_MODELS``) the mean of
+    each head's own loss."""
+    if getattr(getattr(model, "module", model), "per_head_loss", False):
+        heads = model(inputs, heads=True)  # through the (DDP/compiled) wrapper's forward
+        return sum(clipped_bce(p, labels, epsilon) for p in heads) / len(heads)
+    return clipped_bce(model(inputs), labels, epsilon)
+
+
+def reconstruction_errors(autoencoder: Autoencoder, batch: dict):
+    """Mean squared error of each stream's reconstruction, over the real frames only at frame
+    level (padding is not data)."""
+    rec_rgb, rec_audio = autoencoder(batch["rgb"], batch["audio"])
+    errors = []
+    for rec, x in ((rec_rgb, batch["rgb"]), (rec_audio, batch["audio"])):
+        squared = (rec.float() - x.float()).square()
+        if "num_frames" in batch:
+            frames = x.shape[1]
+            mask = (torch.arange(frames, device=x.device)[None, :]
+                    < batch["num_frames"][:, None]).to(squared.dtype)[..., None]
+            errors.append((squared * mask).sum() / (mask.sum() * x.shape[-1]).clamp(min=1))
+        else:
+            errors.append(squared.mean())
+    return errors[0], errors[1]

@@ -1,5 +1,6 @@
-"""PyTorch trainer: ``train``, ``evaluate`` and ``train_autoencoder`` (same signatures as
-``yt8m_lib.keras.train``), on CPU or CUDA, one process or DistributedDataParallel.
+"""The PyTorch adapter of the trainer contract (``yt8m_lib.training``): ``Trainer`` (the
+names the one epoch loop calls) and the public ``train``, ``train_autoencoder`` and
+``evaluate``, read side by side with ``yt8m_lib.keras.train``.
 
 * Device: ``cuda`` when available, else ``cpu``; ``device=`` overrides. Mixed precision
   (float16 autocast + gradient scaling) only on CUDA and only when asked for.
@@ -9,15 +10,11 @@
 * Distributed: launched with ``torchrun`` (RANK, WORLD_SIZE, LOCAL_RANK in the environment),
   gloo on CPU and nccl on CUDA. The profile's batch size is the *global* batch: each of N
   ranks takes batch_size / N (as tf.distribute splits a global batch). Each rank reads its
-  own shard of the records; uneven shards are handled by DDP's ``join`` (a rank that runs out
+  own share of the records; uneven shares are handled by DDP's ``join`` (a rank that runs out
   of batches shadows the others' all-reduces), so every record is trained on exactly once per
   epoch. BatchNorm statistics are broadcast from rank 0 at the end of every epoch. Only rank
-  0 validates (on the whole validation set), writes checkpoints, logs and the run record;
-  the other ranks return None.
-* Files of a run folder: ``run.json`` (the run record, rewritten after every epoch),
-  ``last.pt`` (model, optimizer, epoch, history, timings: what resuming needs), ``best.pt``
-  (weights of the epoch with the best validation GAP; for the autoencoder, the lowest
-  validation reconstruction error), ``tensorboard/`` (event files).
+  0 validates, writes checkpoints, logs and the run record; the other ranks return None.
+* Checkpoints: ``last.pt`` (model, optimizer, scaler, loop state), ``best.pt`` (weights).
 """
 
 from __future__ import annotations
@@ -25,41 +22,28 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from yt8m_lib import training
-from yt8m_lib.runs import run_record as results
-from yt8m_lib.config import (AUDIO_DIM, RGB_DIM, get_profile, model_level, reads_video_means,
-                             with_overrides)
+from yt8m_lib.config import AUDIO_DIM, RGB_DIM
 from yt8m_lib.errors import ConfigError, DataError
 from yt8m_lib.evaluation.metrics import StreamingEvaluator
-from yt8m_lib.torch.data import (YT8MDataset, evaluation_sampling, make_loader, to_device)
-from yt8m_lib.torch.models import Autoencoder, build_model, count_parameters
+from yt8m_lib.runs import run_record
+from yt8m_lib.torch.data import YT8MDataset, make_loader, to_device
+from yt8m_lib.torch.models import (Autoencoder, build_model, classifier_loss, clipped_bce,
+                                   count_parameters, reconstruction_errors)
+from yt8m_lib.training import RunSpec
 
 LAST, BEST = "last.pt", "best.pt"
-LOG_EVERY = 10  # steps between TensorBoard loss points
-STOP_AFTER_ENV = "YT8M_STOP_AFTER_EPOCHS"  # tests: end the process after N epochs (a "kill")
-WEIGHTS_ENV = "YT8M_DEBUG_WEIGHTS"  # tests: every rank saves its final weights to PREFIX.rank{R}.pt
 
 
-# ------------------------------------------------------------------ small pieces
-
-def clipped_bce(probabilities: torch.Tensor, labels: torch.Tensor, eps: float) -> torch.Tensor:
-    """Binary cross-entropy of probabilities clipped to [eps, 1 - eps], mean over classes and
-    batch (Keras' binary_crossentropy on probabilities)."""
-    p = probabilities.float().clamp(eps, 1.0 - eps)
-    y = labels.float()
-    return -(y * torch.log(p) + (1.0 - y) * torch.log(1.0 - p)).mean()
-
+# ------------------------------------------------------------------ set-up
 
 def resolve_device(device: str | None) -> torch.device:
     if device:
@@ -80,18 +64,6 @@ def seed_everything(seed: int) -> None:
 
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch * 1_009 + rank) % 2**63
-
-
-def summary_writer(log_dir: Path):
-    """TensorBoard's writer without TensorFlow: tensorboard imports TensorFlow when it is
-    installed unless the marker module ``tensorboard.compat.notf`` exists (then it uses its
-    own stub)."""
-    if "tensorflow" not in sys.modules:  # (already imported: nothing to avoid, use it)
-        sys.modules.setdefault("tensorboard.compat.notf",
-                               types.ModuleType("tensorboard.compat.notf"))
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter(str(log_dir))
 
 
 def save_atomic(obj, path: Path) -> None:
@@ -168,12 +140,6 @@ def per_rank_batch(batch_size: int, world_size: int) -> int:
     return batch_size // world_size
 
 
-def hardware_monitor():
-    from yt8m_lib.runs.hardware import HardwareMonitor
-
-    return HardwareMonitor(interval_s=0.5, framework="torch")
-
-
 def autocast(device: torch.device, enabled: bool):
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
@@ -183,7 +149,7 @@ def autocast(device: torch.device, enabled: bool):
 def load_autoencoder(run_dir, device: torch.device) -> tuple[Autoencoder, dict]:
     """The trained (frozen, eval-mode) autoencoder of a ``train_autoencoder`` run, and its
     run record."""
-    record = results.read_run_record(run_dir)
+    record = run_record.read_run_record(run_dir)
     config = training.model_config_from_dict(record["config"]["model"])
     autoencoder = Autoencoder(config, RGB_DIM, AUDIO_DIM)
     state = torch.load(Path(run_dir) / BEST, map_location=device, weights_only=True)
@@ -214,21 +180,7 @@ def make_optimizer(model: torch.nn.Module, train_config) -> torch.optim.Adam:
                             eps=train_config.adam_epsilon)
 
 
-def trained_per_head(model) -> bool:
-    """Whether a classifier (maybe inside DDP or torch.compile) trains on its heads' losses."""
-    return bool(getattr(getattr(model, "module", model), "per_head_loss", False))
-
-
-def classifier_loss(model, batch: dict, train_config, autoencoder=None) -> torch.Tensor:
-    """Clipped binary cross-entropy of a classifier's probabilities (a batch on the device);
-    for ``stream_lstm`` the mean of each head's own loss (config spec, HEAD_LOSS_MODELS)."""
-    batch = encode_batch(autoencoder, batch)
-    labels, epsilon = batch["labels"], train_config.bce_epsilon
-    if trained_per_head(model):
-        heads = model(batch, heads=True)  # through the (DDP/compiled) wrapper's forward
-        return sum(clipped_bce(p, labels, epsilon) for p in heads) / len(heads)
-    return clipped_bce(model(batch), labels, epsilon)
-
+# ------------------------------------------------------------------ one step, one forward
 
 def train_step(model, optimizer, batch: dict, train_config, *, loss_fn=None, scaler=None,
                amp: bool = False) -> float:
@@ -236,10 +188,11 @@ def train_step(model, optimizer, batch: dict, train_config, *, loss_fn=None, sca
     global gradient-norm clipping (when the config asks for it), update. Returns the loss as
     a float, which waits for the step to finish. ``loss_fn(model, batch)`` defaults to the
     classifier loss; ``scaler`` is the GradScaler of mixed precision (None: plain float32).
-    ``fit`` takes every step through here, and so do parity and the benchmarks."""
+    ``Trainer.train_step`` takes every step through here, and so do parity and the benchmarks."""
     device = optimizer.param_groups[0]["params"][0].device
     with autocast(device, amp):
-        loss = (loss_fn or (lambda m, b: classifier_loss(m, b, train_config)))(model, batch)
+        loss = (loss_fn or (lambda m, b: classifier_loss(m, b, b["labels"],
+                                                         train_config.bce_epsilon)))(model, batch)
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()
@@ -258,93 +211,6 @@ def train_step(model, optimizer, batch: dict, train_config, *, loss_fn=None, sca
     value = loss.detach().item()  # waits for the step to finish
     sync(device)
     return value
-
-
-# ------------------------------------------------------------------ the shared epoch loop
-
-class Task:
-    """What differs between training a classifier and the autoencoder."""
-
-    model_name: str
-    lower_is_better = False  # validation score: GAP (higher) or reconstruction error (lower)
-
-    def loss(self, model, batch) -> torch.Tensor:
-        raise NotImplementedError
-
-    def validate(self, model, loader, device, amp) -> tuple[dict, dict]:
-        """(history fields of the validation, full evaluation dict)."""
-        raise NotImplementedError
-
-    def score(self, entry: dict) -> float:
-        raise NotImplementedError
-
-
-class ClassifierTask(Task):
-    def __init__(self, model_name, train_config, num_classes, vocabulary, autoencoder):
-        self.model_name = model_name
-        self.config = train_config
-        self.num_classes = num_classes
-        self.vocabulary = vocabulary
-        self.autoencoder = autoencoder
-        self.inference = {}
-
-    def loss(self, model, batch):
-        return classifier_loss(model, batch, self.config, self.autoencoder)
-
-    def validate(self, model, loader, device, amp):
-        metrics, loss, timing = predict(model, loader, device, amp, self.num_classes,
-                                        self.config.bce_epsilon, self.autoencoder,
-                                        vocabulary=self.vocabulary)
-        self.inference = timing
-        entry = {"val_loss": loss, "val_gap": metrics["gap"], "val_hit_at_1": metrics["hit_at_1"],
-                 "val_perr": metrics["perr"], "val_map": metrics["map"]}
-        return entry, metrics
-
-    def score(self, entry):
-        return entry["val_gap"]
-
-
-def reconstruction_errors(autoencoder, batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean squared error of each stream, over the real frames only at frame level."""
-    rec_rgb, rec_audio = autoencoder(batch["rgb"], batch["audio"])
-    errors = []
-    for rec, x in ((rec_rgb, batch["rgb"]), (rec_audio, batch["audio"])):
-        squared = (rec.float() - x.float()).square()
-        if "num_frames" in batch:
-            frames = x.shape[1]
-            mask = (torch.arange(frames, device=x.device)[None, :]
-                    < batch["num_frames"][:, None]).to(squared.dtype)[..., None]
-            errors.append((squared * mask).sum() / (mask.sum() * x.shape[-1]).clamp(min=1))
-        else:
-            errors.append(squared.mean())
-    return errors[0], errors[1]
-
-
-class AutoencoderTask(Task):
-    model_name = "autoencoder"
-    lower_is_better = True
-
-    def loss(self, model, batch):
-        rgb, audio = reconstruction_errors(model, batch)
-        return rgb + audio
-
-    def validate(self, model, loader, device, amp):
-        model.eval()
-        sums = np.zeros(3)
-        with torch.no_grad():
-            for batch in loader:
-                batch = to_device(batch, device)
-                with autocast(device, amp):
-                    rgb, audio = reconstruction_errors(model, batch)
-                n = len(batch["id"])
-                sums += [float(rgb) * n, float(audio) * n, n]
-        n = max(sums[2], 1)
-        entry = {"val_loss": (sums[0] + sums[1]) / n, "val_rgb_mse": sums[0] / n,
-                 "val_audio_mse": sums[1] / n}
-        return entry, dict(entry, num_videos=int(sums[2]))
-
-    def score(self, entry):
-        return entry["val_loss"]
 
 
 def predict(model, loader, device, amp, num_classes, bce_epsilon, autoencoder=None, *,
@@ -379,242 +245,163 @@ def predict(model, loader, device, amp, num_classes, bce_epsilon, autoencoder=No
     return evaluator.result(), loss_sum / count, timing
 
 
-def fit(*, task: Task, model: torch.nn.Module, train_data: YT8MDataset,
-        val_data: YT8MDataset, train_config, out_dir: Path, record: dict, seed: int,
-        dist_info: Distributed, mixed_precision: bool, resume: bool, progress: bool) -> dict:
-    """Train for ``train_config.epochs`` epochs (from the last checkpoint when resuming),
-    validate every epoch, keep the best and last checkpoints, fill ``record``."""
-    device = dist_info.device
-    amp = mixed_precision and device.type == "cuda"
-    batch = per_rank_batch(train_config.batch_size, dist_info.world_size)
-    optimizer = make_optimizer(model, train_config)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+def validate_autoencoder(model, loader, device, amp) -> dict:
+    """Mean reconstruction errors of the validation set (rgb, audio and their sum)."""
+    model.eval()
+    sums = np.zeros(3)
+    with torch.no_grad():
+        for batch in loader:
+            batch = to_device(batch, device)
+            with autocast(device, amp):
+                rgb, audio = reconstruction_errors(model, batch)
+            n = len(batch["id"])
+            sums += [float(rgb) * n, float(audio) * n, n]
+    n = max(sums[2], 1)
+    return {"val_loss": (sums[0] + sums[1]) / n, "val_rgb_mse": sums[0] / n,
+            "val_audio_mse": sums[1] / n, "num_videos": int(sums[2])}
 
-    state = {"epoch": 0, "history": [], "best_epoch": None, "best_score": None,
-             "evaluation": None, "inference": {}, **training.TIMING_STATE, "step_times": []}
-    last_path = out_dir / LAST
-    if resume and last_path.is_file():
-        checkpoint = torch.load(last_path, map_location=device, weights_only=False)
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scaler.load_state_dict(checkpoint["scaler"])
-        state = checkpoint["state"]
-        if dist_info.is_main and (out_dir / results.RUN_FILE).is_file():
-            previous = results.read_run_record(out_dir)  # a resumed run keeps its identity
-            record.update(run_id=previous["run_id"], created=previous["created"])
-        if dist_info.is_main:
-            print(f"resuming {out_dir} after epoch {state['epoch']}", file=sys.stderr)
 
-    wrapped = DistributedDataParallel(model) if dist_info.active else model
-    loader = make_loader(train_data, batch, num_workers=train_config.num_workers, device=device)
-    val_loader = make_loader(val_data, train_config.eval_batch_size,
-                             num_workers=train_config.num_workers, device=device)
-    main = dist_info.is_main
-    writer = summary_writer(out_dir / "tensorboard") if main else None
-    monitor = hardware_monitor() if main else None
-    stop_after = int(os.environ.get(STOP_AFTER_ENV, "0"))
-    started_at = state["epoch"]
-    record["parameters"] = count_parameters(model)
-    record["distributed"] = dist_info.info(batch)
-    clock = training.LoopClock(state, dist_info.world_size)  # after resuming: the saved state
-    # BatchNorm cannot normalise a single video in training (PyTorch raises; Keras would
-    # divide by a zero variance): such a batch - every DataLoader worker ends its share of an
-    # epoch on a partial batch - is skipped and counted in the record
-    has_batchnorm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-                        for m in model.modules())
-    state.setdefault("skipped_single_video_batches", 0)
+# ------------------------------------------------------------------ the adapter
 
-    with monitor if monitor is not None else contextlib.nullcontext():
-        for epoch in range(state["epoch"], train_config.epochs):
-            torch.manual_seed(epoch_seed(seed, epoch, dist_info.rank))
-            train_data.set_epoch(epoch)
-            epoch_start = time.perf_counter()
-            clock.start_epoch()
-            loss_sum, count = 0.0, 0
-            wrapped.train()
-            joined = wrapped.join() if dist_info.active else contextlib.nullcontext()
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{train_config.epochs}", unit="batch",
-                       disable=not (progress and main), leave=False)
+class Trainer(training.Trainer):
+    """What the epoch loop needs from PyTorch, for a classifier or the autoencoder."""
+
+    framework = "torch"
+    LAST, BEST = LAST, BEST
+
+    def __init__(self, spec: RunSpec, train_paths, val_paths, *, device: str | None = None,
+                 mixed_precision: bool = False):
+        self.spec = spec
+        self.dist = Distributed(device)
+        self.rank, self.world_size = self.dist.rank, self.dist.world_size
+        self.device = self.dist.device
+        self.amp = mixed_precision and self.device.type == "cuda"
+        self.autoencoder, normalize = None, None
+        if spec.features == "autoencoder":
+            self.autoencoder, ae_record = load_autoencoder(spec.autoencoder_dir, self.device)
+            ae_model = ae_record["config"]["model"]
+            spec = spec.with_codes(ae_model["ae_rgb_code"], ae_model["ae_audio_code"])
+            normalize = bool(ae_record["config"]["train"]["normalize"])  # as it was trained
+        self.spec = spec
+        config = spec.train_config
+        seed_everything(spec.seed)
+        if spec.is_autoencoder:
+            self.model = Autoencoder(spec.model_config, RGB_DIM, AUDIO_DIM).to(self.device)
+        else:
+            self.model = build_model(spec.model, spec.model_config).to(self.device)
+        self.per_rank_batch = per_rank_batch(config.batch_size, self.world_size)
+        self.train_input, self.val_input = spec.inputs(train_paths, val_paths,
+                                                       normalize=normalize)
+        self.train_data = YT8MDataset(self.train_input, rank=self.rank,
+                                      world_size=self.world_size)
+        self.optimizer = make_optimizer(self.model, config)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.wrapped = DistributedDataParallel(self.model) if self.dist.active else self.model
+        self.loader = make_loader(self.train_data, self.per_rank_batch,
+                                  num_workers=config.num_workers, device=self.device)
+        self.val_loader = make_loader(YT8MDataset(self.val_input), config.eval_batch_size,
+                                      num_workers=config.num_workers, device=self.device)
+        self.skips_single_video_batches = any(
+            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.model.modules())
+        self.lower_is_better = spec.is_autoencoder
+
+    # the record
+    def new_record(self) -> dict:
+        record = self.spec.new_record(self.framework, self.train_input, self.val_input,
+                                      distributed=self.dist.info(self.per_rank_batch))
+        record["parameters"] = count_parameters(self.model)
+        return record
+
+    # the loop's names
+    def epoch_batches(self, epoch: int):
+        torch.manual_seed(epoch_seed(self.spec.seed, epoch, self.rank))
+        self.train_data.set_epoch(epoch)
+        self.wrapped.train()
+
+        def on_device():
+            joined = self.wrapped.join() if self.dist.active else contextlib.nullcontext()
             with joined:
-                for step_batch in bar:
-                    if has_batchnorm and len(step_batch["id"]) == 1:
-                        state["skipped_single_video_batches"] += 1
-                        continue
-                    step_batch = to_device(step_batch, device)
-                    sync(device)
-                    clock.batch_ready()
-                    value = train_step(wrapped, optimizer, step_batch, train_config,
-                                       loss_fn=task.loss, scaler=scaler, amp=amp)
-                    n = len(step_batch["id"])
-                    clock.step_done(n)
-                    loss_sum += value * n
-                    count += n
-                    if writer is not None and len(state["step_times"]) % LOG_EVERY == 0:
-                        writer.add_scalar("train/step_loss", value, len(state["step_times"]))
-                    bar.set_postfix(loss=f"{value:.4f}")
-            loss_sum, count = dist_info.sum(loss_sum, count)
-            dist_info.broadcast_buffers(model)
-            clock.end_epoch(int(count))
+                for batch in self.loader:
+                    batch = to_device(batch, self.device)
+                    sync(self.device)
+                    yield batch
+        return on_device(), 0  # DDP join: no process skips a batch
 
-            if main:
-                entry, evaluation = task.validate(model, val_loader, device, amp)
-                entry = {"epoch": epoch + 1, "train_loss": loss_sum / max(count, 1), **entry,
-                         "epoch_seconds": time.perf_counter() - epoch_start}
-                state["history"].append(entry)
-                score = task.score(entry)
-                best = state["best_score"]
-                if best is None or (score < best if task.lower_is_better else score > best):
-                    state.update(best_score=score, best_epoch=epoch + 1, evaluation=evaluation)
-                    save_atomic({"model": model.state_dict(), "epoch": epoch + 1}, out_dir / BEST)
-                state["inference"] = getattr(task, "inference", {})
-                for key, value in entry.items():
-                    if key != "epoch" and isinstance(value, (int, float)):
-                        writer.add_scalar(f"epoch/{key}", value, epoch + 1)
-                writer.flush()
-            state["epoch"] = epoch + 1
-            if main:
-                save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                             "scaler": scaler.state_dict(), "state": state}, last_path)
-                fill_record(record, state, train_data, val_data)
-                results.write_run_record(out_dir, record)
-                print(f"epoch {epoch + 1}: " + ", ".join(
-                    f"{k} {v:.4f}" for k, v in entry.items()
-                    if k != "epoch" and isinstance(v, float)), file=sys.stderr)
-            dist_info.barrier()
-            if stop_after and epoch + 1 - started_at >= stop_after:
-                break
+    def examples_in_step(self, batch) -> int:
+        return len(batch["id"])  # this rank's; end_epoch sums the ranks
 
-    if writer is not None:
-        writer.close()
-    if os.environ.get(WEIGHTS_ENV):
-        torch.save(model.state_dict(), f"{os.environ[WEIGHTS_ENV]}.rank{dist_info.rank}.pt")
-    if main:
-        fill_record(record, state, train_data, val_data)  # also when nothing was left to train
-        record["hardware"] = monitor.to_record() if monitor is not None else {}
-        results.write_run_record(out_dir, record)
-    return record
+    def loss(self, model, batch):
+        if self.spec.is_autoencoder:
+            rgb, audio = reconstruction_errors(model, batch)
+            return rgb + audio
+        inputs = encode_batch(self.autoencoder, batch)
+        return classifier_loss(model, inputs, batch["labels"],
+                               self.spec.train_config.bce_epsilon)
 
+    def train_step(self, batch) -> float:
+        return train_step(self.wrapped, self.optimizer, batch, self.spec.train_config,
+                          loss_fn=self.loss, scaler=self.scaler, amp=self.amp)
 
-def fill_record(record: dict, state: dict, train_data, val_data) -> None:
-    record["history"] = state["history"]
-    record["best_epoch"] = state["best_epoch"]
-    record["epochs_trained"] = state["epoch"]
-    record["skipped_single_video_batches"] = state["skipped_single_video_batches"]
-    if state["evaluation"] is not None:
-        record["evaluations"]["validate"] = dict(state["evaluation"], data=val_data.paths,
-                                                 epoch=state["best_epoch"])
-    record["timings"] = {**training.training_timings(state), **state["inference"]}
+    def end_epoch(self, loss_sum, count):
+        loss_sum, count = self.dist.sum(loss_sum, count)
+        self.dist.broadcast_buffers(self.model)
+        return loss_sum, count
+
+    def validate(self):
+        if self.spec.is_autoencoder:
+            evaluation = validate_autoencoder(self.model, self.val_loader, self.device,
+                                              self.amp)
+            entry = {k: v for k, v in evaluation.items() if k != "num_videos"}
+            return entry, evaluation, {}
+        metrics, loss, timing = predict(self.model, self.val_loader, self.device, self.amp,
+                                        self.spec.num_classes,
+                                        self.spec.train_config.bce_epsilon, self.autoencoder,
+                                        vocabulary=self.spec.vocabulary)
+        entry = {"val_loss": loss, "val_gap": metrics["gap"], "val_hit_at_1": metrics["hit_at_1"],
+                 "val_perr": metrics["perr"], "val_map": metrics["map"]}
+        return entry, metrics, timing
+
+    def save_weights(self, path: Path, epoch: int | None = None) -> None:
+        save_atomic({"model": self.model.state_dict(), "epoch": epoch}, path)
+
+    def save_checkpoint(self, path: Path, state: dict) -> None:
+        save_atomic({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                     "scaler": self.scaler.state_dict(), "state": state}, path)
+
+    def load_checkpoint(self, path: Path) -> dict:
+        checkpoint = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scaler.load_state_dict(checkpoint["scaler"])
+        return checkpoint["state"]
+
+    def barrier(self) -> None:
+        self.dist.barrier()
+
+    def close(self) -> None:
+        self.dist.close()
 
 
 # ------------------------------------------------------------------ public functions
-
-def train(*, model: str, train_paths, val_paths, out_dir, profile: str, seed: int,
-          features: str = "raw", autoencoder_dir=None, vocabulary=None, num_classes: int,
-          device: str | None = None, mixed_precision: bool = False, resume: bool = True,
-          progress: bool = True, epochs: int | None = None,
-          batch_size: int | None = None) -> dict | None:
-    """Train one classifier; returns its run record (None on ranks other than 0)."""
-    out_dir = Path(out_dir)
-    level = model_level(model)
-    settings = get_profile(profile)
-    train_config = with_overrides(settings.train, epochs=epochs, batch_size=batch_size,
-                                  seed=seed)
-    model_config = with_overrides(settings.model, num_classes=num_classes)
-    dist_info = Distributed(device)
-    try:
-        autoencoder = None
-        normalize = None
-        if features == "autoencoder":
-            if autoencoder_dir is None:
-                raise ConfigError("--features autoencoder needs --autoencoder RUN_DIR")
-            autoencoder, ae_record = load_autoencoder(autoencoder_dir, dist_info.device)
-            ae_model = ae_record["config"]["model"]
-            model_config = with_overrides(model_config, rgb_dim=ae_model["ae_rgb_code"],
-                                          audio_dim=ae_model["ae_audio_code"])
-            normalize = bool(ae_record["config"]["train"]["normalize"])  # as it was trained
-        elif features != "raw":
-            raise ConfigError(f"unknown features {features!r}; choose raw or autoencoder")
-        seed_everything(seed)
-        net = build_model(model, model_config).to(dist_info.device)
-        means = reads_video_means(model)
-        train_data = YT8MDataset(train_paths, level, num_classes=num_classes,
-                                 train_config=train_config, shuffle_seed=seed,
-                                 normalize=normalize, rank=dist_info.rank,
-                                 world_size=dist_info.world_size, log_reads=True,
-                                 video_means=means)
-        val_data = YT8MDataset(val_paths, level, num_classes=num_classes,
-                               train_config=train_config,
-                               sampling=evaluation_sampling(train_config.frame_sampling),
-                               normalize=normalize, video_means=means)
-        record = None
-        if dist_info.is_main:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            record = training.new_training_record(
-                framework="torch", model=model, features=features, profile=profile, seed=seed,
-                model_config=model_config, train_config=train_config,
-                train_paths=train_paths, val_paths=val_paths, level=level,
-                num_classes=num_classes, vocabulary=vocabulary,
-                autoencoder_dir=autoencoder_dir)
-            record["config"]["data_normalize"] = train_data.normalize
-        else:
-            record = {"evaluations": {}}
-        task = ClassifierTask(model, train_config, num_classes, vocabulary, autoencoder)
-        record = fit(task=task, model=net, train_data=train_data, val_data=val_data,
-                     train_config=train_config, out_dir=out_dir, record=record, seed=seed,
-                     dist_info=dist_info, mixed_precision=mixed_precision, resume=resume,
-                     progress=progress)
-        return record if dist_info.is_main else None
-    finally:
-        dist_info.close()
+def train(**kwargs) -> dict | None:
+    """Train one classifier: ``yt8m_lib.training.train_classifier`` with this framework."""
+    return training.train_classifier(Trainer, **kwargs)
 
 
-def train_autoencoder(*, level: str, train_paths, val_paths, out_dir, profile: str, seed: int,
-                      vocabulary=None, num_classes: int | None = None,
-                      device: str | None = None, mixed_precision: bool = False,
-                      resume: bool = True, progress: bool = True, epochs: int | None = None,
-                      batch_size: int | None = None) -> dict | None:
-    """Train the denoising autoencoder (no labels used) on un-normalised features; saves it
-    as ``best.pt`` (lowest validation reconstruction error). Returns the run record."""
-    from yt8m_lib.config import NUM_CLASSES_2018
+def train_autoencoder(**kwargs) -> dict | None:
+    """Train the denoising autoencoder: ``yt8m_lib.training.train_autoencoder`` with this
+    framework; ``--features autoencoder`` reads its best weights."""
+    return training.train_autoencoder(Trainer, **kwargs)
 
-    out_dir = Path(out_dir)
-    settings = get_profile(profile)
-    train_config = with_overrides(settings.train, batch_size=batch_size, seed=seed,
-                                  epochs=epochs or settings.train.ae_epochs, normalize=False)
-    model_config = settings.model
-    num_classes = num_classes or NUM_CLASSES_2018  # labels are parsed (and checked) only
-    dist_info = Distributed(device)
-    try:
-        seed_everything(seed)
-        net = Autoencoder(model_config, RGB_DIM, AUDIO_DIM).to(dist_info.device)
-        train_data = YT8MDataset(train_paths, level, num_classes=num_classes,
-                                 train_config=train_config, shuffle_seed=seed,
-                                 rank=dist_info.rank, world_size=dist_info.world_size,
-                                 log_reads=True, video_means=False)
-        val_data = YT8MDataset(val_paths, level, num_classes=num_classes,
-                               train_config=train_config,
-                               sampling=evaluation_sampling(train_config.frame_sampling),
-                               video_means=False)
-        record = {"evaluations": {}}
-        if dist_info.is_main:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            record = training.new_training_record(
-                framework="torch", model="autoencoder", features="raw", profile=profile,
-                seed=seed, model_config=model_config, train_config=train_config,
-                train_paths=train_paths, val_paths=val_paths, level=level,
-                num_classes=num_classes, vocabulary=vocabulary)
-        record = fit(task=AutoencoderTask(), model=net, train_data=train_data,
-                     val_data=val_data, train_config=train_config, out_dir=out_dir,
-                     record=record, seed=seed, dist_info=dist_info,
-                     mixed_precision=mixed_precision, resume=resume, progress=progress)
-        return record if dist_info.is_main else None
-    finally:
-        dist_info.close()
+
+def run(spec: RunSpec, train_paths, val_paths, out_dir, **options) -> dict | None:
+    """Train a ``RunSpec``: ``yt8m_lib.training.train_spec`` with this framework."""
+    return training.train_spec(Trainer, spec, train_paths, val_paths, out_dir, **options)
 
 
 def load_trained(run_dir, device: torch.device):
     """(model in eval mode with its best weights, autoencoder or None, run record)."""
-    record = results.read_run_record(run_dir)
+    record = run_record.read_run_record(run_dir)
     model_config = training.model_config_from_dict(record["config"]["model"])
     net = build_model(record["model"], model_config)
     state = torch.load(Path(run_dir) / BEST, map_location=device, weights_only=True)
@@ -628,29 +415,23 @@ def load_trained(run_dir, device: torch.device):
 
 def evaluate(run_dir, data_paths, *, predictions_path=None, vocabulary=None,
              device: str | None = None, split_name: str = "test") -> dict:
-    """Score a trained run on ``data_paths``: metrics (plus genre accuracy with a
+    """Score a trained run's best weights on ``data_paths``: metrics (plus genres with a
     vocabulary), the Kaggle predictions file, and ``evaluations[split_name]`` in its record."""
     from yt8m_lib.evaluation.predictions import PredictionWriter
 
     chosen = resolve_device(device)
     net, autoencoder, record = load_trained(run_dir, chosen)
-    train_config = training.train_config_from_dict(record["config"]["train"])
-    data = YT8MDataset(data_paths, record["data"]["level"],
-                       num_classes=record["data"]["num_classes"], train_config=train_config,
-                       sampling=evaluation_sampling(train_config.frame_sampling),
-                       normalize=record["config"].get("data_normalize"),
-                       video_means=reads_video_means(record["model"]))
-    loader = make_loader(data, train_config.eval_batch_size,
-                         num_workers=train_config.num_workers, device=chosen)
+    data = training.evaluation_input(record, data_paths)
+    loader = make_loader(YT8MDataset(data), data.batch_size,
+                         num_workers=training.train_config_from_dict(
+                             record["config"]["train"]).num_workers, device=chosen)
     writer = PredictionWriter(predictions_path) if predictions_path else None
     with writer if writer is not None else contextlib.nullcontext():
-        metrics, loss, timing = predict(net, loader, chosen, False, record["data"]["num_classes"],
-                                        train_config.bce_epsilon, autoencoder,
+        metrics, loss, timing = predict(net, loader, chosen, False, data.num_classes,
+                                        record["config"]["train"]["bce_epsilon"], autoencoder,
                                         vocabulary=vocabulary, writer=writer)
     metrics = dict(metrics, loss=loss, **timing)
-    record.setdefault("evaluations", {})[split_name] = dict(
-        metrics, data=[str(p) for p in data_paths],
-        predictions=None if predictions_path is None else str(predictions_path),
-        vocabulary=None if vocabulary is None else str(vocabulary), device=str(chosen))
-    results.write_run_record(run_dir, record)
+    training.write_evaluation(run_dir, record, split_name, metrics, data_paths=data_paths,
+                              predictions_path=predictions_path, vocabulary=vocabulary,
+                              device=str(chosen))
     return metrics
