@@ -15,7 +15,7 @@ BUILD  := build/$(PROFILE)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data test reproduce bench lab clean real-check
+.PHONY: help setup data lint check test reproduce bench lab clean real-check
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -36,7 +36,14 @@ $(SYNTH)/manifest.json: $(VENV)/.installed
 
 data: $(SYNTH)/manifest.json ## generate the synthetic dataset of PROFILE (no download)
 
-test: setup ## unit tests and smoke-profile notebook runs
+lint: setup ## ruff: lint and format check (configured in pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+check: lint ## the inner loop: lint, then the tests not marked slow (about 2 minutes)
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow" tests
+
+test: lint ## lint, unit tests and smoke-profile notebook runs (what CI runs)
 	$(PY) -m pytest -n 2 --dist loadgroup tests
 
 lab: setup ## JupyterLab on the notebooks, with this environment as its kernel
