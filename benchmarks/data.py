@@ -25,27 +25,45 @@ def _labels(rng, num_classes):
     return np.sort(rng.choice(num_classes, size=int(rng.integers(1, 6)), replace=False))
 
 
-def frame_examples(n: int, seed: int, prefix: str, num_classes: int = NUM_CLASSES_2018,
-                   frames: tuple[int, int] = (MIN_FRAMES, MAX_FRAMES)):
+def frame_examples(
+    n: int,
+    seed: int,
+    prefix: str,
+    num_classes: int = NUM_CLASSES_2018,
+    frames: tuple[int, int] = (MIN_FRAMES, MAX_FRAMES),
+):
     rng = np.random.default_rng(seed)
     for i in range(n):
         count = int(rng.integers(frames[0], frames[1] + 1))
-        yield FrameExample(id=f"{prefix}{i:06d}", labels=_labels(rng, num_classes),
-                           rgb=rng.integers(0, 256, (count, RGB_DIM), dtype=np.uint8),
-                           audio=rng.integers(0, 256, (count, AUDIO_DIM), dtype=np.uint8),
-                           segments=None)
+        yield FrameExample(
+            id=f"{prefix}{i:06d}",
+            labels=_labels(rng, num_classes),
+            rgb=rng.integers(0, 256, (count, RGB_DIM), dtype=np.uint8),
+            audio=rng.integers(0, 256, (count, AUDIO_DIM), dtype=np.uint8),
+            segments=None,
+        )
 
 
 def video_examples(n: int, seed: int, prefix: str, num_classes: int = NUM_CLASSES_2018):
     rng = np.random.default_rng(seed)
     for i in range(n):
-        yield VideoExample(id=f"{prefix}{i:06d}", labels=_labels(rng, num_classes),
-                           mean_rgb=rng.uniform(-2, 2, RGB_DIM).astype(np.float32),
-                           mean_audio=rng.uniform(-2, 2, AUDIO_DIM).astype(np.float32))
+        yield VideoExample(
+            id=f"{prefix}{i:06d}",
+            labels=_labels(rng, num_classes),
+            mean_rgb=rng.uniform(-2, 2, RGB_DIM).astype(np.float32),
+            mean_audio=rng.uniform(-2, 2, AUDIO_DIM).astype(np.float32),
+        )
 
 
-def make_shards(folder: Path, level: str, *, shards: int, per_shard: int, seed: int = 0,
-                frames: tuple[int, int] = (MIN_FRAMES, MAX_FRAMES)) -> list[Path]:
+def make_shards(
+    folder: Path,
+    level: str,
+    *,
+    shards: int,
+    per_shard: int,
+    seed: int = 0,
+    frames: tuple[int, int] = (MIN_FRAMES, MAX_FRAMES),
+) -> list[Path]:
     """``shards`` files of ``per_shard`` records each in ``folder/level`` (reused when the
     same files already exist: the name holds every size parameter)."""
     out = Path(folder) / level
@@ -55,8 +73,11 @@ def make_shards(folder: Path, level: str, *, shards: int, per_shard: int, seed: 
     for s in range(shards):
         path = out / f"bench_{tag}_s{seed}_{s:04d}.tfrecord"
         if not path.is_file():
-            examples = (frame_examples(per_shard, seed * 1000 + s, f"f{s}_", frames=frames)
-                        if level == "frame" else video_examples(per_shard, seed * 1000 + s, f"v{s}_"))
+            examples = (
+                frame_examples(per_shard, seed * 1000 + s, f"f{s}_", frames=frames)
+                if level == "frame"
+                else video_examples(per_shard, seed * 1000 + s, f"v{s}_")
+            )
             write_shard(path, examples)
         paths.append(path)
     return paths

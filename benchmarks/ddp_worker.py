@@ -30,8 +30,14 @@ def main() -> None:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from yt8m_lib.config import AUDIO_DIM, NUM_CLASSES_2018, RGB_DIM, get_profile, model_level
-    from yt8m_lib.config import with_overrides
+    from yt8m_lib.config import (
+        AUDIO_DIM,
+        NUM_CLASSES_2018,
+        RGB_DIM,
+        get_profile,
+        model_level,
+        with_overrides,
+    )
     from yt8m_lib.torch.models import build_model
     from yt8m_lib.torch.train import make_optimizer, train_step
 
@@ -46,15 +52,19 @@ def main() -> None:
     b = args.global_batch // world
     g = torch.Generator().manual_seed(rank)
     if model_level(args.model) == "video":
-        batch = {"rgb": torch.randn(b, RGB_DIM, generator=g),
-                 "audio": torch.randn(b, AUDIO_DIM, generator=g)}
+        batch = {
+            "rgb": torch.randn(b, RGB_DIM, generator=g),
+            "audio": torch.randn(b, AUDIO_DIM, generator=g),
+        }
     else:
         k = args.frames
-        batch = {"rgb": torch.randn(b, k, RGB_DIM, generator=g),
-                 "audio": torch.randn(b, k, AUDIO_DIM, generator=g),
-                 "num_frames": torch.full((b,), k, dtype=torch.int64),
-                 "mean_rgb": torch.randn(b, RGB_DIM, generator=g),
-                 "mean_audio": torch.randn(b, AUDIO_DIM, generator=g)}
+        batch = {
+            "rgb": torch.randn(b, k, RGB_DIM, generator=g),
+            "audio": torch.randn(b, k, AUDIO_DIM, generator=g),
+            "num_frames": torch.full((b,), k, dtype=torch.int64),
+            "mean_rgb": torch.randn(b, RGB_DIM, generator=g),
+            "mean_audio": torch.randn(b, AUDIO_DIM, generator=g),
+        }
     batch["labels"] = (torch.rand(b, NUM_CLASSES_2018, generator=g) < 3 / NUM_CLASSES_2018).float()
 
     times = []
@@ -67,11 +77,19 @@ def main() -> None:
             times.append(time.perf_counter() - start)
     if rank == 0:
         with open(args.out, "w") as f:
-            json.dump({"world_size": world, "threads_per_rank": args.threads,
-                       "per_rank_batch": b, "global_batch": b * world,
-                       "step_s": times, "model": args.model,
-                       "torch_threads": torch.get_num_threads(),
-                       "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}, f)
+            json.dump(
+                {
+                    "world_size": world,
+                    "threads_per_rank": args.threads,
+                    "per_rank_batch": b,
+                    "global_batch": b * world,
+                    "step_s": times,
+                    "model": args.model,
+                    "torch_threads": torch.get_num_threads(),
+                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                },
+                f,
+            )
     dist.destroy_process_group()
 
 

@@ -27,12 +27,14 @@ def main() -> None:
     videos = 0
     if args.how == "load_all":
         from yt8m_lib.data.records import iter_examples
+
         kept = list(iter_examples(args.paths, args.level))
         videos = len(kept)
     else:
         # the baseline after imports: what the framework costs before any data
-        make = getattr(adapters, f"{args.how}_batches")(args.paths, args.level,
-                                                        batch_size=args.batch_size)
+        make = getattr(adapters, f"{args.how}_batches")(
+            args.paths, args.level, batch_size=args.batch_size
+        )
         for batch in make():  # tensors, as the trainers consume them
             videos += int(batch["labels"].shape[0])
     print(json.dumps({"how": args.how, "videos": videos, "peak_rss_mb": bm.peak_rss_mb()}))

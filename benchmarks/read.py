@@ -44,13 +44,12 @@ import pstats
 
 import numpy as np
 
-from yt8m_lib.runs import benchmarking as bm
+from benchmarks import data
 from yt8m_lib.config import AUDIO_DIM, RGB_DIM
 from yt8m_lib.data.features import dequantize
 from yt8m_lib.data.records import iter_examples
 from yt8m_lib.data.tfrecord import read_records
-
-from benchmarks import data
+from yt8m_lib.runs import benchmarking as bm
 
 SIZES = {  # (shards, records per shard): frame level, video level
     "quick": {"frame": (2, 40), "video": (2, 1000), "repeats": 3},
@@ -68,6 +67,7 @@ def project_reader(paths, level, dequant=False, verify_crc=True):
                 dequantize(ex.audio)
             n += 1
         return n
+
     return run
 
 
@@ -81,6 +81,7 @@ def raw_floor(paths, dequant=False, crc=False):
                     dequantize(raw)
                 n += 1
         return n
+
     return run
 
 
@@ -90,31 +91,46 @@ def tf_data(paths, level, parallel=False, in_graph=False):
     def parse_frame(serialized):
         context, sequence = tf.io.parse_single_sequence_example(
             serialized,
-            context_features={"id": tf.io.FixedLenFeature([], tf.string),
-                              "labels": tf.io.VarLenFeature(tf.int64)},
-            sequence_features={"rgb": tf.io.FixedLenSequenceFeature([], tf.string),
-                               "audio": tf.io.FixedLenSequenceFeature([], tf.string)})
+            context_features={
+                "id": tf.io.FixedLenFeature([], tf.string),
+                "labels": tf.io.VarLenFeature(tf.int64),
+            },
+            sequence_features={
+                "rgb": tf.io.FixedLenSequenceFeature([], tf.string),
+                "audio": tf.io.FixedLenSequenceFeature([], tf.string),
+            },
+        )
         rgb = tf.reshape(tf.io.decode_raw(sequence["rgb"], tf.uint8), [-1, RGB_DIM])
         audio = tf.reshape(tf.io.decode_raw(sequence["audio"], tf.uint8), [-1, AUDIO_DIM])
-        return (context["id"], context["labels"].values,
-                tf.cast(rgb, tf.float32) * _SCALE + _BIAS,
-                tf.cast(audio, tf.float32) * _SCALE + _BIAS)
+        return (
+            context["id"],
+            context["labels"].values,
+            tf.cast(rgb, tf.float32) * _SCALE + _BIAS,
+            tf.cast(audio, tf.float32) * _SCALE + _BIAS,
+        )
 
     def parse_video(serialized):
-        f = tf.io.parse_single_example(serialized, {
-            "id": tf.io.FixedLenFeature([], tf.string),
-            "labels": tf.io.VarLenFeature(tf.int64),
-            "mean_rgb": tf.io.FixedLenFeature([RGB_DIM], tf.float32),
-            "mean_audio": tf.io.FixedLenFeature([AUDIO_DIM], tf.float32)})
+        f = tf.io.parse_single_example(
+            serialized,
+            {
+                "id": tf.io.FixedLenFeature([], tf.string),
+                "labels": tf.io.VarLenFeature(tf.int64),
+                "mean_rgb": tf.io.FixedLenFeature([RGB_DIM], tf.float32),
+                "mean_audio": tf.io.FixedLenFeature([AUDIO_DIM], tf.float32),
+            },
+        )
         return f["id"], f["labels"].values, f["mean_rgb"], f["mean_audio"]
 
     dataset = tf.data.TFRecordDataset([str(p) for p in paths]).map(
         parse_frame if level == "frame" else parse_video,
-        num_parallel_calls=tf.data.AUTOTUNE if parallel else None)
+        num_parallel_calls=tf.data.AUTOTUNE if parallel else None,
+    )
 
     if in_graph:  # consumed inside TensorFlow: no Python and no numpy per record
+
         def run():
             return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, *_: n + 1))
+
         return run
 
     def run():
@@ -123,6 +139,7 @@ def tf_data(paths, level, parallel=False, in_graph=False):
             labels.numpy(), rgb.numpy(), audio.numpy()
             n += 1
         return n
+
     return run
 
 
@@ -130,6 +147,7 @@ def pipeline(framework, paths, level, batch_size):
     """(a case running an input pipeline end to end, None) or (None, why not); ``framework``:
     torch, keras or keras_tf_data (``benchmarks.adapters.{framework}_batches``)."""
     from benchmarks import adapters
+
     try:
         # tensors, as the trainers consume them
         make = getattr(adapters, f"{framework}_batches")(paths, level, batch_size=batch_size)
@@ -141,6 +159,7 @@ def pipeline(framework, paths, level, batch_size):
         for batch in make():
             n += int(batch["labels"].shape[0])
         return n
+
     return run, None
 
 
@@ -165,8 +184,7 @@ def level_cases(group: str, level: str, paths) -> tuple[dict, list]:
         cases[f"{level}/project_reader"] = project_reader(paths, level)
         if level == "frame":
             cases[f"{level}/project_reader_dequantized"] = project_reader(paths, level, True)
-            cases[f"{level}/project_reader_no_crc"] = project_reader(paths, level,
-                                                                    verify_crc=False)
+            cases[f"{level}/project_reader_no_crc"] = project_reader(paths, level, verify_crc=False)
     else:
         cases[f"{level}/tf_data"] = tf_data(paths, level)
         cases[f"{level}/tf_data_autotune"] = tf_data(paths, level, parallel=True)
@@ -185,8 +203,9 @@ def level_cases(group: str, level: str, paths) -> tuple[dict, list]:
     return cases, failures
 
 
-def time_group(group: str, level: str, paths, *, repeats: int, videos: int, nbytes: float,
-               progress: bool) -> tuple[dict, list]:
+def time_group(
+    group: str, level: str, paths, *, repeats: int, videos: int, nbytes: float, progress: bool
+) -> tuple[dict, list]:
     """In a child process: the group's cases timed round-robin; ({name: Timing}, failures)."""
     from tqdm.auto import tqdm
 
@@ -197,33 +216,55 @@ def time_group(group: str, level: str, paths, *, repeats: int, videos: int, nbyt
         count = fn()
         if count != videos:
             raise RuntimeError(f"{name} read {count} records, expected {videos}")
-    with tqdm(total=repeats * len(cases), desc=f"read {level} {group}",
-              disable=not progress) as bar:
-        timings = bm.compare(cases, repeats=repeats, warmup=1, progress=bar,
-                             items={n: videos for n in cases},
-                             nbytes={n: nbytes for n in cases})
+    with tqdm(
+        total=repeats * len(cases), desc=f"read {level} {group}", disable=not progress
+    ) as bar:
+        timings = bm.compare(
+            cases,
+            repeats=repeats,
+            warmup=1,
+            progress=bar,
+            items={n: videos for n in cases},
+            nbytes={n: nbytes for n in cases},
+        )
     return timings, failures
 
 
 def run(mode: str, progress=True) -> dict:
     sizes = SIZES[mode]
     repeats = sizes["repeats"]
-    result = bm.new_result("read", mode=mode, settings={"repeats": repeats, "warmup": 1,
-                                                        "processes": "one per group: "
-                                                        + ", ".join(GROUPS)})
+    result = bm.new_result(
+        "read",
+        mode=mode,
+        settings={
+            "repeats": repeats,
+            "warmup": 1,
+            "processes": "one per group: " + ", ".join(GROUPS),
+        },
+    )
     timings = {}
     for level in ("frame", "video"):
         shards, per_shard = sizes[level]
         paths = data.make_shards(data.data_folder(), level, shards=shards, per_shard=per_shard)
         nbytes = float(sum(p.stat().st_size for p in paths))
         videos = shards * per_shard
-        result["settings"][level] = {"files": [str(p) for p in paths], "videos": videos,
-                                     "bytes": nbytes}
+        result["settings"][level] = {
+            "files": [str(p) for p in paths],
+            "videos": videos,
+            "bytes": nbytes,
+        }
         level_timings = {}
         for group in GROUPS:
             group_timings, failures = bm.in_fresh_process(
-                time_group, group, level, paths, repeats=repeats, videos=videos,
-                nbytes=nbytes, progress=progress)
+                time_group,
+                group,
+                level,
+                paths,
+                repeats=repeats,
+                videos=videos,
+                nbytes=nbytes,
+                progress=progress,
+            )
             level_timings.update(group_timings)
             result["failures"] += failures
         timings.update(level_timings)
@@ -231,27 +272,35 @@ def run(mode: str, progress=True) -> dict:
 
         ratios = result["ratios"]
         # vs tf.data, which dequantizes: the reader that dequantizes too
-        reader = timings[f"{level}/project_reader_dequantized" if level == "frame"
-                         else f"{level}/project_reader"]
+        reader = timings[
+            f"{level}/project_reader_dequantized" if level == "frame" else f"{level}/project_reader"
+        ]
         # (timed in different processes: ratios of medians, not per round)
         ratios[f"{level}_reader_vs_tf_data"] = bm.ratio(
-            reader, timings[f"{level}/tf_data"], paired=False)
+            reader, timings[f"{level}/tf_data"], paired=False
+        )
         ratios[f"{level}_reader_vs_tf_data_autotune"] = bm.ratio(
-            reader, timings[f"{level}/tf_data_autotune"], paired=False)
+            reader, timings[f"{level}/tf_data_autotune"], paired=False
+        )
         ratios[f"{level}_reader_vs_tf_data_in_graph"] = bm.ratio(
-            reader, timings[f"{level}/tf_data_in_graph"], paired=False)
+            reader, timings[f"{level}/tf_data_in_graph"], paired=False
+        )
         # floor vs reader: how many times slower the reader is than the floor
         ratios[f"{level}_reader_over_raw_floor"] = bm.ratio(
-            timings[f"{level}/raw_floor"], timings[f"{level}/project_reader"])
+            timings[f"{level}/raw_floor"], timings[f"{level}/project_reader"]
+        )
         if level == "frame":
             ratios["frame_reader_over_raw_floor_dequantized"] = bm.ratio(
-                timings["frame/raw_floor_dequantized"], timings["frame/project_reader_dequantized"])
+                timings["frame/raw_floor_dequantized"], timings["frame/project_reader_dequantized"]
+            )
             ratios["frame_reader_over_raw_floor_crc_dequantized"] = bm.ratio(
                 timings["frame/raw_floor_crc_dequantized"],
-                timings["frame/project_reader_dequantized"])
+                timings["frame/project_reader_dequantized"],
+            )
             # what the CRC checks cost: the same reader without them, against the floor
             ratios["frame_reader_no_crc_over_raw_floor"] = bm.ratio(
-                timings["frame/raw_floor"], timings["frame/project_reader_no_crc"])
+                timings["frame/raw_floor"], timings["frame/project_reader_no_crc"]
+            )
 
     ratios = result["ratios"]
     vs_tf = ratios["frame_reader_vs_tf_data"]["median"]
@@ -260,15 +309,19 @@ def run(mode: str, progress=True) -> dict:
     result["reader_over_raw_floor_ratio"] = over_floor
     result["targets"] = [
         bm.target("frame-level project reader vs tf.data parse (x faster)", vs_tf, at_least=2.5),
-        bm.target("frame-level project reader time / raw floor time", over_floor, at_most=2.0,
-                  note="both hand out uint8 bytes in numpy; floor = framing + byte copy (no "
-                       "CRC, no parse); dequantizing reader vs a floor that also dequantizes "
-                       "every byte: "
-                       f"{ratios['frame_reader_over_raw_floor_dequantized']['median']:.2f}, "
-                       "and also checks the CRCs: "
-                       f"{ratios['frame_reader_over_raw_floor_crc_dequantized']['median']:.2f}; "
-                       "the reader without its CRC checks (verify_crc=False) / floor: "
-                       f"{ratios['frame_reader_no_crc_over_raw_floor']['median']:.2f}"),
+        bm.target(
+            "frame-level project reader time / raw floor time",
+            over_floor,
+            at_most=2.0,
+            note="both hand out uint8 bytes in numpy; floor = framing + byte copy (no "
+            "CRC, no parse); dequantizing reader vs a floor that also dequantizes "
+            "every byte: "
+            f"{ratios['frame_reader_over_raw_floor_dequantized']['median']:.2f}, "
+            "and also checks the CRCs: "
+            f"{ratios['frame_reader_over_raw_floor_crc_dequantized']['median']:.2f}; "
+            "the reader without its CRC checks (verify_crc=False) / floor: "
+            f"{ratios['frame_reader_no_crc_over_raw_floor']['median']:.2f}",
+        ),
     ]
     if not all(t["met"] for t in result["targets"]):
         frame_paths = [p for p in result["settings"]["frame"]["files"]]

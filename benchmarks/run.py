@@ -33,19 +33,39 @@ SECTIONS = ("read", "metrics", "train", "infer", "compiled", "scaling")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes and few repeats (a few minutes on 2 cores)")
-    parser.add_argument("--only", default=",".join(SECTIONS),
-                        help=f"comma-separated sections (default all: {','.join(SECTIONS)})")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="intra-op threads given to BOTH frameworks (default: all cores)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                        help="auto: CPU rows always, plus GPU rows when CUDA is present")
-    parser.add_argument("--models", default=None,
-                        help="comma-separated models of the train and infer sections "
-                             f"(default all: {','.join(MODEL_NAMES)})")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes and few repeats (a few minutes on 2 cores)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections (default all: {','.join(SECTIONS)})",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="intra-op threads given to BOTH frameworks (default: all cores)",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="auto: CPU rows always, plus GPU rows when CUDA is present",
+    )
+    parser.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated models of the train and infer sections "
+        f"(default all: {','.join(MODEL_NAMES)})",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -56,14 +76,16 @@ def parse_args(argv=None):
         args.models = tuple(m.strip() for m in args.models.split(",") if m.strip())
         unknown = sorted(set(args.models) - set(MODEL_NAMES))
         if unknown or not args.models:
-            parser.error(f"unknown model(s) {', '.join(unknown) or '(none given)'}; choose "
-                         f"from {', '.join(MODEL_NAMES)}")
+            parser.error(
+                f"unknown model(s) {', '.join(unknown) or '(none given)'}; choose "
+                f"from {', '.join(MODEL_NAMES)}"
+            )
     return args
 
 
 def section_options(run, args) -> dict:
     """The options of ``args`` that a section's ``run`` takes (device, models)."""
-    names = run.__code__.co_varnames[:run.__code__.co_argcount]
+    names = run.__code__.co_varnames[: run.__code__.co_argcount]
     options = {"progress": not args.no_progress}
     if "device" in names:
         options["device"] = args.device

@@ -22,18 +22,29 @@ import sys
 import tempfile
 from pathlib import Path
 
-from yt8m_lib.runs import benchmarking as bm
-
 from benchmarks import adapters, data
 from benchmarks.train import PROFILE, shards
+from yt8m_lib.runs import benchmarking as bm
 
 SIZES = {
-    "quick": {"repeats": 2, "batch_sizes": (16, 64, 256), "batch_models": ("fc",),
-              "frames": (8, 24), "ddp_steps": 4, "ddp_models": ("fc",),
-              "memory_shards": (1, 3)},
-    "full": {"repeats": 5, "batch_sizes": (16, 32, 64, 128, 256),
-             "batch_models": ("fc", "bilstm"), "frames": (8, 16, 32, 64, 128),
-             "ddp_steps": 20, "ddp_models": ("fc", "bilstm"), "memory_shards": (1, 2, 4, 8)},
+    "quick": {
+        "repeats": 2,
+        "batch_sizes": (16, 64, 256),
+        "batch_models": ("fc",),
+        "frames": (8, 24),
+        "ddp_steps": 4,
+        "ddp_models": ("fc",),
+        "memory_shards": (1, 3),
+    },
+    "full": {
+        "repeats": 5,
+        "batch_sizes": (16, 32, 64, 128, 256),
+        "batch_models": ("fc", "bilstm"),
+        "frames": (8, 16, 32, 64, 128),
+        "ddp_steps": 20,
+        "ddp_models": ("fc", "bilstm"),
+        "memory_shards": (1, 2, 4, 8),
+    },
 }
 # ~16 MB per frame-level shard, 4 batches of MEMORY_BATCH: every run streams whole batches
 # (with fewer videos than a batch, the batch itself would grow with the data)
@@ -54,7 +65,9 @@ def _training_cases(model, level, batch_size, frames=None):
         def run():
             for b in batches:
                 step(b)
+
         return run
+
     return {"torch": over(torch_loaded, torch_step), "keras": over(keras_loaded, keras_step)}
 
 
@@ -65,12 +78,18 @@ def _sweep(result, part, model, level, values, repeats, bar, *, key):
             cases = _training_cases(model, level, value)
         else:
             cases = _training_cases(model, level, 64, frames=value)
-        timings = bm.compare(cases, repeats=repeats, warmup=1, progress=bar,
-                             items={n: videos for n in cases})
+        timings = bm.compare(
+            cases, repeats=repeats, warmup=1, progress=bar, items={n: videos for n in cases}
+        )
         for framework, timing in timings.items():
             row = timing.to_dict()
-            row.update(name=f"{part}/{model}/{framework}/{key}={value}", part=part,
-                       model=model, framework=framework, **{key: value})
+            row.update(
+                name=f"{part}/{model}/{framework}/{key}={value}",
+                part=part,
+                model=model,
+                framework=framework,
+                **{key: value},
+            )
             result["rows"].append(row)
 
 
@@ -79,56 +98,110 @@ def _ddp(result, model, steps, threads):
     throughput = {}
     for world in (1, 2):
         if world > cores:
-            result["failures"].append({"case": f"processes/{model}/{world}",
-                                       "error": f"only {cores} cores"})
+            result["failures"].append(
+                {"case": f"processes/{model}/{world}", "error": f"only {cores} cores"}
+            )
             continue
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "ddp.json"
-            command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                       f"--nproc_per_node={world}", "-m", "benchmarks.ddp_worker",
-                       "--model", model, "--steps", str(steps),
-                       "--threads", str(max(1, cores // world)), "--out", str(out)]
-            done = subprocess.run(command, cwd=data.CHECKOUT, capture_output=True, text=True,
-                                  timeout=900, env=dict(os.environ, PYTHONPATH=str(data.CHECKOUT)))
+            command = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                f"--nproc_per_node={world}",
+                "-m",
+                "benchmarks.ddp_worker",
+                "--model",
+                model,
+                "--steps",
+                str(steps),
+                "--threads",
+                str(max(1, cores // world)),
+                "--out",
+                str(out),
+            ]
+            done = subprocess.run(
+                command,
+                cwd=data.CHECKOUT,
+                capture_output=True,
+                text=True,
+                timeout=900,
+                env=dict(os.environ, PYTHONPATH=str(data.CHECKOUT)),
+            )
             if done.returncode != 0 or not out.is_file():
-                result["failures"].append({"case": f"processes/{model}/{world}",
-                                           "error": done.stderr[-800:]})
+                result["failures"].append(
+                    {"case": f"processes/{model}/{world}", "error": done.stderr[-800:]}
+                )
                 continue
             measured = json.loads(out.read_text())
-        timing = bm.Timing(f"processes/{model}/torch_ddp/world={world}", measured["step_s"],
-                           warmup=3, items=measured["global_batch"])
+        timing = bm.Timing(
+            f"processes/{model}/torch_ddp/world={world}",
+            measured["step_s"],
+            warmup=3,
+            items=measured["global_batch"],
+        )
         row = timing.to_dict()
-        row.update(part="processes", model=model, framework="torch", world_size=world,
-                   threads_per_rank=measured["threads_per_rank"],
-                   global_batch=measured["global_batch"])
+        row.update(
+            part="processes",
+            model=model,
+            framework="torch",
+            world_size=world,
+            threads_per_rank=measured["threads_per_rank"],
+            global_batch=measured["global_batch"],
+        )
         result["rows"].append(row)
         throughput[world] = row["items_per_s"]["median"]
     if 1 in throughput:
         result["ratios"][f"processes/{model}/torch_ddp_efficiency"] = {
-            str(n): e for n, e in bm.scaling_efficiency(throughput).items()}
+            str(n): e for n, e in bm.scaling_efficiency(throughput).items()
+        }
 
 
 def _memory(result, shard_counts):
     biggest = max(shard_counts)
-    paths = data.make_shards(data.data_folder(), "frame", shards=biggest,
-                             per_shard=MEMORY_SHARD_VIDEOS, seed=1)
+    paths = data.make_shards(
+        data.data_folder(), "frame", shards=biggest, per_shard=MEMORY_SHARD_VIDEOS, seed=1
+    )
     peaks = {}
     for how in ("torch", "keras", "load_all"):
         for count in shard_counts:
-            command = [sys.executable, "-m", "benchmarks.memory_child", "--how", how,
-                       "--batch-size", str(MEMORY_BATCH), *[str(p) for p in paths[:count]]]
-            done = subprocess.run(command, cwd=data.CHECKOUT, capture_output=True, text=True,
-                                  timeout=900, env=dict(os.environ, PYTHONPATH=str(data.CHECKOUT)))
+            command = [
+                sys.executable,
+                "-m",
+                "benchmarks.memory_child",
+                "--how",
+                how,
+                "--batch-size",
+                str(MEMORY_BATCH),
+                *[str(p) for p in paths[:count]],
+            ]
+            done = subprocess.run(
+                command,
+                cwd=data.CHECKOUT,
+                capture_output=True,
+                text=True,
+                timeout=900,
+                env=dict(os.environ, PYTHONPATH=str(data.CHECKOUT)),
+            )
             if done.returncode != 0:
-                result["failures"].append({"case": f"memory/{how}/{count}",
-                                           "error": done.stderr[-800:]})
+                result["failures"].append(
+                    {"case": f"memory/{how}/{count}", "error": done.stderr[-800:]}
+                )
                 continue
             measured = json.loads(done.stdout.strip().splitlines()[-1])
             data_mb = sum(p.stat().st_size for p in paths[:count]) / 1e6
-            result["rows"].append({"name": f"memory/{how}/shards={count}", "part": "memory",
-                                   "how": how, "shards": count, "data_mb": data_mb,
-                                   "videos": measured["videos"],
-                                   "peak_rss_mb": measured["peak_rss_mb"]})
+            result["rows"].append(
+                {
+                    "name": f"memory/{how}/shards={count}",
+                    "part": "memory",
+                    "how": how,
+                    "shards": count,
+                    "data_mb": data_mb,
+                    "videos": measured["videos"],
+                    "peak_rss_mb": measured["peak_rss_mb"],
+                }
+            )
             peaks.setdefault(how, []).append((data_mb, measured["peak_rss_mb"]))
     for how, pairs in peaks.items():
         if len(pairs) >= 2:
@@ -138,11 +211,16 @@ def _memory(result, shard_counts):
     for how in ("torch", "keras"):
         growth = result["ratios"].get(f"memory/{how}")
         if growth:
-            result["targets"].append(bm.target(
-                f"{how} pipeline: peak memory growth per MB of data (streaming: ~0)",
-                growth["slope_mb_per_data_mb"], at_most=0.25,
-                note="load_all keeps records in memory: slope "
-                     f"{result['ratios'].get('memory/load_all', {}).get('slope_mb_per_data_mb', float('nan')):.2f}"))
+            load_all = result["ratios"].get("memory/load_all", {})
+            load_all_slope = load_all.get("slope_mb_per_data_mb", float("nan"))
+            result["targets"].append(
+                bm.target(
+                    f"{how} pipeline: peak memory growth per MB of data (streaming: ~0)",
+                    growth["slope_mb_per_data_mb"],
+                    at_most=0.25,
+                    note=f"load_all keeps records in memory: slope {load_all_slope:.2f}",
+                )
+            )
 
 
 def run(mode: str, progress=True) -> dict:
@@ -151,19 +229,46 @@ def run(mode: str, progress=True) -> dict:
     adapters.keras_setup()
     sizes = SIZES[mode]
     threads = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
-    result = bm.new_result("scaling", mode=mode, settings={
-        "profile": PROFILE, "repeats": sizes["repeats"], "warmup": 1,
-        **{k: v for k, v in sizes.items() if k != "repeats"},
-        "memory_shard_videos": MEMORY_SHARD_VIDEOS, "memory_batch": MEMORY_BATCH})
-    total = sizes["repeats"] * 2 * (len(sizes["batch_sizes"]) * len(sizes["batch_models"])
-                                    + len(sizes["frames"]))
+    result = bm.new_result(
+        "scaling",
+        mode=mode,
+        settings={
+            "profile": PROFILE,
+            "repeats": sizes["repeats"],
+            "warmup": 1,
+            **{k: v for k, v in sizes.items() if k != "repeats"},
+            "memory_shard_videos": MEMORY_SHARD_VIDEOS,
+            "memory_batch": MEMORY_BATCH,
+        },
+    )
+    total = (
+        sizes["repeats"]
+        * 2
+        * (len(sizes["batch_sizes"]) * len(sizes["batch_models"]) + len(sizes["frames"]))
+    )
     with tqdm(total=total, desc="scaling batch/frames", disable=not progress) as bar:
         for model in sizes["batch_models"]:
             level = "video" if model in ("logistic", "moe", "fc") else "frame"
-            _sweep(result, "batch", model, level, sizes["batch_sizes"], sizes["repeats"], bar,
-                   key="batch_size")
-        _sweep(result, "frames", "bilstm", "frame", sizes["frames"], sizes["repeats"], bar,
-               key="frames_per_video")
+            _sweep(
+                result,
+                "batch",
+                model,
+                level,
+                sizes["batch_sizes"],
+                sizes["repeats"],
+                bar,
+                key="batch_size",
+            )
+        _sweep(
+            result,
+            "frames",
+            "bilstm",
+            "frame",
+            sizes["frames"],
+            sizes["repeats"],
+            bar,
+            key="frames_per_video",
+        )
     for model in tqdm(sizes["ddp_models"], desc="scaling processes", disable=not progress):
         _ddp(result, model, sizes["ddp_steps"], threads)
     _memory(result, sizes["memory_shards"])

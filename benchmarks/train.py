@@ -36,10 +36,9 @@ import math
 import time
 from dataclasses import dataclass
 
-from yt8m_lib.runs import benchmarking as bm
-from yt8m_lib.config import MODEL_NAMES, get_profile, model_level, reads_video_means
-
 from benchmarks import adapters, data
+from yt8m_lib.config import MODEL_NAMES, get_profile, model_level, reads_video_means
+from yt8m_lib.runs import benchmarking as bm
 
 PROFILE = "default"
 SIZES = {"quick": {"repeats": 3}, "full": {"repeats": 9}}
@@ -59,6 +58,7 @@ def shards(level: str):
 
 def devices(requested: str = "auto") -> list[str]:
     import torch
+
     cuda = torch.cuda.is_available()
     if requested == "cuda" and not cuda:
         raise RuntimeError("--device cuda: no CUDA device here")
@@ -75,12 +75,14 @@ def installed_frameworks() -> tuple[str, ...]:
             return importlib.util.find_spec(package) is not None
         except ImportError:
             return False
+
     return tuple(f for f in FRAMEWORKS if found(FRAMEWORK_PACKAGES[f]))
 
 
 def keras_device(device: str):
     """A context placing Keras variables and ops on the CPU or the first GPU."""
     import tensorflow as tf
+
     if device == "cpu":
         return tf.device("/CPU:0")
     if not tf.config.list_logical_devices("GPU"):
@@ -92,11 +94,20 @@ def in_context(context_factory, fn):
     def run():
         with context_factory():
             return fn()
+
     return run
 
 
-def measure(model: str, device: str, *, batch_size: int, repeats: int, desc: str,
-            progress: bool, **case_options) -> tuple[dict, list, list[tuple[dict, object]]]:
+def measure(
+    model: str,
+    device: str,
+    *,
+    batch_size: int,
+    repeats: int,
+    desc: str,
+    progress: bool,
+    **case_options,
+) -> tuple[dict, list, list[tuple[dict, object]]]:
     """Time one model's cases (``model_cases``), each framework in a fresh process of its
     own (``bm.in_fresh_process``: PyTorch is never timed beside TensorFlow's threads);
     returns (info, failures, [(row, timing)]). Ratios within a framework are paired (one
@@ -105,12 +116,24 @@ def measure(model: str, device: str, *, batch_size: int, repeats: int, desc: str
     installed = installed_frameworks()
     for framework in FRAMEWORKS:
         if framework not in installed:
-            failures.append({"case": f"{model}/{device}/{framework}",
-                             "error": f"{FRAMEWORK_PACKAGES[framework]} is not installed"})
+            failures.append(
+                {
+                    "case": f"{model}/{device}/{framework}",
+                    "error": f"{FRAMEWORK_PACKAGES[framework]} is not installed",
+                }
+            )
             continue
         one_info, one_failures, one_rows = bm.in_fresh_process(
-            _time_framework, framework, model, device, batch_size=batch_size,
-            repeats=repeats, desc=f"{desc} {framework}", progress=progress, **case_options)
+            _time_framework,
+            framework,
+            model,
+            device,
+            batch_size=batch_size,
+            repeats=repeats,
+            desc=f"{desc} {framework}",
+            progress=progress,
+            **case_options,
+        )
         # each row carries its own process's info; the merged one serves the shared fields
         # (steps, videos, PyTorch's parameter count)
         info = {**one_info, **info}
@@ -119,33 +142,62 @@ def measure(model: str, device: str, *, batch_size: int, repeats: int, desc: str
     return info, failures, rows
 
 
-def _time_framework(framework: str, model: str, device: str, *, batch_size: int,
-                    repeats: int, desc: str, progress: bool, **case_options):
+def _time_framework(
+    framework: str,
+    model: str,
+    device: str,
+    *,
+    batch_size: int,
+    repeats: int,
+    desc: str,
+    progress: bool,
+    **case_options,
+):
     """In the child process: the parent's thread count for this framework only, then its
     cases timed round-robin."""
     bm.set_threads_as_parent("torch" if framework == "torch" else "tensorflow")
     if framework == "keras":
         adapters.keras_setup()
     start = time.perf_counter()
-    cases, info, failures = model_cases(model, device, batch_size=batch_size,
-                                        frameworks=(framework,), **case_options)
+    cases, info, failures = model_cases(
+        model, device, batch_size=batch_size, frameworks=(framework,), **case_options
+    )
     info["setup_s"] = round(time.perf_counter() - start, 1)  # data, model (and compilation)
     sync = adapters.torch_sync(device) if framework == "torch" else None
-    rows = time_cases(cases, info, model=model, device=device, repeats=repeats, desc=desc,
-                      progress=progress, sync=sync) if cases else []
+    rows = (
+        time_cases(
+            cases,
+            info,
+            model=model,
+            device=device,
+            repeats=repeats,
+            desc=desc,
+            progress=progress,
+            sync=sync,
+        )
+        if cases
+        else []
+    )
     return info, failures, rows
 
 
-def time_cases(cases, info, *, model: str, device: str, repeats: int, desc: str,
-               progress: bool, sync=None) -> list[tuple[dict, object]]:
+def time_cases(
+    cases, info, *, model: str, device: str, repeats: int, desc: str, progress: bool, sync=None
+) -> list[tuple[dict, object]]:
     """Time one model's cases round-robin (``bm.compare``, warm-up 1) with a progress bar;
     returns (row, timing) per case, the row holding the timing summary, ``info`` and the
     case's name, framework and kind (each section adds its own per-step figure)."""
     from tqdm.auto import tqdm
 
     with tqdm(total=repeats * len(cases), desc=desc, disable=not progress) as bar:
-        timings = bm.compare(cases, repeats=repeats, warmup=1, progress=bar,
-                             items={n: info["videos"] for n in cases}, sync=sync)
+        timings = bm.compare(
+            cases,
+            repeats=repeats,
+            warmup=1,
+            progress=bar,
+            items={n: info["videos"] for n in cases},
+            sync=sync,
+        )
     rows = []
     for name, timing in timings.items():
         framework, kind = name.split("/")
@@ -181,21 +233,43 @@ class CaseSpec:
         return self.full and not (compiled or self.inference)
 
 
-def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(False,),
-                inference=False, full=True,
-                frameworks=("torch", "keras")) -> tuple[dict, dict, list]:
+def model_cases(
+    model: str,
+    device: str,
+    *,
+    batch_size: int,
+    compile_modes=(False,),
+    inference=False,
+    full=True,
+    frameworks=("torch", "keras"),
+) -> tuple[dict, dict, list]:
     """(cases, info, failures) for one model on one device: ``{framework}/{kind}`` cases
     timing one epoch of training (or, with ``inference``, prediction on preloaded batches),
     for each of ``frameworks``."""
     level = model_level(model)
     passes = passes_per_call(device, batch_size, inference)
-    spec = CaseSpec(model=model, device=device, level=level, paths=shards(level),
-                    video_means=reads_video_means(model), batch_size=batch_size,
-                    passes=passes, compile_modes=tuple(compile_modes), inference=inference,
-                    full=full)
+    spec = CaseSpec(
+        model=model,
+        device=device,
+        level=level,
+        paths=shards(level),
+        video_means=reads_video_means(model),
+        batch_size=batch_size,
+        passes=passes,
+        compile_modes=tuple(compile_modes),
+        inference=inference,
+        full=full,
+    )
     cases, failures = {}, []
-    info = {"model": model, "level": level, "device": device, "batch_size": batch_size,
-            "steps": spec.steps, "videos": VIDEOS * passes, "passes": passes}
+    info = {
+        "model": model,
+        "level": level,
+        "device": device,
+        "batch_size": batch_size,
+        "steps": spec.steps,
+        "videos": VIDEOS * passes,
+        "passes": passes,
+    }
     if "torch" in frameworks:
         _torch_cases(spec, cases, failures, info)
     if "keras" in frameworks:
@@ -204,57 +278,89 @@ def model_cases(model: str, device: str, *, batch_size: int, compile_modes=(Fals
 
 
 def _torch_cases(spec: CaseSpec, cases: dict, failures: list, info: dict):
-    torch_make = adapters.torch_batches(spec.paths, spec.level, batch_size=spec.batch_size,
-                                        profile=PROFILE, video_means=spec.video_means)
+    torch_make = adapters.torch_batches(
+        spec.paths,
+        spec.level,
+        batch_size=spec.batch_size,
+        profile=PROFILE,
+        video_means=spec.video_means,
+    )
     torch_loaded = adapters.torch_preload(list(torch_make()), spec.device)
     for compiled in spec.compile_modes:
         kind = spec.kind(compiled, "_compiled")
         try:
-            step, net = adapters.torch_trainer(spec.model, profile=PROFILE, device=spec.device,
-                                               compile=compiled)
-            info.setdefault("parameters", sum(p.numel() for p in net.parameters()
-                                              if p.requires_grad))
-            fn = (adapters.torch_predictor(net, device=spec.device, compile=compiled)
-                  if spec.inference else step)
+            step, net = adapters.torch_trainer(
+                spec.model, profile=PROFILE, device=spec.device, compile=compiled
+            )
+            info.setdefault(
+                "parameters", sum(p.numel() for p in net.parameters() if p.requires_grad)
+            )
+            fn = (
+                adapters.torch_predictor(net, device=spec.device, compile=compiled)
+                if spec.inference
+                else step
+            )
             case = _over(torch_loaded, fn, spec.passes)
             if compiled:
                 case()  # compile now: a failure is recorded here, not inside the timing
             cases[f"torch/{kind}"] = case
             if spec.times_full_loop(compiled):
-                def full_loop(**loader):  # the trainer's loader, endless, feeding ``step``
-                    return _take(adapters.torch_endless_batches(
-                        spec.paths, spec.level, batch_size=spec.batch_size, profile=PROFILE,
-                        device=spec.device, video_means=spec.video_means, **loader),
-                        spec.steps, step)
+
+                def full_loop(step=step, **loader):  # the trainer's loader, endless, feeding step
+                    return _take(
+                        adapters.torch_endless_batches(
+                            spec.paths,
+                            spec.level,
+                            batch_size=spec.batch_size,
+                            profile=PROFILE,
+                            device=spec.device,
+                            video_means=spec.video_means,
+                            **loader,
+                        ),
+                        spec.steps,
+                        step,
+                    )
+
                 cases["torch/full"] = full_loop()
                 if spec.device == "cuda":
                     from yt8m_lib.torch.data import CUDA_CHUNK_VIDEOS
-                    info.update(loader_workers=GPU_LOADER_WORKERS,
-                                loader_chunk_videos=CUDA_CHUNK_VIDEOS)
+
+                    info.update(
+                        loader_workers=GPU_LOADER_WORKERS, loader_chunk_videos=CUDA_CHUNK_VIDEOS
+                    )
                     cases["torch/full_thread"] = full_loop(read_in_thread=True)
                     cases["torch/full_workers"] = full_loop(num_workers=GPU_LOADER_WORKERS)
                     # the loader of before the device chunks, for comparison
                     cases["torch/full_batchwise"] = full_loop(chunk_videos=0)
         except Exception as error:  # noqa: BLE001 - recorded, the other rows go on
-            failures.append({"case": f"{spec.model}/{spec.device}/torch/{kind}",
-                             "error": f"{type(error).__name__}: {error}"[:500]})
+            failures.append(
+                {
+                    "case": f"{spec.model}/{spec.device}/torch/{kind}",
+                    "error": f"{type(error).__name__}: {error}"[:500],
+                }
+            )
 
 
 def _keras_cases(spec: CaseSpec, cases: dict, failures: list):
     scope = lambda: keras_device(spec.device)  # noqa: E731
     with scope():
-        keras_make = adapters.keras_batches(spec.paths, spec.level, batch_size=spec.batch_size,
-                                            profile=PROFILE, video_means=spec.video_means)
+        keras_make = adapters.keras_batches(
+            spec.paths,
+            spec.level,
+            batch_size=spec.batch_size,
+            profile=PROFILE,
+            video_means=spec.video_means,
+        )
         keras_loaded = adapters.keras_preload(list(keras_make()))
     keras_stream = read_ahead(keras_make)
     for compiled in spec.compile_modes:
         kind = spec.kind(compiled, "_xla")
         try:
             with scope():
-                step, net = adapters.keras_trainer(spec.model, profile=PROFILE,
-                                                   jit_compile=compiled)
-            fn = (adapters.keras_predictor(net, jit_compile=compiled) if spec.inference
-                  else step)
+                step, net = adapters.keras_trainer(
+                    spec.model, profile=PROFILE, jit_compile=compiled
+                )
+            fn = adapters.keras_predictor(net, jit_compile=compiled) if spec.inference else step
             case = in_context(scope, _over(keras_loaded, fn, spec.passes))
             if compiled:
                 case()
@@ -262,8 +368,12 @@ def _keras_cases(spec: CaseSpec, cases: dict, failures: list):
             if spec.times_full_loop(compiled):
                 cases["keras/full"] = in_context(scope, _take(keras_stream, spec.steps, step))
         except Exception as error:  # noqa: BLE001
-            failures.append({"case": f"{spec.model}/{spec.device}/keras/{kind}",
-                             "error": f"{type(error).__name__}: {error}"[:500]})
+            failures.append(
+                {
+                    "case": f"{spec.model}/{spec.device}/keras/{kind}",
+                    "error": f"{type(error).__name__}: {error}"[:500],
+                }
+            )
 
 
 def read_ahead(make):
@@ -279,11 +389,13 @@ def _over(batches, fn, passes=1):
         for _ in range(passes):
             for batch in batches:
                 fn(batch)
+
     return run
 
 
-def passes_per_call(device: str, batch_size: int, inference: bool = False,
-                    chunk_videos: int | None = None) -> int:
+def passes_per_call(
+    device: str, batch_size: int, inference: bool = False, chunk_videos: int | None = None
+) -> int:
     """Passes over the benchmark data in one timed call: 1, or, for training on CUDA, enough
     for whole chunks of the PyTorch loader (``make_loader``'s, ``batches_per_chunk``), so
     that every call reads as many chunks (with calls of half a chunk, every other call would
@@ -303,9 +415,11 @@ def steps_per_call(batch_size: int, passes: int) -> int:
 def _take(stream, steps, fn):
     """``steps`` batches from a long-lived endless stream: the pipeline runs in steady state
     (its start-up falls in the warm-up call), as it does inside a long epoch."""
+
     def run():
         for _ in range(steps):
             fn(next(stream))
+
     return run
 
 
@@ -313,17 +427,33 @@ def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
 
     repeats = SIZES[mode]["repeats"]
     batch_size = get_profile(PROFILE).train.batch_size
-    result = bm.new_result("train", mode=mode, settings={
-        "profile": PROFILE, "batch_size": batch_size,
-        "steps_per_call": {dev: steps_per_call(batch_size, passes_per_call(dev, batch_size))
-                           for dev in devices(device)},
-        "frames_per_video": get_profile(PROFILE).train.frames_per_video,
-        "repeats": repeats, "warmup": 1, "precision": "float32",
-        "torch_num_workers": 0})
+    result = bm.new_result(
+        "train",
+        mode=mode,
+        settings={
+            "profile": PROFILE,
+            "batch_size": batch_size,
+            "steps_per_call": {
+                dev: steps_per_call(batch_size, passes_per_call(dev, batch_size))
+                for dev in devices(device)
+            },
+            "frames_per_video": get_profile(PROFILE).train.frames_per_video,
+            "repeats": repeats,
+            "warmup": 1,
+            "precision": "float32",
+            "torch_num_workers": 0,
+        },
+    )
     for dev in devices(device):
         for model in models:
-            info, failures, rows = measure(model, dev, batch_size=batch_size, repeats=repeats,
-                                           desc=f"train {model} {dev}", progress=progress)
+            info, failures, rows = measure(
+                model,
+                dev,
+                batch_size=batch_size,
+                repeats=repeats,
+                desc=f"train {model} {dev}",
+                progress=progress,
+            )
             result["failures"] += failures
             timings = {}
             for row, timing in rows:
@@ -331,23 +461,29 @@ def run(mode: str, progress=True, device="auto", models=MODEL_NAMES) -> dict:
                 result["rows"].append(row)
                 timings[f"{row['framework']}/{row['kind']}"] = timing
             for framework, full_kind, what in (
-                    ("torch", "full", "full loop"), ("keras", "full", "full loop"),
-                    ("torch", "full_workers",
-                     f"full loop, {GPU_LOADER_WORKERS} loader workers"),
-                    ("torch", "full_thread", None),  # comparisons, not targets
-                    ("torch", "full_batchwise", None)):
+                ("torch", "full", "full loop"),
+                ("keras", "full", "full loop"),
+                ("torch", "full_workers", f"full loop, {GPU_LOADER_WORKERS} loader workers"),
+                ("torch", "full_thread", None),  # comparisons, not targets
+                ("torch", "full_batchwise", None),
+            ):
                 alone = timings.get(f"{framework}/alone")
                 full = timings.get(f"{framework}/{full_kind}")
                 if alone and full:
                     r = bm.ratio(alone, full)
                     result["ratios"][f"{model}/{dev}/{framework}_{full_kind}_over_alone"] = r
                     if what:
-                        result["targets"].append(bm.target(
-                            f"{model} {dev} {framework}: {what} / model alone", r["median"],
-                            at_most=1.10))
+                        result["targets"].append(
+                            bm.target(
+                                f"{model} {dev} {framework}: {what} / model alone",
+                                r["median"],
+                                at_most=1.10,
+                            )
+                        )
             if "torch/alone" in timings and "keras/alone" in timings:
                 result["ratios"][f"{model}/{dev}/keras_over_torch_step"] = bm.ratio(
-                    timings["torch/alone"], timings["keras/alone"], paired=False)
+                    timings["torch/alone"], timings["keras/alone"], paired=False
+                )
     met = [t["met"] for t in result["targets"]]
     result["input_pipeline_target_met"] = f"{sum(met)}/{len(met)}"
     return result

@@ -22,16 +22,26 @@ def random_video_examples(n: int, *, num_classes: int = 50, seed: int = 0, prefi
     from yt8m_lib.data.records import VideoExample
 
     rng = np.random.default_rng(seed)
-    return [VideoExample(
-        id=f"{prefix}{i:04d}",
-        labels=np.sort(rng.choice(num_classes, size=int(rng.integers(0, 5)), replace=False)),
-        mean_rgb=rng.uniform(-2, 2, 1024).astype(np.float32),
-        mean_audio=rng.uniform(-2, 2, 128).astype(np.float32),
-    ) for i in range(n)]
+    return [
+        VideoExample(
+            id=f"{prefix}{i:04d}",
+            labels=np.sort(rng.choice(num_classes, size=int(rng.integers(0, 5)), replace=False)),
+            mean_rgb=rng.uniform(-2, 2, 1024).astype(np.float32),
+            mean_audio=rng.uniform(-2, 2, 128).astype(np.float32),
+        )
+        for i in range(n)
+    ]
 
 
-def random_frame_examples(n: int, *, num_classes: int = 50, seed: int = 0, prefix: str = "f",
-                          min_frames: int = 3, max_frames: int = 12):
+def random_frame_examples(
+    n: int,
+    *,
+    num_classes: int = 50,
+    seed: int = 0,
+    prefix: str = "f",
+    min_frames: int = 3,
+    max_frames: int = 12,
+):
     """``n`` FrameExamples with 0-4 labels and ``min_frames..max_frames`` quantized frames."""
     from yt8m_lib.data.records import FrameExample
 
@@ -39,12 +49,16 @@ def random_frame_examples(n: int, *, num_classes: int = 50, seed: int = 0, prefi
     out = []
     for i in range(n):
         frames = int(rng.integers(min_frames, max_frames + 1))
-        out.append(FrameExample(
-            id=f"{prefix}{i:04d}",
-            labels=np.sort(rng.choice(num_classes, size=int(rng.integers(0, 5)), replace=False)),
-            rgb=rng.integers(0, 256, (frames, 1024), dtype=np.uint8),
-            audio=rng.integers(0, 256, (frames, 128), dtype=np.uint8),
-        ))
+        out.append(
+            FrameExample(
+                id=f"{prefix}{i:04d}",
+                labels=np.sort(
+                    rng.choice(num_classes, size=int(rng.integers(0, 5)), replace=False)
+                ),
+                rgb=rng.integers(0, 256, (frames, 1024), dtype=np.uint8),
+                audio=rng.integers(0, 256, (frames, 128), dtype=np.uint8),
+            )
+        )
     return out
 
 
@@ -70,8 +84,14 @@ def frame_shard(tmp_path):
     return path, examples
 
 
-def empty_dataset(folder, splits=("train", "validate", "test"), level="video", shards=2,
-                  num_classes=5, manifest=True):
+def empty_dataset(
+    folder,
+    splits=("train", "validate", "test"),
+    level="video",
+    shards=2,
+    num_classes=5,
+    manifest=True,
+):
     """A dataset folder in the synthetic layout with empty shard files, for code that only
     looks for files (a fake trainer never reads them)."""
     for split in splits:
@@ -80,8 +100,9 @@ def empty_dataset(folder, splits=("train", "validate", "test"), level="video", s
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"")
     if manifest:
-        (folder / "manifest.json").write_text(json.dumps({"profile": "smoke",
-                                                          "num_classes": num_classes}))
+        (folder / "manifest.json").write_text(
+            json.dumps({"profile": "smoke", "num_classes": num_classes})
+        )
     return folder
 
 
@@ -90,22 +111,45 @@ def sample_run_record(framework="torch", model="fc", seed=0, gap=0.5):
     metrics (the test mAP NaN), timings, a hardware summary and samples, numpy values."""
     from yt8m_lib.runs.run_record import new_run_record
 
-    history = [{"epoch": e, "train_loss": 1.0 / (e + 1), "val_loss": np.float32(0.9 / (e + 1)),
-                "val_gap": gap * e / 2, "epoch_seconds": 1.5} for e in range(3)]
+    history = [
+        {
+            "epoch": e,
+            "train_loss": 1.0 / (e + 1),
+            "val_loss": np.float32(0.9 / (e + 1)),
+            "val_gap": gap * e / 2,
+            "epoch_seconds": 1.5,
+        }
+        for e in range(3)
+    ]
     return new_run_record(
-        framework=framework, model=model, seed=seed, profile="smoke",
-        config={"model": {"num_classes": 10, "fc_hidden": (64, 32)},
-                "train": {"batch_size": 32, "learning_rate": 1e-3}},
+        framework=framework,
+        model=model,
+        seed=seed,
+        profile="smoke",
+        config={
+            "model": {"num_classes": 10, "fc_hidden": (64, 32)},
+            "train": {"batch_size": 32, "learning_rate": 1e-3},
+        },
         data={"train": "data/video/train*.tfrecord", "level": "video", "num_classes": 10},
-        history=history, best_epoch=2, parameters=np.int64(1234),
-        evaluations={"validate": {"gap": np.float64(gap), "hit_at_1": 0.6, "num_videos": 40},
-                     "test": {"gap": gap - 0.1, "map": float("nan"), "num_videos": 50,
-                              "genre_confusion": [[1, 0], [0, 1]], "genres": ["a", "b"],
-                              "data": "data/video/test*.tfrecord"}},
+        history=history,
+        best_epoch=2,
+        parameters=np.int64(1234),
+        evaluations={
+            "validate": {"gap": np.float64(gap), "hit_at_1": 0.6, "num_videos": 40},
+            "test": {
+                "gap": gap - 0.1,
+                "map": float("nan"),
+                "num_videos": 50,
+                "genre_confusion": [[1, 0], [0, 1]],
+                "genres": ["a", "b"],
+                "data": "data/video/test*.tfrecord",
+            },
+        },
         timings={"train_examples_per_s": 1000.0, "median_step_s": 0.01},
-        hardware={"summary": {"rss_mb_peak": 300.0, "gpu_present": False,
-                              "gpu_names": []},
-                  "samples": [{"t_s": 0.5, "rss_mb": 290.0}]},
+        hardware={
+            "summary": {"rss_mb_peak": 300.0, "gpu_present": False, "gpu_names": []},
+            "samples": [{"t_s": 0.5, "rss_mb": 290.0}],
+        },
     )
 
 
@@ -121,9 +165,20 @@ def data(tmp_path_factory):
     from yt8m_lib.data.synthetic import generate
 
     out = tmp_path_factory.mktemp("synth")
-    generate(out, profile="smoke", seed=0, progress=False, train_videos=64, validate_videos=24,
-             test_videos=16, train_shards=2, validate_shards=1, test_shards=1,
-             min_frames=10, max_frames=20)
+    generate(
+        out,
+        profile="smoke",
+        seed=0,
+        progress=False,
+        train_videos=64,
+        validate_videos=24,
+        test_videos=16,
+        train_shards=2,
+        validate_shards=1,
+        test_shards=1,
+        min_frames=10,
+        max_frames=20,
+    )
     return out
 
 
@@ -134,9 +189,17 @@ def files(data, level, split):
 
 def train_tiny(trainer, data, out, model="fc", level="video", **kwargs):
     """``trainer.train`` (either framework's) on the tiny dataset, smoke profile, CPU."""
-    settings = dict(model=model, train_paths=files(data, level, "train"),
-                    val_paths=files(data, level, "validate"), out_dir=out, profile="smoke",
-                    seed=0, num_classes=TINY_NUM_CLASSES, vocabulary=data / "vocabulary.csv",
-                    device="cpu", progress=False)
+    settings = dict(
+        model=model,
+        train_paths=files(data, level, "train"),
+        val_paths=files(data, level, "validate"),
+        out_dir=out,
+        profile="smoke",
+        seed=0,
+        num_classes=TINY_NUM_CLASSES,
+        vocabulary=data / "vocabulary.csv",
+        device="cpu",
+        progress=False,
+    )
     settings.update(kwargs)
     return trainer.train(**settings)

@@ -35,10 +35,19 @@ def main(argv=None) -> int:
     parser.add_argument("--num-classes", type=int, default=30)
     args = parser.parse_args(argv)
     trainer = load_framework(args.framework)
-    trainer.train(model=args.model, train_paths=expand_paths(args.train),
-                  val_paths=expand_paths(args.val), out_dir=args.out, profile="smoke", seed=0,
-                  num_classes=args.num_classes, device="cpu", progress=False,
-                  epochs=args.epochs, callbacks=[KeepTrace(Path(args.trace_dir))])
+    trainer.train(
+        model=args.model,
+        train_paths=expand_paths(args.train),
+        val_paths=expand_paths(args.val),
+        out_dir=args.out,
+        profile="smoke",
+        seed=0,
+        num_classes=args.num_classes,
+        device="cpu",
+        progress=False,
+        epochs=args.epochs,
+        callbacks=[KeepTrace(Path(args.trace_dir))],
+    )
     return 0
 
 

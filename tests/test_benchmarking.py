@@ -22,7 +22,9 @@ def fake_clock(monkeypatch):
     def case(duration):
         def run():
             now[0] += duration
+
         return run
+
     return case
 
 
@@ -64,8 +66,9 @@ def test_compare_interleaves_cases_and_rotates_the_order():
 
 
 def test_compare_returns_rates_from_items_and_bytes(fake_clock):
-    timings = bm.compare({"x": fake_clock(2.0)}, repeats=3, warmup=0, items={"x": 10},
-                         nbytes={"x": 4e6})
+    timings = bm.compare(
+        {"x": fake_clock(2.0)}, repeats=3, warmup=0, items={"x": 10}, nbytes={"x": 4e6}
+    )
     row = timings["x"].to_dict()
     assert row["seconds"]["median"] == 2.0
     assert row["items_per_s"]["median"] == 5.0
@@ -103,6 +106,7 @@ def test_ratio_across_processes_is_unpaired_even_with_equal_repeats():
 def _process_facts(extra: int) -> tuple:
     import os
     import sys
+
     return os.getpid(), "tensorflow" in sys.modules, bm.threads_of_parent() + extra
 
 
@@ -113,6 +117,7 @@ def test_in_fresh_process_runs_elsewhere_without_this_process_imports(monkeypatc
     import sys
 
     import tensorflow
+
     assert tensorflow.__version__  # loaded here, so the child must not inherit it
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     pid, child_has_tf, threads = bm.in_fresh_process(_process_facts, 1)
@@ -124,6 +129,7 @@ def _threads_as_parent() -> tuple:
     import sys
 
     import torch
+
     got = bm.set_threads_as_parent("torch")
     return got, torch.get_num_threads(), "tensorflow" in sys.modules
 
@@ -245,7 +251,10 @@ def test_runner_hands_models_only_to_the_sections_that_take_them():
         return mode
 
     assert run.section_options(train_like, args) == {
-        "progress": True, "device": "cpu", "models": ("logistic", "fc")}
+        "progress": True,
+        "device": "cpu",
+        "models": ("logistic", "fc"),
+    }
     assert run.section_options(read_like, args) == {"progress": True}
     assert "models" not in run.section_options(train_like, run.parse_args([]))
     for wrong in ("fc,nonsense", " , "):
@@ -274,8 +283,11 @@ def test_a_framework_that_is_not_installed_is_listed_as_a_failure_not_timed(monk
     from benchmarks import train
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "tensorflow" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorflow" else real_find_spec(name, *a),
+    )
     assert train.installed_frameworks() == ("torch",)
 
     timed = []
@@ -283,9 +295,11 @@ def test_a_framework_that_is_not_installed_is_listed_as_a_failure_not_timed(monk
     def fake_child(fn, framework, model, device, **kw):
         timed.append(framework)
         return {"steps": 4}, [], [({"framework": framework}, None)]
+
     monkeypatch.setattr(bm, "in_fresh_process", fake_child)
-    info, failures, rows = train.measure("fc", "cuda", batch_size=64, repeats=1, desc="t",
-                                         progress=False)
+    info, failures, rows = train.measure(
+        "fc", "cuda", batch_size=64, repeats=1, desc="t", progress=False
+    )
     assert timed == ["torch"] and [r["framework"] for r, _ in rows] == ["torch"]
     assert failures == [{"case": "fc/cuda/keras", "error": "tensorflow is not installed"}]
 
@@ -308,8 +322,9 @@ def test_the_full_loop_streams_every_video_in_turn_without_end(tmp_path, workers
         assert set(counts) == expected and set(counts.values()) == {2}
 
 
-@pytest.mark.parametrize("chunk_videos, batch_size", [(512, 16), (384, 16), (100, 16),
-                                                       (512, 256), (16, 16)])
+@pytest.mark.parametrize(
+    "chunk_videos, batch_size", [(512, 16), (384, 16), (100, 16), (512, 256), (16, 16)]
+)
 def test_a_timed_gpu_training_call_reads_whole_loader_chunks(chunk_videos, batch_size):
     """On CUDA the loader reads chunks of whole batches; a timed call spans whole chunks
     (every call waits for as many), on the CPU and for inference one pass."""
@@ -320,8 +335,7 @@ def test_a_timed_gpu_training_call_reads_whole_loader_chunks(chunk_videos, batch
     assert (passes * train.VIDEOS) % chunk == 0
     assert passes == min(p for p in range(1, 100) if p * train.VIDEOS % chunk == 0)
     assert train.passes_per_call("cpu", batch_size, chunk_videos=chunk_videos) == 1
-    assert train.passes_per_call("cuda", batch_size, inference=True,
-                                 chunk_videos=chunk_videos) == 1
+    assert train.passes_per_call("cuda", batch_size, inference=True, chunk_videos=chunk_videos) == 1
 
 
 def test_step_times_read_the_committed_gpu_records_and_name_missing_folders(tmp_path):

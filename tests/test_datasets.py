@@ -16,8 +16,11 @@ def test_split_files_reads_the_synthetic_layout(tmp_path):
     empty_dataset(tmp_path, shards=3)
     files = datasets.split_files(tmp_path, "video")
     assert sorted(files) == ["test", "train", "validate"]
-    assert [f.name for f in files["train"]] == ["train0000.tfrecord", "train0001.tfrecord",
-                                               "train0002.tfrecord"]
+    assert [f.name for f in files["train"]] == [
+        "train0000.tfrecord",
+        "train0001.tfrecord",
+        "train0002.tfrecord",
+    ]
     assert datasets.split_files(tmp_path, "frame") == {}
 
 

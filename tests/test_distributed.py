@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import random_video_examples
+
 from yt8m_lib.data.records import reader_count, write_shard
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("distributed")]
@@ -30,10 +30,13 @@ def uneven_data(tmp_path_factory):
     # 3 training shards over 2 readers: one reads two of them, the other one; never equal
     folder = tmp_path_factory.mktemp("uneven")
     for i, n in enumerate((40, 24, 8)):
-        write_shard(folder / f"train{i}.tfrecord",
-                    random_video_examples(n, num_classes=30, seed=i, prefix=f"t{i}_"))
-    write_shard(folder / "validate0.tfrecord",
-                random_video_examples(20, num_classes=30, seed=9, prefix="v"))
+        write_shard(
+            folder / f"train{i}.tfrecord",
+            random_video_examples(n, num_classes=30, seed=i, prefix=f"t{i}_"),
+        )
+    write_shard(
+        folder / "validate0.tfrecord", random_video_examples(20, num_classes=30, seed=9, prefix="v")
+    )
     return folder
 
 
@@ -49,19 +52,39 @@ def free_ports(n):
 
 def launch(framework, arguments, env):
     if framework == "torch":
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                   "--nproc_per_node", "2", SCRIPT, *arguments]
-        done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True,
-                              timeout=300)
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            SCRIPT,
+            *arguments,
+        ]
+        done = subprocess.run(
+            command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+        )
         return [(done.returncode, done.stdout + done.stderr)]
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = []
     for index in range(2):
-        worker_env = dict(env, TF_CONFIG=json.dumps(
-            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
-        processes.append(subprocess.Popen([sys.executable, SCRIPT, *arguments], cwd=REPO,
-                                          env=worker_env, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, text=True))
+        worker_env = dict(
+            env,
+            TF_CONFIG=json.dumps(
+                {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            ),
+        )
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, SCRIPT, *arguments],
+                cwd=REPO,
+                env=worker_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     results = []
     for process in processes:
         try:
@@ -84,14 +107,27 @@ def weights_of(path: Path) -> dict:
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
 def test_two_processes_end_identical_and_train_on_each_video_at_most_once(
-        framework, uneven_data, tmp_path):
+    framework, uneven_data, tmp_path
+):
     pytest.importorskip("torch" if framework == "torch" else "tensorflow")
     run_dir, logs = tmp_path / "run", tmp_path / "logs"
     logs.mkdir()
-    arguments = ["--framework", framework, "--model", "fc", "--epochs", str(EPOCHS),
-                 "--train", str(uneven_data / "train*.tfrecord"),
-                 "--val", str(uneven_data / "validate*.tfrecord"),
-                 "--out", str(run_dir), "--trace-dir", str(logs)]
+    arguments = [
+        "--framework",
+        framework,
+        "--model",
+        "fc",
+        "--epochs",
+        str(EPOCHS),
+        "--train",
+        str(uneven_data / "train*.tfrecord"),
+        "--val",
+        str(uneven_data / "validate*.tfrecord"),
+        "--out",
+        str(run_dir),
+        "--trace-dir",
+        str(logs),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
     for code, output in launch(framework, arguments, env):
         assert code == 0, output[-3000:]
@@ -113,8 +149,16 @@ def test_two_processes_end_identical_and_train_on_each_video_at_most_once(
     expected_skips = 0
     for epoch in range(EPOCHS):
         assert len(set(trained[epoch])) == len(trained[epoch]), "a video trained on twice"
-        shares = [reader_count(sorted(uneven_data.glob("train*")), seed=0, epoch=epoch,
-                               reader_index=r, num_readers=2) for r in (0, 1)]
+        shares = [
+            reader_count(
+                sorted(uneven_data.glob("train*")),
+                seed=0,
+                epoch=epoch,
+                reader_index=r,
+                num_readers=2,
+            )
+            for r in (0, 1)
+        ]
         steps = [-(-n // 16) for n in shares]
         if framework == "torch":  # DDP join: every video, once, though the shares differ
             assert len(trained[epoch]) == 72

@@ -1,4 +1,5 @@
-"""`yt8m download`: the official protocol, tested offline against a real HTTP server on 127.0.0.1."""
+"""`yt8m download`: the official protocol, tested offline against a real HTTP server on
+127.0.0.1."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import threading
 import numpy as np
 import pytest
 
-from yt8m_lib.data import download as dl
 from yt8m_lib.cli import main
+from yt8m_lib.data import download as dl
 from yt8m_lib.errors import ConfigError, DataError
 
-VOCABULARY = b"Index,TrainVideoCount,KnowledgeGraphId,Name,WikiUrl,Vertical1,Vertical2,Vertical3,WikiDescription\n0,10,/m/x,Game,,Games,,,\n"
+VOCABULARY = (
+    b"Index,TrainVideoCount,KnowledgeGraphId,Name,WikiUrl,Vertical1,Vertical2,Vertical3,"
+    b"WikiDescription\n0,10,/m/x,Game,,Games,,,\n"
+)
 
 
 class FakeYt8m:
@@ -89,8 +93,18 @@ def partition(server):
 
 
 def run_cli(server, out, *extra):
-    return main(["download", "--partition", "2/video/train", "--out", str(out),
-                 "--base-url", server.url, *extra])
+    return main(
+        [
+            "download",
+            "--partition",
+            "2/video/train",
+            "--out",
+            str(out),
+            "--base-url",
+            server.url,
+            *extra,
+        ]
+    )
 
 
 def expected_local(name: str) -> str:
@@ -98,6 +112,7 @@ def expected_local(name: str) -> str:
 
 
 # --- the protocol's arithmetic ---------------------------------------------------------
+
 
 def test_fraction_is_the_official_md5_rule_and_splits_the_shards_disjointly():
     names = [f"train{code}.tfrecord" for code in dl.SHARD_CODE_INDEX]
@@ -140,22 +155,31 @@ def test_partition_and_fraction_parsing():
 def test_urls_official_and_with_base_url():
     p = dl.parse_partition("2/frame/test")
     assert dl.plan_url(p) == "http://data.yt8m.org/2/download_plans/frame_test.json"
-    assert dl.file_url(p, "testaa.tfrecord", "eu") == "http://eu.data.yt8m.org/2/frame/test/testaa.tfrecord"
+    assert (
+        dl.file_url(p, "testaa.tfrecord", "eu")
+        == "http://eu.data.yt8m.org/2/frame/test/testaa.tfrecord"
+    )
     assert dl.vocabulary_url(p) == "https://research.google.com/youtube8m/csv/2/vocabulary.csv"
     base = "http://mirror.example/yt8m/"
     assert dl.plan_url(p, base) == "http://mirror.example/yt8m/2/download_plans/frame_test.json"
-    assert dl.file_url(p, "testaa.tfrecord", "us", base) == "http://mirror.example/yt8m/2/frame/test/testaa.tfrecord"
+    assert (
+        dl.file_url(p, "testaa.tfrecord", "us", base)
+        == "http://mirror.example/yt8m/2/frame/test/testaa.tfrecord"
+    )
     assert dl.vocabulary_url(p, base) == "http://mirror.example/yt8m/youtube8m/csv/2/vocabulary.csv"
 
 
 # --- against the server -----------------------------------------------------------------
+
 
 def test_downloads_a_fraction_verified_and_renamed(server, partition, tmp_path):
     out = tmp_path / "real"
     assert run_cli(server, out, "--fraction", "1/3") == 0
     wanted = {n for n in partition if dl.in_fraction(n, 1, 3)}
     assert 0 < len(wanted) < len(partition)
-    assert sorted(p.name for p in out.glob("*.tfrecord")) == sorted(expected_local(n) for n in wanted)
+    assert sorted(p.name for p in out.glob("*.tfrecord")) == sorted(
+        expected_local(n) for n in wanted
+    )
     for name in wanted:
         assert (out / expected_local(name)).read_bytes() == partition[name]
     assert sorted(server.file_requests()) == sorted(f"/2/video/train/{n}" for n in wanted)
@@ -174,7 +198,9 @@ def test_dry_run_lists_the_plan_and_fetches_nothing(server, partition, tmp_path,
     assert not out.exists()
 
 
-def test_corrupt_file_fails_after_one_retry_and_never_gets_its_final_name(server, partition, tmp_path, capsys):
+def test_corrupt_file_fails_after_one_retry_and_never_gets_its_final_name(
+    server, partition, tmp_path, capsys
+):
     bad = sorted(partition)[4]
     server.files[f"/2/video/train/{bad}"] = b"not the bytes the plan promised"
     out = tmp_path / "real"
@@ -200,8 +226,12 @@ def test_dropped_connection_is_retried(server, partition, tmp_path):
 def test_connection_dropped_twice_fails_naming_the_file(server, partition, tmp_path):
     name = sorted(partition)[2]
     path = f"/2/video/train/{name}"
-    plan = dl.select_files({name: hashlib.md5(partition[name]).hexdigest()},
-                           dl.parse_partition("2/video/train"), (1, 1), base_url=server.url)
+    plan = dl.select_files(
+        {name: hashlib.md5(partition[name]).hexdigest()},
+        dl.parse_partition("2/video/train"),
+        (1, 1),
+        base_url=server.url,
+    )
     state = dl._State(tmp_path)
     server.drop_always.add(path)
     with pytest.raises(DataError, match="connection dropped") as info:
@@ -226,7 +256,9 @@ def test_missing_plan_is_a_clear_error(server, tmp_path, capsys):
     assert "video_train.json" in capsys.readouterr().err
 
 
-def test_resume_skips_verified_files_and_refetches_partial_or_damaged_ones(server, partition, tmp_path):
+def test_resume_skips_verified_files_and_refetches_partial_or_damaged_ones(
+    server, partition, tmp_path
+):
     out = tmp_path / "real"
     assert run_cli(server, out) == 0
     first = len(server.file_requests())

@@ -26,12 +26,18 @@ def fake_trainer(monkeypatch):
         calls.append(("train", model, seed))
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        record = {"framework": "torch", "model": model, "features": kwargs["features"],
-                  "profile": profile, "seed": seed,
-                  "config": {"train": {"epochs": epochs, "batch_size": batch_size}},
-                  "history": [{"epoch": 1, "train_loss": 0.5, "val_gap": 0.1}],
-                  "evaluations": {"validate": {"gap": 0.1}}, "timings": {"total_train_s": 1.0},
-                  "parameters": 10}
+        record = {
+            "framework": "torch",
+            "model": model,
+            "features": kwargs["features"],
+            "profile": profile,
+            "seed": seed,
+            "config": {"train": {"epochs": epochs, "batch_size": batch_size}},
+            "history": [{"epoch": 1, "train_loss": 0.5, "val_gap": 0.1}],
+            "evaluations": {"validate": {"gap": 0.1}},
+            "timings": {"total_train_s": 1.0},
+            "parameters": 10,
+        }
         (out / "run.json").write_text(json.dumps(record))
         return record
 
@@ -40,10 +46,15 @@ def fake_trainer(monkeypatch):
         path = Path(run_dir) / "run.json"
         record = json.loads(path.read_text())
         seed = record["seed"]
-        record["evaluations"][split_name] = {"gap": 0.2 + 0.1 * seed, "hit_at_1": 0.5,
-                                             "perr": 0.4, "map": 0.3, "genre_accuracy": 0.6,
-                                             "genre_confusion": [[2, 1], [0, 3]],
-                                             "genres": ["A", "B"]}
+        record["evaluations"][split_name] = {
+            "gap": 0.2 + 0.1 * seed,
+            "hit_at_1": 0.5,
+            "perr": 0.4,
+            "map": 0.3,
+            "genre_accuracy": 0.6,
+            "genre_confusion": [[2, 1], [0, 3]],
+            "genres": ["A", "B"],
+        }
         path.write_text(json.dumps(record))
         return record["evaluations"][split_name]
 
@@ -56,8 +67,12 @@ def test_run_suite_trains_and_tests_each_model_and_seed_then_reuses_them(tmp_pat
     data = empty_dataset(tmp_path / "data")
     kwargs = dict(profile="smoke", data_dir=data, results_dir=tmp_path / "results", verbose=False)
     records = experiments.run_suite("torch", ["logistic", "fc"], [0, 1], **kwargs)
-    assert [(r["model"], r["seed"]) for r in records] == [("logistic", 0), ("logistic", 1),
-                                                          ("fc", 0), ("fc", 1)]
+    assert [(r["model"], r["seed"]) for r in records] == [
+        ("logistic", 0),
+        ("logistic", 1),
+        ("fc", 0),
+        ("fc", 1),
+    ]
     assert sum(c[0] == "train" for c in fake_trainer) == 4
     assert sum(c[0] == "evaluate" for c in fake_trainer) == 4
     run_dir = tmp_path / "results/runs/smoke/synthetic-smoke/torch/fc-raw-seed1"
@@ -66,11 +81,14 @@ def test_run_suite_trains_and_tests_each_model_and_seed_then_reuses_them(tmp_pat
     fake_trainer.clear()
     again = experiments.run_suite("torch", ["logistic", "fc"], [0, 1], **kwargs)
     assert fake_trainer == []  # every run had a test evaluation: nothing retrained
-    assert [r["evaluations"]["test"]["gap"] for r in again] == \
-        [r["evaluations"]["test"]["gap"] for r in records]
+    assert [r["evaluations"]["test"]["gap"] for r in again] == [
+        r["evaluations"]["test"]["gap"] for r in records
+    ]
 
 
-def test_a_run_trained_with_other_settings_or_without_a_test_score_is_redone(tmp_path, fake_trainer):
+def test_a_run_trained_with_other_settings_or_without_a_test_score_is_redone(
+    tmp_path, fake_trainer
+):
     data = empty_dataset(tmp_path / "data")
     kwargs = dict(profile="smoke", data_dir=data, results_dir=tmp_path / "results", verbose=False)
     experiments.run_one("torch", "fc", 0, **kwargs)
@@ -90,16 +108,30 @@ def test_a_run_trained_with_other_settings_or_without_a_test_score_is_redone(tmp
 def test_missing_splits_are_reported_before_anything_trains(tmp_path, fake_trainer):
     data = empty_dataset(tmp_path / "data", level="video")
     with pytest.raises(FileNotFoundError, match="frame-level shards"):
-        experiments.run_one("torch", "bilstm", 0, profile="smoke", data_dir=data,
-                            results_dir=tmp_path / "r", verbose=False)
+        experiments.run_one(
+            "torch",
+            "bilstm",
+            0,
+            profile="smoke",
+            data_dir=data,
+            results_dir=tmp_path / "r",
+            verbose=False,
+        )
     assert fake_trainer == []
 
 
 def test_the_runs_of_a_suite_are_the_rows_of_the_tables(tmp_path, fake_trainer):
     data = empty_dataset(tmp_path / "data")
     results = tmp_path / "results"
-    experiments.run_suite("torch", ["fc"], [0, 1, 2], profile="smoke", data_dir=data,
-                          results_dir=results, verbose=False)
+    experiments.run_suite(
+        "torch",
+        ["fc"],
+        [0, 1, 2],
+        profile="smoke",
+        data_dir=data,
+        results_dir=results,
+        verbose=False,
+    )
     records = tables.load_records(results, profile="smoke")
     assert len(records) == 3
     runs = tables.runs_frame(records)
@@ -114,8 +146,9 @@ def test_the_runs_of_a_suite_are_the_rows_of_the_tables(tmp_path, fake_trainer):
     assert list(tables.history_frame(records).epoch) == [1, 1, 1]
 
 
-def test_regenerated_data_or_a_changed_profile_is_never_mistaken_for_the_old(tmp_path,
-                                                                             fake_trainer):
+def test_regenerated_data_or_a_changed_profile_is_never_mistaken_for_the_old(
+    tmp_path, fake_trainer
+):
     data = empty_dataset(tmp_path / "data")
     kwargs = dict(profile="smoke", data_dir=data, results_dir=tmp_path / "results", verbose=False)
     first = experiments.run_one("torch", "fc", 0, **kwargs)
@@ -133,16 +166,16 @@ def test_regenerated_data_or_a_changed_profile_is_never_mistaken_for_the_old(tmp
     assert fake_trainer == []  # same data, same settings: reused
 
 
-def test_changed_training_code_is_never_mistaken_for_the_old(tmp_path, fake_trainer,
-                                                           monkeypatch):
+def test_changed_training_code_is_never_mistaken_for_the_old(tmp_path, fake_trainer, monkeypatch):
     """A run is reused only under the same code (yt8m_lib's CODE_FILES): a changed model or
     loss retrains; files outside CODE_FILES (notebooks, plots) do not count."""
     package = tmp_path / "package"
     (package / "torch").mkdir(parents=True)
     (package / "torch" / "models.py").write_text("version = 1\n")
     (package / "plots.py").write_text("style = 1\n")
-    monkeypatch.setattr(experiments, "code_fingerprint",
-                        lambda real=experiments.code_fingerprint: real(package))
+    monkeypatch.setattr(
+        experiments, "code_fingerprint", lambda real=experiments.code_fingerprint: real(package)
+    )
     data = empty_dataset(tmp_path / "data")
     kwargs = dict(profile="smoke", data_dir=data, results_dir=tmp_path / "results", verbose=False)
     experiments.run_one("torch", "fc", 0, **kwargs)
@@ -161,7 +194,17 @@ def test_the_code_fingerprint_covers_the_trainers_of_both_frameworks():
     package = paths.PACKAGE_DIR  # what code_fingerprint reads
     for pattern in experiments.CODE_FILES:  # no pattern left behind by a moved file
         assert list(package.glob(pattern)), f"CODE_FILES names {pattern}, which matches nothing"
-    covered = {p.relative_to(package).as_posix() for pattern in experiments.CODE_FILES
-               for p in package.glob(pattern)}
-    assert {"torch/models.py", "torch/train.py", "keras/models.py", "keras/train.py",
-            "config.py", "evaluation/metrics.py", "data/batches.py"} <= covered  # batches: the input pipeline
+    covered = {
+        p.relative_to(package).as_posix()
+        for pattern in experiments.CODE_FILES
+        for p in package.glob(pattern)
+    }
+    assert {
+        "torch/models.py",
+        "torch/train.py",
+        "keras/models.py",
+        "keras/train.py",
+        "config.py",
+        "evaluation/metrics.py",
+        "data/batches.py",
+    } <= covered  # batches: the input pipeline

@@ -10,9 +10,19 @@ import numpy as np
 import pytest
 from conftest import random_frame_examples, random_video_examples
 
-from yt8m_lib.data.features import (dequantize, frame_batch, frame_inputs, frame_rng, l2_normalize,
-                               multi_hot, multi_hot_batch, quantize, sample_frame_indices,
-                               video_batch, video_inputs)
+from yt8m_lib.data.features import (
+    dequantize,
+    frame_batch,
+    frame_inputs,
+    frame_rng,
+    l2_normalize,
+    multi_hot,
+    multi_hot_batch,
+    quantize,
+    sample_frame_indices,
+    video_batch,
+    video_inputs,
+)
 from yt8m_lib.data.records import FrameExample
 
 
@@ -23,10 +33,12 @@ def test_dequantize_is_the_official_formula():
     assert out[0] == -1.9921875 and out[255] == 2.0078125
     # float32 arithmetic as in the starter code (x * scalar + bias, both cast to float32) ...
     np.testing.assert_array_equal(
-        out, every.astype(np.float32) * np.float32(4 / 255) + np.float32(4 / 512 - 2))
+        out, every.astype(np.float32) * np.float32(4 / 255) + np.float32(4 / 512 - 2)
+    )
     # ... which is the exact formula to within float32 rounding
-    np.testing.assert_allclose(out, every.astype(np.float64) * 4 / 255 + 4 / 512 - 2,
-                               rtol=0, atol=4e-7)
+    np.testing.assert_allclose(
+        out, every.astype(np.float64) * 4 / 255 + 4 / 512 - 2, rtol=0, atol=4e-7
+    )
 
 
 def test_quantize_inverts_dequantize_for_every_byte():
@@ -65,10 +77,17 @@ def test_random_sampling_is_a_sorted_draw_without_replacement():
 
 
 def test_frame_rng_is_the_same_in_another_process():
-    code = ("from yt8m_lib.data.features import frame_rng; "
-            "print(frame_rng(5, 2, 'video-x').integers(1 << 30, size=3).tolist())")
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True, env={"PYTHONHASHSEED": "123"}).stdout.strip()
+    code = (
+        "from yt8m_lib.data.features import frame_rng; "
+        "print(frame_rng(5, 2, 'video-x').integers(1 << 30, size=3).tolist())"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123"},
+    ).stdout.strip()
     assert other == str(frame_rng(5, 2, "video-x").integers(1 << 30, size=3).tolist())
 
 
@@ -77,7 +96,7 @@ def test_l2_normalize_uses_the_joint_norm():
     rgb, audio = rng.normal(size=(4, 1024)).astype(np.float32), rng.normal(size=(4, 128))
     rgb[3], audio[3] = 0, 0  # a padding row
     n_rgb, n_audio = l2_normalize(rgb, audio.astype(np.float32))
-    norms = np.sqrt((n_rgb ** 2).sum(-1) + (n_audio ** 2).sum(-1))
+    norms = np.sqrt((n_rgb**2).sum(-1) + (n_audio**2).sum(-1))
     np.testing.assert_allclose(norms[:3], 1, rtol=1e-6)
     assert norms[3] == 0 and np.isfinite(n_rgb).all()
     # one factor for both streams: their ratio is unchanged
@@ -163,8 +182,12 @@ def test_frame_inputs_normalize_frames_and_means():
 
 def _stacked(items: list[dict]) -> dict:
     """Per-video inputs stacked into a batch by hand: the reference for the batch builders."""
-    return {key: [item[key] for item in items] if key == "id"
-            else np.stack([np.asarray(item[key]) for item in items]) for key in items[0]}
+    return {
+        key: [item[key] for item in items]
+        if key == "id"
+        else np.stack([np.asarray(item[key]) for item in items])
+        for key in items[0]
+    }
 
 
 @pytest.mark.parametrize("mode", ["uniform", "random", "all"])
@@ -177,18 +200,23 @@ def test_a_batch_holds_each_video_exactly_as_alone(mode, normalize):
     assert len({ex.num_frames for ex in examples}) > 1
     rngs = lambda: [frame_rng(1, 0, ex.id) for ex in examples]  # noqa: E731
     batch = frame_batch(examples, 50, 8, mode, rngs() if mode == "random" else None, normalize)
-    alone = _stacked([frame_inputs(ex, 50, 8, mode, rng if mode == "random" else None,
-                                   normalize) for ex, rng in zip(examples, rngs())])
+    alone = _stacked(
+        [
+            frame_inputs(ex, 50, 8, mode, rng if mode == "random" else None, normalize)
+            for ex, rng in zip(examples, rngs())
+        ]
+    )
     assert batch["id"] == alone["id"] and batch["num_frames"].dtype == np.int64
     for key in ("rgb", "audio", "num_frames", "mean_rgb", "mean_audio", "labels"):
         np.testing.assert_array_equal(batch[key], alone[key], err_msg=key)
         assert batch[key].dtype == alone[key].dtype, key
     short = batch["num_frames"] < 8
-    assert short.any() and not batch["rgb"][0, batch["num_frames"][0]:].any()
+    assert short.any() and not batch["rgb"][0, batch["num_frames"][0] :].any()
     videos = random_video_examples(5)
-    np.testing.assert_array_equal(video_batch(videos, 50, normalize)["rgb"],
-                                  _stacked([video_inputs(ex, 50, normalize)
-                                            for ex in videos])["rgb"])
+    np.testing.assert_array_equal(
+        video_batch(videos, 50, normalize)["rgb"],
+        _stacked([video_inputs(ex, 50, normalize) for ex in videos])["rgb"],
+    )
 
 
 def test_multi_hot_batch_names_the_bad_labels():
@@ -221,14 +249,19 @@ def test_batch_shapes_and_keys():
 
 
 def test_frame_example_num_frames():
-    ex = FrameExample("x", np.zeros(0, np.int64), np.zeros((9, 1024), np.uint8),
-                      np.zeros((9, 128), np.uint8))
+    ex = FrameExample(
+        "x", np.zeros(0, np.int64), np.zeros((9, 1024), np.uint8), np.zeros((9, 128), np.uint8)
+    )
     assert ex.num_frames == 9
 
 
 def test_the_data_layer_imports_no_framework():
-    code = ("import sys, yt8m_lib.data.records, yt8m_lib.data.features, yt8m_lib.data.inspection, yt8m_lib.data.tfrecord; "
-            "print(sorted(m for m in ('tensorflow', 'torch', 'keras') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    code = (
+        "import sys, yt8m_lib.data.records, yt8m_lib.data.features, "
+        "yt8m_lib.data.inspection, yt8m_lib.data.tfrecord; "
+        "print(sorted(m for m in ('tensorflow', 'torch', 'keras') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"

@@ -10,28 +10,35 @@ import numpy as np
 import pytest
 from conftest import random_frame_examples
 
+from yt8m_lib.config import AUDIO_DIM, RGB_DIM
 from yt8m_lib.data import frame_layout as fl
 from yt8m_lib.data import records
-from yt8m_lib.config import AUDIO_DIM, RGB_DIM
-from yt8m_lib.errors import DataError
 from yt8m_lib.data.records import FrameExample, parse_frame_example, serialize_frame_example
+from yt8m_lib.errors import DataError
 
 
 def locate(payload: bytes):
-    layout, labels = fl.locate(np.frombuffer(payload, np.uint8),
-                               records._FRAME_HEADERS[RGB_DIM], RGB_DIM,
-                               records._FRAME_HEADERS[AUDIO_DIM], AUDIO_DIM)
+    layout, labels = fl.locate(
+        np.frombuffer(payload, np.uint8),
+        records._FRAME_HEADERS[RGB_DIM],
+        RGB_DIM,
+        records._FRAME_HEADERS[AUDIO_DIM],
+        AUDIO_DIM,
+    )
     return layout.tolist(), labels.tolist()
 
 
 def never_recognised():
     """A stand-in for ``frame_layout`` whose walk recognises nothing: the protobuf-only
     reader (which still reads a canonical feature list in one piece: ``rows_start_with``)."""
+
     def locate_nothing(data, *_):
         return np.full(fl.LAYOUT_SIZE, -1, np.int64), np.empty(0, np.int64)
+
     constants = {name: value for name, value in vars(fl).items() if name.isupper()}
-    return types.SimpleNamespace(**constants, locate=locate_nothing,
-                                 rows_start_with=fl.rows_start_with)
+    return types.SimpleNamespace(
+        **constants, locate=locate_nothing, rows_start_with=fl.rows_start_with
+    )
 
 
 def outcome(payload: bytes, **kwargs):
@@ -41,8 +48,17 @@ def outcome(payload: bytes, **kwargs):
     except DataError as error:
         return "error", str(error)
     segments = {k: v.tolist() for k, v in (ex.segments or {}).items()}
-    return ("ok", ex.id, ex.labels.tolist(), ex.labels.dtype.str, ex.rgb.tobytes(),
-            ex.rgb.shape, ex.audio.tobytes(), ex.audio.shape, segments)
+    return (
+        "ok",
+        ex.id,
+        ex.labels.tolist(),
+        ex.labels.dtype.str,
+        ex.rgb.tobytes(),
+        ex.rgb.shape,
+        ex.audio.tobytes(),
+        ex.audio.shape,
+        segments,
+    )
 
 
 def protobuf_outcome(monkeypatch, payload: bytes, **kwargs):
@@ -59,9 +75,9 @@ def test_a_canonical_record_is_recognised_whole(id_key):
     layout, labels = locate(payload)
     assert layout[fl.CONTEXT_END] > 0 and layout[fl.CONTEXT_OK] == 1
     assert layout[fl.RGB_ROWS_OK] == layout[fl.AUDIO_ROWS_OK] == 1
-    assert payload[layout[fl.ID_START]:layout[fl.ID_END]].decode() == ex.id
+    assert payload[layout[fl.ID_START] : layout[fl.ID_END]].decode() == ex.id
     assert labels == ex.labels.tolist() and layout[fl.LABELS_HIGH] == 2**40
-    rgb = payload[layout[fl.RGB_START]:layout[fl.RGB_END]]
+    rgb = payload[layout[fl.RGB_START] : layout[fl.RGB_END]]
     assert len(rgb) == 4 * (len(records._FRAME_HEADERS[RGB_DIM]) + RGB_DIM)
 
 
@@ -136,16 +152,21 @@ def test_any_damaged_record_reads_exactly_as_protobuf_alone_reads_it(monkeypatch
     ex = random_frame_examples(1, min_frames=2, max_frames=2)[0]
     ex.labels = np.array([1, 300], np.int64)
     if segments:
-        ex.segments = {"segment_labels": np.array([1]), "segment_start_times": np.array([0]),
-                       "segment_scores": np.array([1.0], np.float32)}
+        ex.segments = {
+            "segment_labels": np.array([1]),
+            "segment_start_times": np.array([0]),
+            "segment_scores": np.array([1.0], np.float32),
+        }
     payload = serialize_frame_example(ex)
     rng = np.random.default_rng(7)
     fast_paths = 0
     for damaged in mutations(payload, rng):
         for max_frames in (None, 1):
             got = outcome(damaged, max_frames=max_frames)
-            assert got == protobuf_outcome(monkeypatch, damaged, max_frames=max_frames), \
-                (damaged.hex(), max_frames)
+            assert got == protobuf_outcome(monkeypatch, damaged, max_frames=max_frames), (
+                damaged.hex(),
+                max_frames,
+            )
         fast_paths += locate(damaged)[0][fl.CONTEXT_END] >= 0
     assert fast_paths > 100  # the walk did recognise many of them (it was tested, not skipped)
 
@@ -162,18 +183,19 @@ def test_feature_lists_other_than_rgb_and_audio_are_ignored():
     assert isinstance(got, FrameExample)
 
 
-def with_context_appended(ex: FrameExample, extra: "records.Features") -> bytes:
+def with_context_appended(ex: FrameExample, extra: records.Features) -> bytes:
     """The record of ``ex`` with ``extra`` appended to its context field (protobuf merges
     them: a key given twice takes the later value)."""
     message = records.SequenceExample.FromString(serialize_frame_example(ex))
     context = message.context.SerializeToString() + extra.SerializeToString()
     lists = records.SequenceExample()
     lists.feature_lists.CopyFrom(message.feature_lists)
-    return (b"\x0a" + records._varint(len(context)) + context + lists.SerializeToString())
+    return b"\x0a" + records._varint(len(context)) + context + lists.SerializeToString()
 
 
-@pytest.mark.parametrize("key,value", [("id", b"later"), ("video_id", b"older-key"),
-                                       ("labels", [7])])
+@pytest.mark.parametrize(
+    "key,value", [("id", b"later"), ("video_id", b"older-key"), ("labels", [7])]
+)
 def test_keys_given_twice_or_both_id_keys_read_as_protobuf_reads_them(monkeypatch, key, value):
     ex = random_frame_examples(1)[0]
     extra = records.Features()
@@ -195,12 +217,29 @@ def test_the_walk_never_reads_outside_the_record(tmp_path):
     import os
     import subprocess
     import sys
+
     if os.environ.get("NUMBA_BOUNDSCHECK") == "1":
         pytest.skip("already running with bounds checks")
     env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "-p", "no:xdist", __file__, "-k", "damaged or wrong_header or twice"],
-                         env=env, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            __file__,
+            "-k",
+            "damaged or wrong_header or twice",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert " passed" in run.stdout and "failed" not in run.stdout
 
@@ -211,11 +250,13 @@ def test_prepare_frame_reader_leaves_the_compiled_walk_loaded_for_forked_readers
     import subprocess
     import sys
 
-    script = ("import sys; from yt8m_lib.data import records\n"
-              "assert 'yt8m_lib.data.frame_layout' not in sys.modules\n"
-              "records.prepare_frame_reader()\n"
-              "from yt8m_lib.data import frame_layout\n"
-              "print(len(frame_layout._locate.signatures))")
+    script = (
+        "import sys; from yt8m_lib.data import records\n"
+        "assert 'yt8m_lib.data.frame_layout' not in sys.modules\n"
+        "records.prepare_frame_reader()\n"
+        "from yt8m_lib.data import frame_layout\n"
+        "print(len(frame_layout._locate.signatures))"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) >= 1

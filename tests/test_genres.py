@@ -12,9 +12,19 @@ import pytest
 from yt8m_lib import paths
 from yt8m_lib.errors import DataError
 from yt8m_lib.evaluation import arrays
-from yt8m_lib.evaluation.genres import (GENRE_RULES, UNKNOWN_GENRE, VOCABULARY_COLUMNS, GenrePrior,
-                                        Vocabulary, genre_accuracy, genre_confusion, genre_report,
-                                        genre_scores, majority_genre, true_genres)
+from yt8m_lib.evaluation.genres import (
+    GENRE_RULES,
+    UNKNOWN_GENRE,
+    VOCABULARY_COLUMNS,
+    GenrePrior,
+    Vocabulary,
+    genre_accuracy,
+    genre_confusion,
+    genre_report,
+    genre_scores,
+    majority_genre,
+    true_genres,
+)
 from yt8m_lib.evaluation.metrics import METRIC_KEYS, StreamingEvaluator, evaluate_all
 
 
@@ -24,21 +34,32 @@ def write_vocabulary(path, rows):
         writer = csv.DictWriter(f, fieldnames=VOCABULARY_COLUMNS)
         writer.writeheader()
         for index, name, vertical in rows:
-            writer.writerow({"Index": index, "Name": name, "Vertical1": vertical,
-                             "WikiDescription": "a, quoted\nmulti-line text"})
+            writer.writerow(
+                {
+                    "Index": index,
+                    "Name": name,
+                    "Vertical1": vertical,
+                    "WikiDescription": "a, quoted\nmulti-line text",
+                }
+            )
     return path
 
 
 @pytest.fixture
 def tiny(tmp_path):
     # rows out of Index order; class 3 has no Vertical1
-    return Vocabulary.load(write_vocabulary(tmp_path / "vocabulary.csv", [
-        (2, "Guitar", "Arts & Entertainment"),
-        (0, "Game", "Games"),
-        (3, "Thing", ""),
-        (1, "Car", "Autos & Vehicles"),
-        (4, "Video game", "Games"),
-    ]))
+    return Vocabulary.load(
+        write_vocabulary(
+            tmp_path / "vocabulary.csv",
+            [
+                (2, "Guitar", "Arts & Entertainment"),
+                (0, "Game", "Games"),
+                (3, "Thing", ""),
+                (1, "Car", "Autos & Vehicles"),
+                (4, "Video game", "Games"),
+            ],
+        )
+    )
 
 
 def test_load_orders_classes_by_index_and_names_empty_genres_unknown(tiny):
@@ -56,32 +77,47 @@ def test_genre_score_is_the_maximum_over_the_genres_classes(tiny):
 
 
 def test_true_genres_are_the_genres_of_the_labels(tiny):
-    y = np.array([[1, 0, 1, 0, 1],
-                  [0, 0, 0, 0, 0]])
+    y = np.array([[1, 0, 1, 0, 1], [0, 0, 0, 0, 0]])
     assert true_genres(y, tiny).tolist() == [[True, False, True, False], [False] * 4]
     # Games holds 2 of video 0's labels; a video without labels has none (-1)
     assert majority_genre(y, tiny).tolist() == [2, -1]
 
 
 def test_genre_accuracy_counts_any_true_genre_and_skips_unlabelled_videos(tiny):
-    p = np.array([[0.9, 0.1, 0.2, 0.1, 0.1],   # top genre Games
-                  [0.1, 0.9, 0.2, 0.1, 0.1],   # top genre Autos
-                  [0.1, 0.9, 0.2, 0.1, 0.1],   # top genre Autos, no labels: left out
-                  [0.1, 0.2, 0.3, 0.9, 0.1]])  # top genre Unknown
-    y = np.array([[0, 0, 1, 0, 1],   # Arts + Games: Games is among them -> hit
-                  [0, 0, 1, 0, 0],   # Arts -> miss
-                  [0, 0, 0, 0, 0],
-                  [0, 0, 0, 1, 0]])  # Unknown -> hit
+    p = np.array(
+        [
+            [0.9, 0.1, 0.2, 0.1, 0.1],  # top genre Games
+            [0.1, 0.9, 0.2, 0.1, 0.1],  # top genre Autos
+            [0.1, 0.9, 0.2, 0.1, 0.1],  # top genre Autos, no labels: left out
+            [0.1, 0.2, 0.3, 0.9, 0.1],
+        ]
+    )  # top genre Unknown
+    y = np.array(
+        [
+            [0, 0, 1, 0, 1],  # Arts + Games: Games is among them -> hit
+            [0, 0, 1, 0, 0],  # Arts -> miss
+            [0, 0, 0, 0, 0],
+            [0, 0, 0, 1, 0],
+        ]
+    )  # Unknown -> hit
     assert genre_accuracy(p, y, tiny) == pytest.approx(2 / 3)
 
 
 def test_confusion_uses_the_majority_true_genre_with_ties_to_the_lowest_index(tiny):
-    p = np.array([[0.9, 0.1, 0.2, 0.1, 0.1],   # predicted Games
-                  [0.1, 0.9, 0.2, 0.1, 0.1],   # predicted Autos
-                  [0.1, 0.1, 0.1, 0.1, 0.1]])  # all tied: predicted genre 0 (Arts)
-    y = np.array([[0, 0, 1, 0, 1],   # Arts 1, Games 1: tie -> Arts (index 0)
-                  [1, 1, 0, 0, 1],   # Games 2, Autos 1 -> Games
-                  [0, 0, 0, 0, 0]])  # no labels: not counted
+    p = np.array(
+        [
+            [0.9, 0.1, 0.2, 0.1, 0.1],  # predicted Games
+            [0.1, 0.9, 0.2, 0.1, 0.1],  # predicted Autos
+            [0.1, 0.1, 0.1, 0.1, 0.1],
+        ]
+    )  # all tied: predicted genre 0 (Arts)
+    y = np.array(
+        [
+            [0, 0, 1, 0, 1],  # Arts 1, Games 1: tie -> Arts (index 0)
+            [1, 1, 0, 0, 1],  # Games 2, Autos 1 -> Games
+            [0, 0, 0, 0, 0],
+        ]
+    )  # no labels: not counted
     table = genre_confusion(p, y, tiny)
     assert list(table.index) == list(tiny.genre_names) == list(table.columns)
     assert table.loc["Arts & Entertainment", "Games"] == 1
@@ -96,11 +132,14 @@ def test_synthetic_vocabulary_splits_classes_into_contiguous_genres():
     assert Vocabulary.synthetic(2).num_genres == 2  # never more genres than classes
 
 
-@pytest.mark.parametrize("rows, message", [
-    ([(0, "a", "X"), (0, "b", "Y")], "twice"),
-    ([(0, "a", "X"), (2, "b", "Y")], "0..1"),
-    ([("zero", "a", "X")], "not an integer"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([(0, "a", "X"), (0, "b", "Y")], "twice"),
+        ([(0, "a", "X"), (2, "b", "Y")], "0..1"),
+        ([("zero", "a", "X")], "not an integer"),
+    ],
+)
 def test_load_rejects_bad_indices(tmp_path, rows, message):
     with pytest.raises(DataError, match=message):
         Vocabulary.load(write_vocabulary(tmp_path / "v.csv", rows))
@@ -123,13 +162,16 @@ def test_genre_functions_reject_a_vocabulary_of_another_size(tiny):
 
 # ---------------------------------------------------------------- genre scores by rule
 
+
 def test_each_rule_turns_class_scores_into_genre_scores(tiny):
     p = np.array([[0.1, 0.2, 0.3, 0.4, 0.8]], dtype=np.float32)
     # genres: Arts = class 2, Autos = class 1, Games = classes 0 and 4, Unknown = class 3
-    expected = {"max": [0.3, 0.2, 0.8, 0.4],
-                "sum": [0.3, 0.2, 0.1 + 0.8, 0.4],
-                "noisy_or": [0.3, 0.2, 1 - 0.9 * 0.2, 0.4],
-                "topk_mean": [0.3, 0.2, (0.1 + 0.8) / 2, 0.4]}  # k=3 > 2 classes: both
+    expected = {
+        "max": [0.3, 0.2, 0.8, 0.4],
+        "sum": [0.3, 0.2, 0.1 + 0.8, 0.4],
+        "noisy_or": [0.3, 0.2, 1 - 0.9 * 0.2, 0.4],
+        "topk_mean": [0.3, 0.2, (0.1 + 0.8) / 2, 0.4],
+    }  # k=3 > 2 classes: both
     for rule, want in expected.items():
         np.testing.assert_allclose(genre_scores(p, tiny, rule), [want], rtol=1e-6, err_msg=rule)
     assert genre_scores(p, tiny).dtype == np.float32  # max: the scores' dtype, as before
@@ -164,10 +206,15 @@ def test_noisy_or_refuses_scores_that_are_not_probabilities(tiny, bad):
     genre_scores(p, tiny, "sum")  # the other rules take any real scores
 
 
-@pytest.mark.parametrize("rule, k, message", [("mean", 3, "unknown genre rule"),
-                                              ("topk_mean", 0, "k must"),
-                                              ("topk_mean", 2.0, "k must"),
-                                              ("max", True, "k must")])
+@pytest.mark.parametrize(
+    "rule, k, message",
+    [
+        ("mean", 3, "unknown genre rule"),
+        ("topk_mean", 0, "k must"),
+        ("topk_mean", 2.0, "k must"),
+        ("max", True, "k must"),
+    ],
+)
 def test_bad_rules_and_k_are_refused(tiny, rule, k, message):
     with pytest.raises(ValueError, match=message):
         genre_scores(np.zeros((1, 5)), tiny, rule, k)
@@ -176,9 +223,13 @@ def test_bad_rules_and_k_are_refused(tiny, rule, k, message):
 
 
 def test_majority_genre_ties_go_to_the_lowest_genre_index(tiny):
-    y = np.array([[0, 1, 0, 1, 0],    # Autos 1, Unknown 1 -> Autos (1)
-                  [1, 0, 1, 1, 1],    # Games 2 beats Arts 1 and Unknown 1 -> Games (2)
-                  [0, 0, 1, 1, 0]])   # Arts 1, Unknown 1 -> Arts (0)
+    y = np.array(
+        [
+            [0, 1, 0, 1, 0],  # Autos 1, Unknown 1 -> Autos (1)
+            [1, 0, 1, 1, 1],  # Games 2 beats Arts 1 and Unknown 1 -> Games (2)
+            [0, 0, 1, 1, 0],
+        ]
+    )  # Arts 1, Unknown 1 -> Arts (0)
     assert majority_genre(y, tiny).tolist() == [1, 2, 0]
 
 
@@ -192,18 +243,26 @@ def test_ground_truth_functions_reject_wrong_shapes(tiny, function):
 # ---------------------------------------------------------------- the genre report, by hand
 
 # Six videos of the `tiny` vocabulary; max-rule genre scores [Arts, Autos, Games, Unknown].
-P6 = np.array([[0.9, 0.1, 0.2, 0.1, 0.1],   # [.2 .1 .9 .1] -> Games
-               [0.8, 0.1, 0.3, 0.1, 0.1],   # [.3 .1 .8 .1] -> Games
-               [0.1, 0.7, 0.2, 0.1, 0.1],   # [.2 .7 .1 .1] -> Autos
-               [0.1, 0.6, 0.2, 0.4, 0.1],   # [.2 .6 .1 .4] -> Autos
-               [0.1, 0.1, 0.5, 0.1, 0.1],   # [.5 .1 .1 .1] -> Arts (no labels)
-               [0.1, 0.1, 0.1, 0.9, 0.1]])  # [.1 .1 .1 .9] -> Unknown
-Y6 = np.array([[1, 0, 1, 0, 1],   # {Arts, Games}, majority Games     strict yes, lenient yes
-               [1, 0, 1, 0, 0],   # {Arts, Games}, tie -> Arts        strict no,  lenient yes
-               [0, 1, 0, 0, 0],   # {Autos}                           strict yes, lenient yes
-               [0, 1, 0, 1, 0],   # {Autos, Unknown}, tie -> Autos    strict yes, lenient yes
-               [0, 0, 0, 0, 0],   # no labels: only a negative for AP and GAP
-               [0, 0, 1, 0, 0]])  # {Arts}                            strict no,  lenient no
+P6 = np.array(
+    [
+        [0.9, 0.1, 0.2, 0.1, 0.1],  # [.2 .1 .9 .1] -> Games
+        [0.8, 0.1, 0.3, 0.1, 0.1],  # [.3 .1 .8 .1] -> Games
+        [0.1, 0.7, 0.2, 0.1, 0.1],  # [.2 .7 .1 .1] -> Autos
+        [0.1, 0.6, 0.2, 0.4, 0.1],  # [.2 .6 .1 .4] -> Autos
+        [0.1, 0.1, 0.5, 0.1, 0.1],  # [.5 .1 .1 .1] -> Arts (no labels)
+        [0.1, 0.1, 0.1, 0.9, 0.1],
+    ]
+)  # [.1 .1 .1 .9] -> Unknown
+Y6 = np.array(
+    [
+        [1, 0, 1, 0, 1],  # {Arts, Games}, majority Games     strict yes, lenient yes
+        [1, 0, 1, 0, 0],  # {Arts, Games}, tie -> Arts        strict no,  lenient yes
+        [0, 1, 0, 0, 0],  # {Autos}                           strict yes, lenient yes
+        [0, 1, 0, 1, 0],  # {Autos, Unknown}, tie -> Autos    strict yes, lenient yes
+        [0, 0, 0, 0, 0],  # no labels: only a negative for AP and GAP
+        [0, 0, 1, 0, 0],
+    ]
+)  # {Arts}                            strict no,  lenient no
 
 
 def test_report_accuracies_and_per_genre_rows_by_hand(tiny):
@@ -216,28 +275,60 @@ def test_report_accuracies_and_per_genre_rows_by_hand(tiny):
     rows = {row["genre"]: row for row in report["per_genre"]}
     assert [row["genre"] for row in report["per_genre"]] == list(tiny.genre_names)
     assert rows["Arts & Entertainment"] == {
-        "genre": "Arts & Entertainment", "support": 2, "positives": 3, "precision": 0.0,
-        "recall": 0.0, "f1": 0.0, "ap": pytest.approx(7 / 15)}
+        "genre": "Arts & Entertainment",
+        "support": 2,
+        "positives": 3,
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "ap": pytest.approx(7 / 15),
+    }
     # Arts AP: scores .5(no) .3(yes) .2 .2 .2 (one yes) .1(yes): (1/2 + 2/5 + 3/6) / 3
     assert rows["Autos & Vehicles"] == {
-        "genre": "Autos & Vehicles", "support": 2, "positives": 2, "precision": 1.0,
-        "recall": 1.0, "f1": 1.0, "ap": 1.0}
-    assert rows["Games"] == {"genre": "Games", "support": 1, "positives": 2, "precision": 0.5,
-                             "recall": 1.0, "f1": pytest.approx(2 / 3), "ap": 1.0}
+        "genre": "Autos & Vehicles",
+        "support": 2,
+        "positives": 2,
+        "precision": 1.0,
+        "recall": 1.0,
+        "f1": 1.0,
+        "ap": 1.0,
+    }
+    assert rows["Games"] == {
+        "genre": "Games",
+        "support": 1,
+        "positives": 2,
+        "precision": 0.5,
+        "recall": 1.0,
+        "f1": pytest.approx(2 / 3),
+        "ap": 1.0,
+    }
     # Unknown: predicted once, wrongly, and never a majority genre: no recall, no F1
-    assert rows[UNKNOWN_GENRE] == {"genre": UNKNOWN_GENRE, "support": 0, "positives": 1,
-                                   "precision": 0.0, "recall": None, "f1": None, "ap": 0.5}
+    assert rows[UNKNOWN_GENRE] == {
+        "genre": UNKNOWN_GENRE,
+        "support": 0,
+        "positives": 1,
+        "precision": 0.0,
+        "recall": None,
+        "f1": None,
+        "ap": 0.5,
+    }
 
 
 def test_report_averages_and_gap_by_hand(tiny):
     report = genre_report(P6, Y6, tiny)
     # macro P/R/F1 over the three genres with support (Unknown has none); AP over all four
-    assert report["macro"] == {"precision": pytest.approx((0 + 1 + 0.5) / 3),
-                               "recall": pytest.approx(2 / 3),
-                               "f1": pytest.approx((0 + 1 + 2 / 3) / 3),
-                               "ap": pytest.approx((7 / 15 + 1 + 1 + 0.5) / 4)}
-    assert report["micro"]["precision"] == report["micro"]["recall"] \
-        == report["micro"]["f1"] == report["strict_accuracy"]
+    assert report["macro"] == {
+        "precision": pytest.approx((0 + 1 + 0.5) / 3),
+        "recall": pytest.approx(2 / 3),
+        "f1": pytest.approx((0 + 1 + 2 / 3) / 3),
+        "ap": pytest.approx((7 / 15 + 1 + 1 + 0.5) / 4),
+    }
+    assert (
+        report["micro"]["precision"]
+        == report["micro"]["recall"]
+        == report["micro"]["f1"]
+        == report["strict_accuracy"]
+    )
     # 24 pooled (video, genre) pairs, 8 positives; tied blocks at .9 (1 of 2), .2 (1 of 3)
     # and .1 (1 of 13) count as one threshold each
     micro_ap = (1 / 2 + 2 / 3 + 3 / 4 + 4 / 5 + 5 / 7 + 6 / 8 + 7 / 11 + 8 / 24) / 8
@@ -255,10 +346,12 @@ def test_report_baselines_from_the_evaluated_set_say_so(tiny):
     # majority genres Games 1, Arts 2, Autos 2: the tie goes to Arts (index 0)
     assert frequent["genre"] == "Arts & Entertainment" and frequent["frequency"] == 0.4
     assert frequent["strict_accuracy"] == pytest.approx(2 / 5)
-    assert frequent["lenient_accuracy"] == pytest.approx(3 / 5)   # videos 0, 1, 5 hold Arts
+    assert frequent["lenient_accuracy"] == pytest.approx(3 / 5)  # videos 0, 1, 5 hold Arts
     assert frequent["macro"]["precision"] == pytest.approx(0.4 / 3)
     assert frequent["macro"]["f1"] == pytest.approx((2 * 0.4 / 1.4) / 3)
-    assert frequent["macro"]["ap"] == pytest.approx((3 / 6 + 2 / 6 + 2 / 6 + 1 / 6) / 4)  # prevalences
+    assert frequent["macro"]["ap"] == pytest.approx(
+        (3 / 6 + 2 / 6 + 2 / 6 + 1 / 6) / 4
+    )  # prevalences
     assert "per_genre" not in frequent
     # class frequencies over the 6 videos: 2/6, 2/6, 3/6, 1/6, 1/6 -> max: Arts 3/6 is top
     prior = base["label_prior"]
@@ -268,16 +361,28 @@ def test_report_baselines_from_the_evaluated_set_say_so(tiny):
 
 
 # Training labels: Games twice (classes 0 and 4), Autos three times, one unlabelled video.
-TRAIN = np.array([[1, 0, 0, 0, 1], [1, 0, 0, 0, 1],
-                  [0, 1, 0, 0, 0], [0, 1, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 0, 0, 0]])
+TRAIN = np.array(
+    [
+        [1, 0, 0, 0, 1],
+        [1, 0, 0, 0, 1],
+        [0, 1, 0, 0, 0],
+        [0, 1, 0, 0, 0],
+        [0, 1, 0, 0, 0],
+        [0, 0, 0, 0, 0],
+    ]
+)
 
 
-@pytest.mark.parametrize("rule, prior_genre, prior_strict, prior_lenient", [
-    ("max", "Autos & Vehicles", 2 / 5, 2 / 5),  # Autos 3/6 > Games max(2/6, 2/6)
-    ("sum", "Games", 1 / 5, 2 / 5),             # Games 2/6 + 2/6 > Autos 3/6
-])
-def test_report_baselines_from_training_labels(tiny, rule, prior_genre, prior_strict,
-                                               prior_lenient):
+@pytest.mark.parametrize(
+    "rule, prior_genre, prior_strict, prior_lenient",
+    [
+        ("max", "Autos & Vehicles", 2 / 5, 2 / 5),  # Autos 3/6 > Games max(2/6, 2/6)
+        ("sum", "Games", 1 / 5, 2 / 5),  # Games 2/6 + 2/6 > Autos 3/6
+    ],
+)
+def test_report_baselines_from_training_labels(
+    tiny, rule, prior_genre, prior_strict, prior_lenient
+):
     base = genre_report(P6, Y6, tiny, rule, train_labels=TRAIN)["baselines"]
     assert base["source"] == "training labels" and base["num_source_videos"] == 6
     frequent = base["most_frequent_genre"]  # Autos is the majority of 3 of 5 labelled videos
@@ -297,12 +402,14 @@ def test_genre_prior_from_labels_in_batches_equals_the_whole_array(tiny):
     assert np.array_equal(batched.class_frequency, whole.class_frequency)
     assert np.array_equal(batched.genre_frequency, whole.genre_frequency)
     assert GenrePrior.from_labels(TRAIN.tolist(), tiny).num_videos == 6  # rows as lists
-    assert genre_report(P6, Y6, tiny, genre_prior=whole) == \
-        genre_report(P6, Y6, tiny, train_labels=TRAIN)
+    assert genre_report(P6, Y6, tiny, genre_prior=whole) == genre_report(
+        P6, Y6, tiny, train_labels=TRAIN
+    )
 
 
-@pytest.mark.parametrize("rule, strict", [("max", 0.0), ("sum", 1.0), ("noisy_or", 1.0),
-                                          ("topk_mean", 0.0)])
+@pytest.mark.parametrize(
+    "rule, strict", [("max", 0.0), ("sum", 1.0), ("noisy_or", 1.0), ("topk_mean", 0.0)]
+)
 def test_the_rule_decides_the_predicted_genre(rule, strict):
     vocab = Vocabulary.from_genres(list("abcd"), ["Many", "Many", "Many", "One"])
     p = np.array([[0.4, 0.4, 0.4, 0.6]])  # Many: max .4, sum 1.2, noisy-OR .784, mean .4
@@ -322,6 +429,7 @@ def test_report_without_labelled_videos_is_none_not_nan_and_valid_json(tiny):
 
 
 # ---------------------------------------------------------------- against a slow reference
+
 
 def _reference_scores(p, vocab, rule, k):
     out = np.zeros((p.shape[0], vocab.num_genres))
@@ -346,8 +454,9 @@ def _reference_ap(pairs):
     relevant = [s for s, r in pairs if r]
     if not relevant:
         return None
-    return sum(sum(r for t, r in pairs if t >= s) / sum(1 for t, _ in pairs if t >= s)
-               for s in relevant) / len(relevant)
+    return sum(
+        sum(r for t, r in pairs if t >= s) / sum(1 for t, _ in pairs if t >= s) for s in relevant
+    ) / len(relevant)
 
 
 def _reference_report(p, y, vocab, rule, k):
@@ -356,7 +465,9 @@ def _reference_report(p, y, vocab, rule, k):
     sets = [{int(vocab.class_genre[c]) for c in np.flatnonzero(y[v])} for v in range(N)]
     majority = []
     for v in range(N):
-        counts = [sum(1 for c in np.flatnonzero(y[v]) if vocab.class_genre[c] == g) for g in range(G)]
+        counts = [
+            sum(1 for c in np.flatnonzero(y[v]) if vocab.class_genre[c] == g) for g in range(G)
+        ]
         best = max(counts)
         majority.append(counts.index(best) if best else None)  # index(): the lowest on ties
     predicted = [max(range(G), key=lambda g: (scores[v, g], -g)) for v in range(N)]
@@ -368,12 +479,24 @@ def _reference_report(p, y, vocab, rule, k):
         support = sum(1 for v in labelled if majority[v] == g)
         precision = tp / npred if npred else 0.0
         recall = tp / support if support else None
-        f1 = None if recall is None else (2 * precision * recall / (precision + recall)
-                                          if precision + recall else 0.0)
-        rows.append((support, precision, recall, f1,
-                     _reference_ap([(scores[v, g], g in sets[v]) for v in range(N)])))
-    pooled = sorted(((scores[v, g], v, g) for v in range(N) for g in range(G)),
-                    key=lambda e: (-e[0], e[1], e[2]))
+        f1 = (
+            None
+            if recall is None
+            else (2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+        )
+        rows.append(
+            (
+                support,
+                precision,
+                recall,
+                f1,
+                _reference_ap([(scores[v, g], g in sets[v]) for v in range(N)]),
+            )
+        )
+    pooled = sorted(
+        ((scores[v, g], v, g) for v in range(N) for g in range(G)),
+        key=lambda e: (-e[0], e[1], e[2]),
+    )
     hits, gap_sum = 0, 0.0
     for rank, (_, v, g) in enumerate(pooled, start=1):
         if g in sets[v]:
@@ -387,7 +510,9 @@ def _reference_report(p, y, vocab, rule, k):
         "rows": rows,
         "macro": [np.mean([r[i] for r in supported]) for i in (1, 2, 3)]
         + [np.mean([r[4] for r in rows if r[4] is not None])],
-        "micro_ap": _reference_ap([(scores[v, g], g in sets[v]) for v in range(N) for g in range(G)]),
+        "micro_ap": _reference_ap(
+            [(scores[v, g], g in sets[v]) for v in range(N) for g in range(G)]
+        ),
         "gap": gap_sum / total,
     }
 
@@ -395,8 +520,10 @@ def _reference_report(p, y, vocab, rule, k):
 def _random_set(seed, n=40, num_classes=12, num_genres=4, levels=5):
     """Scores on a coarse grid (many ties, 0 and 1 included) and 0-3 labels per video."""
     rng = np.random.default_rng(seed)
-    vocab = Vocabulary.from_genres([f"c{i}" for i in range(num_classes)],
-                                   [f"G{g}" for g in rng.integers(0, num_genres, num_classes)])
+    vocab = Vocabulary.from_genres(
+        [f"c{i}" for i in range(num_classes)],
+        [f"G{g}" for g in rng.integers(0, num_genres, num_classes)],
+    )
     p = rng.integers(0, levels, (n, num_classes)) / (levels - 1)
     y = np.zeros((n, num_classes), dtype=int)
     for v in range(n):
@@ -410,16 +537,25 @@ def test_report_agrees_with_a_slow_independent_reference(rule, seed):
     p, y, vocab = _random_set(seed)
     report = genre_report(p, y, vocab, rule, k=2)
     ref = _reference_report(p, y, vocab, rule, 2)
-    np.testing.assert_allclose(genre_scores(p, vocab, rule, k=2),
-                               _reference_scores(p, vocab, rule, 2), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        genre_scores(p, vocab, rule, k=2),
+        _reference_scores(p, vocab, rule, 2),
+        rtol=1e-12,
+        atol=1e-15,
+    )
     assert report["strict_accuracy"] == pytest.approx(ref["strict"])
     assert report["lenient_accuracy"] == pytest.approx(ref["lenient"])
     for row, (support, precision, recall, f1, ap) in zip(report["per_genre"], ref["rows"]):
-        assert (row["support"], row["precision"], row["recall"], row["f1"], row["ap"]) == \
-            (support, pytest.approx(precision), pytest.approx(recall), pytest.approx(f1),
-             pytest.approx(ap)), row["genre"]
-    assert [report["macro"][key] for key in ("precision", "recall", "f1", "ap")] == \
-        pytest.approx(ref["macro"])
+        assert (row["support"], row["precision"], row["recall"], row["f1"], row["ap"]) == (
+            support,
+            pytest.approx(precision),
+            pytest.approx(recall),
+            pytest.approx(f1),
+            pytest.approx(ap),
+        ), row["genre"]
+    assert [report["macro"][key] for key in ("precision", "recall", "f1", "ap")] == pytest.approx(
+        ref["macro"]
+    )
     assert report["micro"]["ap"] == pytest.approx(ref["micro_ap"])
     assert report["gap"] == pytest.approx(ref["gap"])
 
@@ -444,14 +580,21 @@ def test_micro_ap_equals_gap_without_ties():
 
 # ---------------------------------------------------------------- streaming
 
+
 @pytest.mark.parametrize("rule", GENRE_RULES)
 def test_streaming_gives_the_whole_array_report_however_the_set_is_split(rule, monkeypatch):
     p, y, vocab = _random_set(3, n=37, levels=1000)
     prior = GenrePrior.from_labels(_random_set(4, n=20)[1], vocab)
     whole = genre_report(p, y, vocab, rule, k=2, genre_prior=prior)
     for cuts in ([], [1], [5, 6, 20], list(range(1, 37))):
-        evaluator = StreamingEvaluator(vocab.num_classes, top_k=3, vocabulary=vocab,
-                                       genre_rule=rule, genre_k=2, genre_prior=prior)
+        evaluator = StreamingEvaluator(
+            vocab.num_classes,
+            top_k=3,
+            vocabulary=vocab,
+            genre_rule=rule,
+            genre_k=2,
+            genre_prior=prior,
+        )
         for pb, yb in zip(np.split(p, cuts), np.split(y, cuts)):
             evaluator.add(pb, yb)
         result = evaluator.result()
@@ -480,22 +623,28 @@ def test_a_refused_batch_leaves_the_streaming_evaluator_untouched(tiny):
         evaluator.add(P6[3:] * 2, Y6[3:])
     evaluator.add(P6[3:], Y6[3:])
     result = evaluator.result()
-    assert result["num_videos"] == 6 and result["genre_confusion"] == \
-        genre_confusion(P6, Y6, tiny).to_numpy().tolist()
+    assert (
+        result["num_videos"] == 6
+        and result["genre_confusion"] == genre_confusion(P6, Y6, tiny).to_numpy().tolist()
+    )
     assert result["genre"] == genre_report(P6, Y6, tiny, "noisy_or")
     assert {key: result[key] for key in METRIC_KEYS} == evaluate_all(P6, Y6)  # nor the others
 
 
 # ---------------------------------------------------------------- bad input
 
-@pytest.mark.parametrize("p, y, message", [
-    (np.zeros((2, 5)), np.zeros((2, 4)), "differ in shape"),
-    (np.zeros((2, 4)), np.zeros((2, 4)), "vocabulary has 5"),
-    (np.zeros(5), np.zeros(5), "2-D"),
-    (np.zeros((0, 5)), np.zeros((0, 5)), "empty"),
-    (np.full((1, 5), np.nan), np.zeros((1, 5)), "NaN"),
-    (np.zeros((1, 5)), np.full((1, 5), 2), "0 or 1"),
-])
+
+@pytest.mark.parametrize(
+    "p, y, message",
+    [
+        (np.zeros((2, 5)), np.zeros((2, 4)), "differ in shape"),
+        (np.zeros((2, 4)), np.zeros((2, 4)), "vocabulary has 5"),
+        (np.zeros(5), np.zeros(5), "2-D"),
+        (np.zeros((0, 5)), np.zeros((0, 5)), "empty"),
+        (np.full((1, 5), np.nan), np.zeros((1, 5)), "NaN"),
+        (np.zeros((1, 5)), np.full((1, 5), 2), "0 or 1"),
+    ],
+)
 def test_report_rejects_bad_arrays(tiny, p, y, message):
     with pytest.raises(ValueError, match=message):
         genre_report(p, y, tiny)
@@ -509,8 +658,9 @@ def test_report_rejects_bad_training_labels_and_priors(tiny):
     with pytest.raises(ValueError, match="no training videos"):
         genre_report(P6, Y6, tiny, train_labels=iter([]))
     with pytest.raises(ValueError, match="not both"):
-        genre_report(P6, Y6, tiny, train_labels=TRAIN,
-                     genre_prior=GenrePrior.from_labels(TRAIN, tiny))
+        genre_report(
+            P6, Y6, tiny, train_labels=TRAIN, genre_prior=GenrePrior.from_labels(TRAIN, tiny)
+        )
     other = GenrePrior.from_labels(np.eye(4), Vocabulary.synthetic(4))
     with pytest.raises(ValueError, match="genre prior has"):
         genre_report(P6, Y6, tiny, genre_prior=other)

@@ -40,8 +40,7 @@ def test_samples_cpu_and_memory_without_warnings_on_a_machine_without_gpu(no_gpu
     assert summary["cpu_percent_peak"] > 5  # the busy loop (low bound: the machine may be busy)
     assert 0 < summary["rss_mb_mean"] <= summary["rss_mb_peak"]
     assert summary["system_memory_used_mb_peak"] > 0
-    assert not any(k.startswith("gpu") and k != "gpu_names" and k != "gpu_present"
-                   for k in summary)
+    assert not any(k.startswith("gpu") and k != "gpu_names" and k != "gpu_present" for k in summary)
     assert monitor.errors == 0
 
 
@@ -82,8 +81,9 @@ def test_to_record_has_summary_and_samples(no_gpu):
 
 
 def test_gpu_series_when_a_gpu_is_present(monkeypatch):
-    fake = [SimpleNamespace(id=0, name="Fake H100", load=0.5, memoryUsed=1000.0,
-                            memoryTotal=80000.0)]
+    fake = [
+        SimpleNamespace(id=0, name="Fake H100", load=0.5, memoryUsed=1000.0, memoryTotal=80000.0)
+    ]
     monkeypatch.setattr(hardware, "_query_gpus", lambda: fake)
     with HardwareMonitor(interval_s=0.05) as monitor:
         time.sleep(0.12)
@@ -94,10 +94,12 @@ def test_gpu_series_when_a_gpu_is_present(monkeypatch):
 
 
 def test_never_imports_a_framework(no_gpu):
-    code = ("import sys; from yt8m_lib.runs.hardware import HardwareMonitor\n"
-            "with HardwareMonitor(0.05) as m: pass\n"
-            "print(m.summary()); assert 'torch' not in sys.modules\n"
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    code = (
+        "import sys; from yt8m_lib.runs.hardware import HardwareMonitor\n"
+        "with HardwareMonitor(0.05) as m: pass\n"
+        "print(m.summary()); assert 'torch' not in sys.modules\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 

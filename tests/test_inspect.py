@@ -47,8 +47,10 @@ def frame_file(tmp_path):
 
 
 def write_vocabulary(path, rows: int):
-    lines = ["Index,TrainVideoCount,KnowledgeGraphId,Name,WikiUrl,Vertical1,Vertical2,"
-             "Vertical3,WikiDescription"]
+    lines = [
+        "Index,TrainVideoCount,KnowledgeGraphId,Name,WikiUrl,Vertical1,Vertical2,"
+        "Vertical3,WikiDescription"
+    ]
     lines += [f'{i},10,/m/{i},"Name, {i}",,Games,,,"multi\nline"' for i in range(rows)]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -63,8 +65,11 @@ def test_inspect_json_video(capsys, video_files):
     assert summary["records"] == 7 and summary["videos"] == 6
     assert summary["duplicate_ids"] == 1 and summary["duplicate_id_examples"] == ["v0001"]
     counts = [len(ex.labels) for ex in examples]
-    assert summary["labels_per_video"] == {"mean": round(float(np.mean(counts)), 4),
-                                           "min": float(min(counts)), "max": float(max(counts))}
+    assert summary["labels_per_video"] == {
+        "mean": round(float(np.mean(counts)), 4),
+        "min": float(min(counts)),
+        "max": float(max(counts)),
+    }
     assert summary["videos_without_labels"] == counts.count(0) >= 1
     assert summary["label_range"] == {"min": 0, "max": 19}
     low = min(float(ex.mean_rgb.min()) for ex in examples)
@@ -77,20 +82,27 @@ def test_inspect_table_frame(capsys, frame_file):
     assert code == 0
     frames = [ex.num_frames for ex in examples]
     assert re.search(r"^level +frame$", out, re.M)
-    assert re.search(rf"^frames per video +mean {np.mean(frames):.2f}, min {min(frames)}, "
-                     rf"max {max(frames)}$", out, re.M)
+    assert re.search(
+        rf"^frames per video +mean {np.mean(frames):.2f}, min {min(frames)}, "
+        rf"max {max(frames)}$",
+        out,
+        re.M,
+    )
     assert "rgb values (dequantized)" in out and "-1.99" in out
 
 
 def test_inspect_checks_labels_against_the_vocabulary(capsys, video_files, tmp_path):
     folder, _ = video_files
     vocabulary = write_vocabulary(tmp_path / "vocabulary.csv", 19)  # label 19 is then invalid
-    code, out, err = run_cli(capsys, "inspect", str(folder / "train0000.tfrecord"),
-                             "--vocabulary", str(vocabulary))
+    code, out, err = run_cli(
+        capsys, "inspect", str(folder / "train0000.tfrecord"), "--vocabulary", str(vocabulary)
+    )
     assert code == 2 and out == ""
     assert "train0000.tfrecord, record 0: label 19 is outside the vocabulary of 19" in err
-    assert run_cli(capsys, "inspect", str(folder / "train0000.tfrecord"),
-                   "--num-classes", "20")[0] == 0
+    assert (
+        run_cli(capsys, "inspect", str(folder / "train0000.tfrecord"), "--num-classes", "20")[0]
+        == 0
+    )
 
 
 def test_inspect_exits_non_zero_on_a_corrupted_file(video_files):
@@ -121,8 +133,9 @@ def test_inspect_missing_and_mixed_inputs(capsys, tmp_path, video_files, frame_f
 def test_export_video_level(capsys, video_files, tmp_path):
     folder, examples = video_files
     out = tmp_path / "out" / "video.npz"
-    code, stdout, _ = run_cli(capsys, "export", str(folder / "train*.tfrecord"),
-                              "--out", str(out), "--num-classes", "25")
+    code, stdout, _ = run_cli(
+        capsys, "export", str(folder / "train*.tfrecord"), "--out", str(out), "--num-classes", "25"
+    )
     assert code == 0 and "wrote" in stdout
     data = np.load(out)
     assert set(data.files) == {"ids", "labels", "mean_rgb", "mean_audio"}
@@ -131,16 +144,26 @@ def test_export_video_level(capsys, video_files, tmp_path):
     for row, ex in zip(data["labels"], examples):
         assert np.flatnonzero(row).tolist() == sorted(ex.labels.tolist())
     np.testing.assert_array_equal(data["mean_rgb"], np.stack([ex.mean_rgb for ex in examples]))
-    np.testing.assert_array_equal(data["mean_audio"],
-                                  np.stack([ex.mean_audio for ex in examples]))
+    np.testing.assert_array_equal(data["mean_audio"], np.stack([ex.mean_audio for ex in examples]))
 
 
 def test_export_classes_from_vocabulary_or_largest_label(capsys, video_files, tmp_path):
     folder, _ = video_files
     vocabulary = write_vocabulary(tmp_path / "vocabulary.csv", 30)
     out = tmp_path / "a.npz"
-    assert main(["export", str(folder / "*.tfrecord"), "--out", str(out),
-                 "--vocabulary", str(vocabulary)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(folder / "*.tfrecord"),
+                "--out",
+                str(out),
+                "--vocabulary",
+                str(vocabulary),
+            ]
+        )
+        == 0
+    )
     assert np.load(out)["labels"].shape == (7, 30)
     assert main(["export", str(folder / "*.tfrecord"), "--out", str(out)]) == 0
     assert np.load(out)["labels"].shape[1] == 20  # largest label is 19

@@ -59,8 +59,11 @@ def test_bilstm_backward_direction_starts_at_the_last_real_frame(models):
     together = run(model, batch)
     for i, n in enumerate(batch["num_frames"]):
         n = max(int(n), 1)
-        alone = {"rgb": batch["rgb"][i:i + 1, :n], "audio": batch["audio"][i:i + 1, :n],
-                 "num_frames": np.array([n], np.int32)}
+        alone = {
+            "rgb": batch["rgb"][i : i + 1, :n],
+            "audio": batch["audio"][i : i + 1, :n],
+            "num_frames": np.array([n], np.int32),
+        }
         np.testing.assert_allclose(run(model, alone)[0], together[i], atol=2e-6)
 
 
@@ -93,8 +96,9 @@ def test_lstms_stay_eligible_for_the_cudnn_kernel(models, name):
         assert cell.activation is keras.activations.tanh
         assert cell.recurrent_activation is keras.activations.sigmoid
         assert cell.recurrent_dropout == 0 and not lstm.unroll and lstm.use_cudnn == "auto"
-        assert _do_lstm_arguments_support_cudnn(cell.activation, cell.recurrent_activation,
-                                                lstm.unroll, cell.use_bias)
+        assert _do_lstm_arguments_support_cudnn(
+            cell.activation, cell.recurrent_activation, lstm.unroll, cell.use_bias
+        )
     assert M.uses_lstm(name)
 
 
@@ -104,8 +108,8 @@ def test_lstm_initialisation_follows_the_spec(models):
     assert isinstance(stream, keras.layers.Bidirectional)  # every stream reads both ways
     cell = stream.backward_layer.cell
     bias = cell.bias.numpy()
-    np.testing.assert_array_equal(bias[units:2 * units], 1.0)  # forget gate
-    np.testing.assert_array_equal(np.delete(bias, np.s_[units:2 * units]), 0.0)
+    np.testing.assert_array_equal(bias[units : 2 * units], 1.0)  # forget gate
+    np.testing.assert_array_equal(np.delete(bias, np.s_[units : 2 * units]), 0.0)
     recurrent = cell.recurrent_kernel.numpy()  # (u, 4u), orthogonal rows
     np.testing.assert_allclose(recurrent @ recurrent.T, np.eye(units), atol=1e-5)
     kernel = cell.kernel.numpy()
@@ -144,8 +148,7 @@ def test_moe_mixes_class_major_units():
     gates = np.log(np.array([[1, 3, 0, 2, 2, 4]], np.float32) + 1e-30)  # class 0: .25 .75 0
     experts = np.array([[0.0, 50.0, -50.0, 0.0]], np.float32)  # sigmoid: .5 1 | 0 .5
     p = np.asarray(layer(gates, experts))
-    np.testing.assert_allclose(p[0], [0.25 * 0.5 + 0.75 * 1.0, 0.25 * 0 + 0.25 * 0.5],
-                               atol=1e-6)
+    np.testing.assert_allclose(p[0], [0.25 * 0.5 + 0.75 * 1.0, 0.25 * 0 + 0.25 * 0.5], atol=1e-6)
 
 
 def test_unknown_model_name_is_refused():
@@ -168,10 +171,8 @@ def test_stream_lstm_heads_model_shares_the_layers_and_averages_to_the_output(mo
     heads = M.head_model(model)
     batch = M.select_inputs(model, batch_for("stream_lstm"))
     rgb, audio = (np.asarray(p) for p in heads(batch, training=False))
-    np.testing.assert_allclose((rgb + audio) / 2, run(model, batch_for("stream_lstm")),
-                               atol=1e-6)
-    assert {id(v) for v in heads.trainable_variables} == \
-        {id(v) for v in model.trainable_variables}
+    np.testing.assert_allclose((rgb + audio) / 2, run(model, batch_for("stream_lstm")), atol=1e-6)
+    assert {id(v) for v in heads.trainable_variables} == {id(v) for v in model.trainable_variables}
     assert all(M.head_model(models[n]) is None for n in MODEL_NAMES if n != "stream_lstm")
 
 

@@ -13,16 +13,18 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from conftest import files  # noqa: E402
+
 from yt8m_lib.data.batches import InputSpec  # noqa: E402
 from yt8m_lib.keras import train as trainer  # noqa: E402
 from yt8m_lib.keras.data import make_loader  # noqa: E402
-from conftest import files  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("keras_train")
 REPO = Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------------ trainer
+
 
 @pytest.mark.parametrize("level", ["video", "frame"])
 def test_the_trainer_trains_on_the_pytorch_batches_in_the_same_order(data, level):
@@ -34,10 +36,12 @@ def test_the_trainer_trains_on_the_pytorch_batches_in_the_same_order(data, level
     from yt8m_lib.torch.data import YT8MDataset
     from yt8m_lib.torch.data import make_loader as torch_loader
 
-    config = with_overrides(get_profile("smoke").train, frames_per_video=4,
-                            frame_sampling="random", shuffle_buffer=16)
-    spec = InputSpec.for_training(files(data, level, "train"), level, config, num_classes=30,
-                                  seed=3, batch_size=7)
+    config = with_overrides(
+        get_profile("smoke").train, frames_per_video=4, frame_sampling="random", shuffle_buffer=16
+    )
+    spec = InputSpec.for_training(
+        files(data, level, "train"), level, config, num_classes=30, seed=3, batch_size=7
+    )
     keras_batches = list(make_loader(spec, epoch=2))
     dataset = YT8MDataset(spec)
     dataset.set_epoch(2)
@@ -65,23 +69,48 @@ parts = strategy.experimental_local_results(
     strategy.run(lambda b: b["labels"][:, 0], args=(distribute_batch(strategy, batch, 2),)))
 print([p.numpy().tolist() for p in parts])
 """
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                          text=True, timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[[0.0, 2.0, 4.0], [6.0, 8.0, 10.0, 12.0]]"
 
 
 def test_keras_command_without_tensorflow_says_so(data, tmp_path):
     """With TensorFlow unimportable, `yt8m train --framework keras` exits 2 naming it."""
-    code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
-            "from yt8m_lib.cli import main\n"
-            "sys.exit(main(sys.argv[1:]))")
-    args = ["train", "--framework", "keras", "--model", "fc",
-            "--train-data", str(data / "video" / "train*.tfrecord"),
-            "--val-data", str(data / "video" / "validate*.tfrecord"),
-            "--out", str(tmp_path / "run"), "--profile", "smoke"]
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=120, env=dict(os.environ))
+    code = (
+        "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+        "from yt8m_lib.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    args = [
+        "train",
+        "--framework",
+        "keras",
+        "--model",
+        "fc",
+        "--train-data",
+        str(data / "video" / "train*.tfrecord"),
+        "--val-data",
+        str(data / "video" / "validate*.tfrecord"),
+        "--out",
+        str(tmp_path / "run"),
+        "--profile",
+        "smoke",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env=dict(os.environ),
+    )
     assert done.returncode == 2, done.stderr
     assert "tensorflow" in done.stderr and "not installed" in done.stderr
     assert "Traceback" not in done.stderr
@@ -95,8 +124,9 @@ def test_evaluating_many_models_in_one_process_traces_without_retracing_warnings
     from yt8m_lib.keras.models import build_model
 
     train = with_overrides(get_profile("smoke").train, frames_per_video=8, eval_batch_size=7)
-    spec = InputSpec.for_evaluation(files(data, "frame", "validate"), "frame", train,
-                                    num_classes=30, video_means=False)
+    spec = InputSpec.for_evaluation(
+        files(data, "frame", "validate"), "frame", train, num_classes=30, video_means=False
+    )
     config = with_overrides(get_profile("smoke").model, num_classes=30)
     with caplog.at_level(logging.WARNING):
         for _ in range(7):

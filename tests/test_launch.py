@@ -36,21 +36,35 @@ def fake_launch(monkeypatch):
         out = Path(option(command, "--out"))
         out.mkdir(parents=True, exist_ok=True)
         framework = option(command, "--framework")
-        (out / "run.json").write_text(json.dumps({
-            "framework": framework, "model": option(command, "--model"),
-            "distributed": {"world_size": len(jobs) if framework == "keras" else 2},
-            "history": [{"epoch": 1, "val_gap": 0.1}]}))
+        (out / "run.json").write_text(
+            json.dumps(
+                {
+                    "framework": framework,
+                    "model": option(command, "--model"),
+                    "distributed": {"world_size": len(jobs) if framework == "keras" else 2},
+                    "history": [{"epoch": 1, "val_gap": 0.1}],
+                }
+            )
+        )
         return [(0, "")] * len(jobs)
 
     monkeypatch.setattr(launch, "_run_processes", run)
     return launches
 
 
-def test_keras_multiworker_starts_one_trainer_per_worker_with_its_own_tf_config(tmp_path, fake_launch):
+def test_keras_multiworker_starts_one_trainer_per_worker_with_its_own_tf_config(
+    tmp_path, fake_launch
+):
     data = empty_dataset(tmp_path / "data")
-    record = launch.run_keras_multiworker("fc", 2, profile="smoke", data_dir=data,
-                                          results_dir=tmp_path / "results", epochs=3,
-                                          verbose=False)
+    record = launch.run_keras_multiworker(
+        "fc",
+        2,
+        profile="smoke",
+        data_dir=data,
+        results_dir=tmp_path / "results",
+        epochs=3,
+        verbose=False,
+    )
     run_dir = tmp_path / "results/scaling/smoke/synthetic-smoke/keras-multiworker/fc-world2-seed0"
     assert record["run_dir"] == str(run_dir)
     (jobs,) = fake_launch
@@ -65,8 +79,10 @@ def test_keras_multiworker_starts_one_trainer_per_worker_with_its_own_tf_config(
     assert option(command, "--device") == "cpu"
     assert "--no-resume" not in command
     configs = [json.loads(env["TF_CONFIG"]) for env in (env0, env1)]
-    assert [c["task"] for c in configs] == [{"type": "worker", "index": 0},
-                                            {"type": "worker", "index": 1}]
+    assert [c["task"] for c in configs] == [
+        {"type": "worker", "index": 0},
+        {"type": "worker", "index": 1},
+    ]
     workers = configs[0]["cluster"]["worker"]
     assert configs[1]["cluster"]["worker"] == workers and len(set(workers)) == 2
     assert all(w.startswith("127.0.0.1:") and int(w.split(":")[1]) > 0 for w in workers)
@@ -76,12 +92,14 @@ def test_keras_multiworker_starts_one_trainer_per_worker_with_its_own_tf_config(
         assert env["TF_NUM_INTEROP_THREADS"] == "2"
 
 
-def test_one_keras_worker_runs_without_tf_config_and_gets_every_core(tmp_path, fake_launch,
-                                                                    monkeypatch):
+def test_one_keras_worker_runs_without_tf_config_and_gets_every_core(
+    tmp_path, fake_launch, monkeypatch
+):
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["elsewhere:1", "elsewhere:2"]}}')
     data = empty_dataset(tmp_path / "data")
-    launch.run_keras_multiworker("fc", 1, profile="smoke", data_dir=data,
-                                 results_dir=tmp_path / "results", verbose=False)
+    launch.run_keras_multiworker(
+        "fc", 1, profile="smoke", data_dir=data, results_dir=tmp_path / "results", verbose=False
+    )
     ((job,),) = fake_launch
     command, env = job
     assert "TF_CONFIG" not in env  # a stray cluster spec would make it wait for workers
@@ -102,31 +120,39 @@ def test_multiprocess_runs_are_reused_and_forced_runs_start_afresh(tmp_path, fak
 
 def test_torch_ddp_is_one_torchrun_with_the_same_trainer_arguments(tmp_path, fake_launch):
     data = empty_dataset(tmp_path / "data")
-    launch.run_torch_ddp("fc", 2, profile="smoke", data_dir=data,
-                         results_dir=tmp_path / "results", verbose=False)
+    launch.run_torch_ddp(
+        "fc", 2, profile="smoke", data_dir=data, results_dir=tmp_path / "results", verbose=False
+    )
     ((job,),) = fake_launch
     command, env = job
     assert command[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     assert command[5:10] == ["-m", "yt8m_lib", "train", "--framework", "torch"]
     assert env["OMP_NUM_THREADS"] == "2" and "TF_CONFIG" not in env
-    assert option(command, "--out").endswith("/scaling/smoke/synthetic-smoke/torch-ddp/fc-world2-seed0")
+    assert option(command, "--out").endswith(
+        "/scaling/smoke/synthetic-smoke/torch-ddp/fc-world2-seed0"
+    )
 
 
 def test_a_failing_worker_is_reported_with_its_output(tmp_path, monkeypatch):
-    monkeypatch.setattr(launch, "_run_processes",
-                        lambda jobs, timeout_s=None: [(0, ""), (1, "worker 1 says boom")])
+    monkeypatch.setattr(
+        launch, "_run_processes", lambda jobs, timeout_s=None: [(0, ""), (1, "worker 1 says boom")]
+    )
     data = empty_dataset(tmp_path / "data")
     with pytest.raises(RuntimeError, match="(?s)process 1, exit 1.*boom"):
-        launch.run_keras_multiworker("fc", 2, profile="smoke", data_dir=data,
-                                     results_dir=tmp_path / "results", verbose=False)
+        launch.run_keras_multiworker(
+            "fc", 2, profile="smoke", data_dir=data, results_dir=tmp_path / "results", verbose=False
+        )
 
 
 def test_when_one_process_fails_the_others_are_stopped_instead_of_awaited():
     env = dict(os.environ)
     start = time.monotonic()
-    results = launch._run_processes([
-        ([sys.executable, "-c", "print('bad input'); raise SystemExit(3)"], env),
-        ([sys.executable, "-c", "import time; time.sleep(60)"], env)])
+    results = launch._run_processes(
+        [
+            ([sys.executable, "-c", "print('bad input'); raise SystemExit(3)"], env),
+            ([sys.executable, "-c", "import time; time.sleep(60)"], env),
+        ]
+    )
     assert time.monotonic() - start < 30
     assert results[0] == (3, "bad input\n")
     assert results[1][0] != 0  # killed

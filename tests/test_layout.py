@@ -38,8 +38,9 @@ def imported_names(path, *, at_import_only: bool) -> set[str]:
                 elif isinstance(child, ast.ImportFrom):
                     base = child.module or ""
                     if child.level:
-                        base = ".".join(package[:len(package) - child.level + 1]
-                                        + ([base] if base else []))
+                        base = ".".join(
+                            package[: len(package) - child.level + 1] + ([base] if base else [])
+                        )
                     found.add(base)
                     found.update(f"{base}.{alias.name}" for alias in child.names)
             visit(child, inside)
@@ -49,9 +50,14 @@ def imported_names(path, *, at_import_only: bool) -> set[str]:
 
 
 def test_importing_any_module_never_comes_back_to_itself():
-    graph = {name: {other for other in imported_names(path, at_import_only=True)
-                    if other in SOURCES and other != name}
-             for name, path in SOURCES.items()}
+    graph = {
+        name: {
+            other
+            for other in imported_names(path, at_import_only=True)
+            if other in SOURCES and other != name
+        }
+        for name, path in SOURCES.items()
+    }
     state, cycles = {}, []
 
     def walk(module, stack):
@@ -59,7 +65,7 @@ def test_importing_any_module_never_comes_back_to_itself():
         stack.append(module)
         for other in sorted(graph[module]):
             if state.get(other) == "open":
-                cycles.append(" -> ".join(stack[stack.index(other):] + [other]))
+                cycles.append(" -> ".join(stack[stack.index(other) :] + [other]))
             elif other not in state:
                 walk(other, stack)
         stack.pop()
@@ -75,17 +81,27 @@ def test_no_module_imports_or_starts_the_benchmarks():
     offenders = []
     for name, path in SOURCES.items():
         imports = imported_names(path, at_import_only=False)
-        offenders += [f"{name} imports {i}" for i in sorted(imports)
-                      if i == "benchmarks" or i.startswith("benchmarks.")]
+        offenders += [
+            f"{name} imports {i}"
+            for i in sorted(imports)
+            if i == "benchmarks" or i.startswith("benchmarks.")
+        ]
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
-                    node.value == "benchmarks" or BENCHMARK_MODULE.search(node.value)):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and (node.value == "benchmarks" or BENCHMARK_MODULE.search(node.value))
+            ):
                 offenders.append(f"{name} line {node.lineno} names {node.value!r}")
     assert not offenders, offenders
 
 
 def test_the_checks_above_see_the_package():
-    assert {"yt8m_lib.experiments", "yt8m_lib.launch", "yt8m_lib.data.datasets",
-            "yt8m_lib.runs.tables"} <= set(SOURCES)
+    assert {
+        "yt8m_lib.experiments",
+        "yt8m_lib.launch",
+        "yt8m_lib.data.datasets",
+        "yt8m_lib.runs.tables",
+    } <= set(SOURCES)
     launch = imported_names(SOURCES["yt8m_lib.launch"], at_import_only=True)
     assert {"yt8m_lib.experiments", "yt8m_lib.data.datasets"} <= launch

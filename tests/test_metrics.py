@@ -5,16 +5,22 @@ import pytest
 
 from yt8m_lib.evaluation import arrays, metrics
 from yt8m_lib.evaluation.genres import Vocabulary
-from yt8m_lib.evaluation.metrics import StreamingEvaluator, evaluate_all, gap, hit_at_one, mean_ap, perr
+from yt8m_lib.evaluation.metrics import (
+    StreamingEvaluator,
+    evaluate_all,
+    gap,
+    hit_at_one,
+    mean_ap,
+    perr,
+)
 
 # Two videos, three classes; video 0's label 2 lies outside its top 2.
-P2 = np.array([[0.9, 0.6, 0.1],
-               [0.8, 0.3, 0.7]])
-Y2 = np.array([[1, 0, 1],
-               [0, 0, 1]])
+P2 = np.array([[0.9, 0.6, 0.1], [0.8, 0.3, 0.7]])
+Y2 = np.array([[1, 0, 1], [0, 0, 1]])
 
 
 # ---------------------------------------------------------------- slow reference (loops)
+
 
 def _ranked(row, k):
     """Classes by score descending, lowest index first on ties."""
@@ -54,6 +60,7 @@ def reference(p, y, k):
 
 # ---------------------------------------------------------------- hand-computed cases
 
+
 def test_gap_denominator_counts_labels_outside_the_top_k():
     # pooled top-2: 0.9 hit, 0.8 miss, 0.7 hit, 0.6 miss; 3 labels in all (one never retrieved)
     assert gap(P2, Y2, top_k=2) == pytest.approx((1 / 1 + 2 / 3) / 3)
@@ -84,20 +91,20 @@ def test_mean_ap_skips_classes_without_positives_and_divides_by_all_positives():
 
 
 def test_hit_at_one_breaks_ties_by_lowest_class_index():
-    p = np.array([[0.9, 0.1, 0.5],
-                  [0.2, 0.2, 0.1],
-                  [0.1, 0.3, 0.2]])
+    p = np.array([[0.9, 0.1, 0.5], [0.2, 0.2, 0.1], [0.1, 0.3, 0.2]])
     assert hit_at_one(p, np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]])) == pytest.approx(1 / 3)
     assert hit_at_one(p, np.array([[1, 0, 0], [1, 0, 0], [0, 0, 1]])) == pytest.approx(2 / 3)
 
 
 def test_perr_counts_a_video_without_labels_as_zero():
-    p = np.array([[0.9, 0.8, 0.1, 0.7],   # 2 labels, top 2 = {0, 1}: 1/2
-                  [0.1, 0.2, 0.9, 0.3],   # no labels: 0
-                  [0.1, 0.2, 0.9, 0.3]])  # 1 label, top 1 = {2}: 1
-    y = np.array([[1, 0, 0, 1],
-                  [0, 0, 0, 0],
-                  [0, 0, 1, 0]])
+    p = np.array(
+        [
+            [0.9, 0.8, 0.1, 0.7],  # 2 labels, top 2 = {0, 1}: 1/2
+            [0.1, 0.2, 0.9, 0.3],  # no labels: 0
+            [0.1, 0.2, 0.9, 0.3],
+        ]
+    )  # 1 label, top 1 = {2}: 1
+    y = np.array([[1, 0, 0, 1], [0, 0, 0, 0], [0, 0, 1, 0]])
     assert perr(p, y) == pytest.approx((0.5 + 0 + 1) / 3)
 
 
@@ -130,6 +137,7 @@ def test_labels_may_be_bool_int_or_float():
 
 # ---------------------------------------------------------------- against the reference
 
+
 @pytest.mark.parametrize("quantized", [False, True])
 def test_matches_a_literal_reference_on_random_data(quantized):
     rng = np.random.default_rng(1 + quantized)
@@ -146,6 +154,7 @@ def test_matches_a_literal_reference_on_random_data(quantized):
 
 # ---------------------------------------------------------------- streaming
 
+
 @pytest.mark.parametrize("batch_size", [1, 7, 64, 1000])
 def test_streaming_equals_whole_array(batch_size):
     rng = np.random.default_rng(batch_size)
@@ -155,7 +164,7 @@ def test_streaming_equals_whole_array(batch_size):
     y = rng.random((n, c)) < 0.05
     evaluator = StreamingEvaluator(c, top_k=20)
     for start in range(0, n, batch_size):
-        evaluator.add(p[start:start + batch_size], y[start:start + batch_size])
+        evaluator.add(p[start : start + batch_size], y[start : start + batch_size])
     assert evaluator.result() == evaluate_all(p, y, top_k=20)
 
 
@@ -201,16 +210,20 @@ def test_streaming_rejects_a_vocabulary_of_another_size():
 
 # ---------------------------------------------------------------- bad input
 
-@pytest.mark.parametrize("p, y, message", [
-    (np.zeros((2, 3)), np.zeros((2, 4)), "differ in shape"),
-    (np.zeros(3), np.zeros(3), "2-D"),
-    (np.zeros((0, 3)), np.zeros((0, 3)), "empty"),
-    (np.zeros((2, 0)), np.zeros((2, 0)), "no classes"),
-    (np.array([[0.1, np.nan]]), np.array([[0, 1]]), "NaN or infinite"),
-    (np.array([[0.1, np.inf]]), np.array([[0, 1]]), "NaN or infinite"),
-    (np.array([[0.1, 0.2]]), np.array([[0, 2]]), "0 or 1"),
-    (np.array([[0.1, 0.2]]), np.array([[0, 0.5]]), "0 or 1"),
-])
+
+@pytest.mark.parametrize(
+    "p, y, message",
+    [
+        (np.zeros((2, 3)), np.zeros((2, 4)), "differ in shape"),
+        (np.zeros(3), np.zeros(3), "2-D"),
+        (np.zeros((0, 3)), np.zeros((0, 3)), "empty"),
+        (np.zeros((2, 0)), np.zeros((2, 0)), "no classes"),
+        (np.array([[0.1, np.nan]]), np.array([[0, 1]]), "NaN or infinite"),
+        (np.array([[0.1, np.inf]]), np.array([[0, 1]]), "NaN or infinite"),
+        (np.array([[0.1, 0.2]]), np.array([[0, 2]]), "0 or 1"),
+        (np.array([[0.1, 0.2]]), np.array([[0, 0.5]]), "0 or 1"),
+    ],
+)
 @pytest.mark.parametrize("function", [gap, hit_at_one, perr, mean_ap, evaluate_all])
 def test_bad_input_raises_a_clear_value_error(function, p, y, message):
     with pytest.raises(ValueError, match=message):

@@ -18,17 +18,26 @@ from conftest import CHECKOUT
 
 NOTEBOOK_DIR = CHECKOUT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
-EXPECTED = ("01_eda_features", "02_autoencoder", "03_keras_models", "04_torch_models",
-            "05_framework_comparison", "06_distributed_scaling")
+EXPECTED = (
+    "01_eda_features",
+    "02_autoencoder",
+    "03_keras_models",
+    "04_torch_models",
+    "05_framework_comparison",
+    "06_distributed_scaling",
+)
 # notebooks that read run records other notebooks write share a worker and a results folder
 GROUPS = {"03": "nb-models", "04": "nb-models", "05": "nb-models"}
 # per-notebook smoke parameters on top of profile="smoke" (one seed: a smoke run checks that
 # the cells run, not the statistics)
 SMOKE_MODELS = ["logistic", "fc", "bilstm"]  # what 05 compares in a smoke run (it trains nothing)
-SMOKE_PARAMETERS = {"03": {"seeds": [0]}, "04": {"seeds": [0]},
-                    "05": {"seeds": [0], "models": SMOKE_MODELS},
-                    "02": {"seeds": [0]},
-                    "06": {"ddp_models": ["fc"]}}
+SMOKE_PARAMETERS = {
+    "03": {"seeds": [0]},
+    "04": {"seeds": [0]},
+    "05": {"seeds": [0], "models": SMOKE_MODELS},
+    "02": {"seeds": [0]},
+    "06": {"ddp_models": ["fc"]},
+}
 
 
 def load(path):
@@ -44,8 +53,9 @@ def parameters_cells(nb):
 
 
 def test_the_notebooks_of_the_thesis_are_all_there_in_order():
-    assert [p.stem for p in NOTEBOOKS] == [name for name in EXPECTED
-                                           if (NOTEBOOK_DIR / f"{name}.ipynb").exists()]
+    assert [p.stem for p in NOTEBOOKS] == [
+        name for name in EXPECTED if (NOTEBOOK_DIR / f"{name}.ipynb").exists()
+    ]
     assert NOTEBOOKS, "no notebooks found"
 
 
@@ -63,9 +73,11 @@ def test_notebook_has_one_parameters_cell_of_plain_literals(path):
     assert len(cells) == 1, f"{path.name}: {len(cells)} cells tagged 'parameters', need exactly 1"
     names = []
     for statement in ast.parse(cells[0].source).body:
-        assert isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
-            and isinstance(statement.targets[0], ast.Name), \
-            f"{path.name}: parameters cell may hold only `name = literal` lines"
+        assert (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+        ), f"{path.name}: parameters cell may hold only `name = literal` lines"
         ast.literal_eval(statement.value)  # raises ValueError on anything but a literal
         names.append(statement.targets[0].id)
     assert "profile" in names, f"{path.name}: the parameters cell must set `profile`"
@@ -77,8 +89,11 @@ def test_notebook_imports_the_package_and_defines_no_functions_or_classes(path):
     nb = load(path)
     source = "\n".join(cell.source for cell in code_cells(nb))
     tree = ast.parse(source)
-    defined = [node.name for node in ast.walk(tree)
-               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    defined = [
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    ]
     assert not defined, f"{path.name} defines {defined}: that belongs in yt8m_lib"
     assert "yt8m_lib" in source
     assert "save_fig" in source or path.stem.startswith("00"), f"{path.name} saves no figure"
@@ -90,18 +105,23 @@ def test_notebook_states_the_corrected_dataset_facts_when_it_mentions_the_thesis
     if "3864" in text:
         assert "3862 classes" in text, f"{path.name} repeats the thesis's 3864 classes uncorrected"
     if "1028" in text or "100 RGB" in text:
-        assert "1024 RGB" in text and "128 audio" in text, \
+        assert "1024 RGB" in text and "128 audio" in text, (
             f"{path.name} repeats the thesis's 100 RGB / 1028 audio uncorrected"
+        )
 
 
 # --------------------------------------------------------------------------- smoke runs
+
 
 @pytest.fixture(scope="session")
 def smoke_env(tmp_path_factory):
     """One data/results/figures folder per worker: notebooks 03-05 share run records."""
     root = tmp_path_factory.mktemp("notebooks")
-    env = {"YT8M_DATA_DIR": str(root / "data"), "YT8M_RESULTS_DIR": str(root / "results"),
-           "YT8M_FIGURES_DIR": str(root / "figures")}
+    env = {
+        "YT8M_DATA_DIR": str(root / "data"),
+        "YT8M_RESULTS_DIR": str(root / "results"),
+        "YT8M_FIGURES_DIR": str(root / "figures"),
+    }
     from yt8m_lib.data import datasets
 
     datasets.ensure_synthetic_data("smoke", 0, root / "data" / "synthetic" / "smoke")
@@ -132,15 +152,24 @@ def test_notebook_runs_top_to_bottom_on_the_smoke_profile(path, smoke_env, monke
 
         data = datasets.resolve_data_dir(None, "smoke")
         for framework in ("keras", "torch"):
-            experiments.run_suite(framework, SMOKE_MODELS, [0], profile="smoke", data_dir=data,
-                                  verbose=False)
+            experiments.run_suite(
+                framework, SMOKE_MODELS, [0], profile="smoke", data_dir=data, verbose=False
+            )
     output = root / "executed" / path.name
     output.parent.mkdir(exist_ok=True)
-    papermill.execute_notebook(str(path), str(output), parameters=parameters, kernel_name="python3",
-                               cwd=str(NOTEBOOK_DIR), progress_bar=False, execution_timeout=600)
+    papermill.execute_notebook(
+        str(path),
+        str(output),
+        parameters=parameters,
+        kernel_name="python3",
+        cwd=str(NOTEBOOK_DIR),
+        progress_bar=False,
+        execution_timeout=600,
+    )
     new = {p.name for p in set(figures.glob("*")) - before}
     pngs = {n for n in new if n.endswith(".png")}
     assert pngs, f"{path.name} wrote no figure into YT8M_FIGURES_DIR"
     assert {n[:-4] + ".pdf" for n in pngs} <= new, f"{path.name}: every figure as PNG and PDF"
-    assert all(n.startswith(path.stem[:2] + "_") for n in new), \
+    assert all(n.startswith(path.stem[:2] + "_") for n in new), (
         f"{path.name}: figure names start with the notebook number: {sorted(new)}"
+    )

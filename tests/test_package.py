@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import tomllib
 
 import pytest
+import tomllib
 from conftest import CHECKOUT
 
 from yt8m_lib import cli, config
@@ -21,14 +21,16 @@ def test_importing_the_package_and_its_cli_imports_no_framework():
     probe = run_python(
         "import sys, yt8m_lib, yt8m_lib.cli, yt8m_lib.config, yt8m_lib.paths\n"
         "yt8m_lib.cli.build_parser()\n"
-        "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))")
+        "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))"
+    )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "[]"
 
 
 def test_console_script_and_module_entry_point_agree():
-    as_module = subprocess.run([sys.executable, "-m", "yt8m_lib", "--help"],
-                               capture_output=True, text=True, timeout=120)
+    as_module = subprocess.run(
+        [sys.executable, "-m", "yt8m_lib", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert as_module.returncode == 0, as_module.stderr
     for command in cli.COMMANDS:
         assert command in as_module.stdout

@@ -38,7 +38,7 @@ def test_a_misplaced_lstm_gate_is_caught():
     u = config.lstm_units
     with torch.no_grad():
         w = torch_model.rgb_lstm.lstm.weight_ih_l0
-        w[:2 * u] = torch.cat([w[u:2 * u], w[:u]]).clone()
+        w[: 2 * u] = torch.cat([w[u : 2 * u], w[:u]]).clone()
     batch = parity.random_batch("stream_lstm", config)
     k_out, t_out = parity._outputs("stream_lstm", keras_model, torch_model, batch)
     assert np.abs(k_out - t_out).max() > 100 * parity.TOLERANCE
@@ -47,8 +47,7 @@ def test_a_misplaced_lstm_gate_is_caught():
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_both_frameworks_train_alike_from_the_same_weights(name):
     config = with_overrides(get_profile("smoke").model, num_classes=NUM_CLASSES)
-    batches = [parity.random_batch(name, config, batch_size=16, seed=step)
-               for step in range(5)]
+    batches = [parity.random_batch(name, config, batch_size=16, seed=step) for step in range(5)]
     losses = parity.train_both(name, batches, num_classes=NUM_CLASSES)
     keras_losses, torch_losses = np.array(losses["keras"]), np.array(losses["torch"])
     assert len(keras_losses) == 5
@@ -72,8 +71,14 @@ def test_cli_refuses_an_unknown_model():
 
 def test_cli_fails_when_a_model_differs(monkeypatch, capsys):
     def differing(name, profile):
-        return {"model": name, "keras_parameters": 10, "torch_parameters": 11,
-                "max_abs_diff": 0.0, "output_scale": 1.0, "ok": False}
+        return {
+            "model": name,
+            "keras_parameters": 10,
+            "torch_parameters": 11,
+            "max_abs_diff": 0.0,
+            "output_scale": 1.0,
+            "ok": False,
+        }
 
     monkeypatch.setattr(parity, "check_parity", differing)
     assert parity.cli_main(argparse.Namespace(model="fc", json=False, profile="smoke")) == 1

@@ -8,8 +8,14 @@ from conftest import CHECKOUT
 
 from yt8m_lib import paths
 
-VARIABLES = ("YT8M_HOME", "YT8M_DATA_DIR", "YT8M_SYNTH_DIR", "YT8M_REAL_DIR",
-             "YT8M_RESULTS_DIR", "YT8M_FIGURES_DIR")
+VARIABLES = (
+    "YT8M_HOME",
+    "YT8M_DATA_DIR",
+    "YT8M_SYNTH_DIR",
+    "YT8M_REAL_DIR",
+    "YT8M_RESULTS_DIR",
+    "YT8M_FIGURES_DIR",
+)
 
 
 @pytest.fixture

@@ -13,8 +13,10 @@ from yt8m_lib import plots  # noqa: E402
 def test_palette_starts_with_the_framework_colours_and_repeats_none():
     plots.set_style()
     palette = [c.lower() for c in sns.color_palette().as_hex()]
-    assert palette[:2] == [plots.FRAMEWORK_COLORS["keras"].lower(),
-                           plots.FRAMEWORK_COLORS["torch"].lower()]
+    assert palette[:2] == [
+        plots.FRAMEWORK_COLORS["keras"].lower(),
+        plots.FRAMEWORK_COLORS["torch"].lower(),
+    ]
     assert len(set(palette)) == len(palette)  # a third hue level never reuses keras' blue
 
 
@@ -50,9 +52,19 @@ def _close_figures():
 
 def runs_frame():
     rng = np.random.default_rng(0)
-    rows = [{"framework": f, "model": m, "seed": s, "gap": rng.uniform(), "map": rng.uniform(),
-             "train_examples_per_s": rng.uniform(100, 200)}
-            for f in FRAMEWORKS for m in MODELS for s in (0, 1)]
+    rows = [
+        {
+            "framework": f,
+            "model": m,
+            "seed": s,
+            "gap": rng.uniform(),
+            "map": rng.uniform(),
+            "train_examples_per_s": rng.uniform(100, 200),
+        }
+        for f in FRAMEWORKS
+        for m in MODELS
+        for s in (0, 1)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -61,9 +73,21 @@ def titles_of(fig):
 
 
 def test_training_curves_are_three_panels_with_the_legend_on_the_last():
-    history = pd.DataFrame([{"model": m, "seed": s, "epoch": e, "train_loss": 1.0 / e,
-                             "val_loss": 1.1 / e, "val_gap": 0.1 * e}
-                            for m in MODELS for s in (0, 1) for e in (1, 2, 3)])
+    history = pd.DataFrame(
+        [
+            {
+                "model": m,
+                "seed": s,
+                "epoch": e,
+                "train_loss": 1.0 / e,
+                "val_loss": 1.1 / e,
+                "val_gap": 0.1 * e,
+            }
+            for m in MODELS
+            for s in (0, 1)
+            for e in (1, 2, 3)
+        ]
+    )
     fig = plots.training_curves(history, MODELS, "keras: training curves")
     assert titles_of(fig) == ["training loss", "validation loss", "validation GAP@20"]
     assert fig.get_suptitle() == "keras: training curves"
@@ -74,8 +98,11 @@ def test_training_curves_are_three_panels_with_the_legend_on_the_last():
 
 def test_metric_bars_draw_one_panel_per_metric_with_a_bar_per_model():
     runs = runs_frame()
-    table = runs[runs.framework == "keras"].groupby(["framework", "model"], sort=False)[
-        ["gap", "map"]].agg(["mean", "std"])
+    table = (
+        runs[runs.framework == "keras"]
+        .groupby(["framework", "model"], sort=False)[["gap", "map"]]
+        .agg(["mean", "std"])
+    )
     fig = plots.metric_bars(table, ["gap", "map"], {"gap": "GAP@20", "map": "mAP@20"}, "test")
     assert titles_of(fig) == ["GAP@20", "mAP@20"]
     for ax, column in zip(fig.axes, ["gap", "map"]):
@@ -105,8 +132,14 @@ def test_genre_confusion_normalises_rows_and_drops_genres_with_no_video():
 
 
 def test_class_kinds_group_bars_by_the_kind_of_evidence():
-    kinds = pd.DataFrame([{"model": m, "seed": s, "class_kind": k, "mean_ap": 0.5}
-                          for m in MODELS for s in (0, 1) for k in ("temporal", "rgb", "audio")])
+    kinds = pd.DataFrame(
+        [
+            {"model": m, "seed": s, "class_kind": k, "mean_ap": 0.5}
+            for m in MODELS
+            for s in (0, 1)
+            for k in ("temporal", "rgb", "audio")
+        ]
+    )
     fig = plots.class_kinds(kinds, MODELS, "keras: test AP")
     ax = fig.axes[0]
     assert ax.get_title() == "keras: test AP"
@@ -117,32 +150,41 @@ def test_class_kinds_group_bars_by_the_kind_of_evidence():
 @pytest.mark.parametrize("legend_on", [0, -1])
 def test_framework_bars_colour_each_framework_and_put_the_legend_where_asked(legend_on):
     names = {"gap": "GAP@20", "train_examples_per_s": "training videos / s"}
-    fig = plots.framework_bars(runs_frame(), list(names), names, MODELS, legend_on=legend_on,
-                               title="per framework")
+    fig = plots.framework_bars(
+        runs_frame(), list(names), names, MODELS, legend_on=legend_on, title="per framework"
+    )
     assert titles_of(fig) == list(names.values())
     assert fig.get_suptitle() == "per framework"
     with_legend = [ax.get_legend() is not None for ax in fig.axes]
     assert with_legend.index(True) == (legend_on % len(names)) and sum(with_legend) == 1
-    colours = {matplotlib.colors.to_hex(bar.get_facecolor())
-               for bar in fig.axes[0].patches if bar.get_height() > 0}
+    colours = {
+        matplotlib.colors.to_hex(bar.get_facecolor())
+        for bar in fig.axes[0].patches
+        if bar.get_height() > 0
+    }
     # seaborn's bars carry the framework colours at its default saturation (0.75)
-    assert colours == {matplotlib.colors.to_hex(sns.desaturate(c, 0.75))
-                       for c in plots.FRAMEWORK_COLORS.values()}
+    assert colours == {
+        matplotlib.colors.to_hex(sns.desaturate(c, 0.75)) for c in plots.FRAMEWORK_COLORS.values()
+    }
     assert tuple(fig.get_size_inches()) == pytest.approx((6.6, 3.8))
 
 
 def test_framework_bars_take_a_figure_size_and_no_title():
-    fig = plots.framework_bars(runs_frame(), ["gap"], {"gap": "GAP@20"}, MODELS,
-                               figsize=(14, 3.8))
+    fig = plots.framework_bars(runs_frame(), ["gap"], {"gap": "GAP@20"}, MODELS, figsize=(14, 3.8))
     assert tuple(fig.get_size_inches()) == (14, 3.8)
     assert fig.get_suptitle() == ""
 
 
 def test_hardware_over_time_is_a_cpu_row_and_a_memory_row_per_model():
-    samples = pd.DataFrame([{"model": m, "framework": f, "t_s": t, "cpu_percent": 100.0,
-                             "rss_mb": 500.0 + t}
-                            for m in MODELS for f in FRAMEWORKS for t in (0.0, 0.5, 1.0)
-                            if (m, f) != ("fc", "torch")])  # a missing run leaves a gap
+    samples = pd.DataFrame(
+        [
+            {"model": m, "framework": f, "t_s": t, "cpu_percent": 100.0, "rss_mb": 500.0 + t}
+            for m in MODELS
+            for f in FRAMEWORKS
+            for t in (0.0, 0.5, 1.0)
+            if (m, f) != ("fc", "torch")
+        ]
+    )  # a missing run leaves a gap
     fig = plots.hardware_over_time(samples, MODELS, "CPU and memory")
     assert titles_of(fig)[:2] == MODELS
     assert [len(ax.lines) for ax in fig.axes] == [2, 1, 2, 1]
@@ -151,9 +193,14 @@ def test_hardware_over_time_is_a_cpu_row_and_a_memory_row_per_model():
 
 
 def test_step_time_bars_are_one_log_panel_per_task_of_the_models_present():
-    times = pd.DataFrame([{"model": m, "task": t, "where": w, "ms": 2.0}
-                          for m in ("fc", "bilstm") for t in ("train step", "inference")
-                          for w in ("torch / cpu", "torch / cuda")])
+    times = pd.DataFrame(
+        [
+            {"model": m, "task": t, "where": w, "ms": 2.0}
+            for m in ("fc", "bilstm")
+            for t in ("train step", "inference")
+            for w in ("torch / cpu", "torch / cuda")
+        ]
+    )
     fig = plots.step_time_bars(times, MODELS + ["bilstm"], "where", "Model alone")
     assert titles_of(fig) == ["train step", "inference"]
     assert all(ax.get_yscale() == "log" for ax in fig.axes)

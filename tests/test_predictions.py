@@ -4,13 +4,17 @@ import numpy as np
 import pytest
 
 from yt8m_lib.errors import DataError
-from yt8m_lib.evaluation.predictions import (HEADER, PredictionWriter, read_predictions, to_dense,
-                                  write_predictions)
+from yt8m_lib.evaluation.predictions import (
+    HEADER,
+    PredictionWriter,
+    read_predictions,
+    to_dense,
+    write_predictions,
+)
 
 
 def test_format_is_header_then_top_k_pairs_score_descending(tmp_path):
-    p = np.array([[0.1, 0.9, 0.5, 0.5],
-                  [0.3, 0.2, 0.1, 1e-7]])
+    p = np.array([[0.1, 0.9, 0.5, 0.5], [0.3, 0.2, 0.1, 1e-7]])
     path = write_predictions(tmp_path / "p.csv", ["AbCd", b"XyZ0"], p, top_k=4)
     assert path.read_text().splitlines() == [
         HEADER,
@@ -54,23 +58,29 @@ def test_the_writer_streams_batches_and_leaves_nothing_on_error(tmp_path):
     assert list(tmp_path.iterdir()) == [path]
 
 
-@pytest.mark.parametrize("ids, p", [
-    (["a", "b"], [[0.1, 0.2]]),
-    (["a,b"], [[0.1, 0.2]]),
-    (["a b"], [[0.1, 0.2]]),
-    ([""], [[0.1, 0.2]]),
-])
+@pytest.mark.parametrize(
+    "ids, p",
+    [
+        (["a", "b"], [[0.1, 0.2]]),
+        (["a,b"], [[0.1, 0.2]]),
+        (["a b"], [[0.1, 0.2]]),
+        ([""], [[0.1, 0.2]]),
+    ],
+)
 def test_bad_rows_raise(tmp_path, ids, p):
     with pytest.raises(ValueError):
         write_predictions(tmp_path / "p.csv", ids, p)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("id,labels\na,1 0.5\n", "first line"),
-    (HEADER + "\na,1 0.5 2\n", "line 2"),
-    (HEADER + "\na,1 high\n", "not a number"),
-    (HEADER + "\na,1 0.5\na,2 0.5\n", "twice"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("id,labels\na,1 0.5\n", "first line"),
+        (HEADER + "\na,1 0.5 2\n", "line 2"),
+        (HEADER + "\na,1 high\n", "not a number"),
+        (HEADER + "\na,1 0.5\na,2 0.5\n", "twice"),
+    ],
+)
 def test_malformed_files_name_the_problem(tmp_path, text, message):
     (tmp_path / "p.csv").write_text(text)
     with pytest.raises(DataError, match=message):

@@ -17,8 +17,11 @@ from yt8m_lib.real_check import prior_metrics, run_check, split_shards
 def test_the_last_shards_by_name_are_held_out(data):
     train, held_out = split_shards(data / "video", 1)
     assert [p.name for p in held_out] == ["validate0000.tfrecord"]
-    assert [p.name for p in train] == ["test0000.tfrecord", "train0000.tfrecord",
-                                       "train0001.tfrecord"]
+    assert [p.name for p in train] == [
+        "test0000.tfrecord",
+        "train0000.tfrecord",
+        "train0001.tfrecord",
+    ]
     with pytest.raises(ConfigError, match="--val-shards 4"):
         split_shards(data / "video", 4)  # nothing would be left to train on
     with pytest.raises(ConfigError, match="no .tfrecord"):
@@ -33,8 +36,15 @@ def test_the_label_prior_is_a_real_baseline(data):
 
 
 def test_check_trains_both_models_and_writes_a_summary(data, tmp_path):
-    summary = run_check(data / "video", tmp_path, framework="torch", profile="smoke",
-                        val_shards=1, epochs=1, progress=False)
+    summary = run_check(
+        data / "video",
+        tmp_path,
+        framework="torch",
+        profile="smoke",
+        val_shards=1,
+        epochs=1,
+        progress=False,
+    )
     written = json.loads((tmp_path / "torch" / "summary.json").read_text())
     assert written == json.loads(json.dumps(summary))
     assert set(written["models"]) == {"logistic", "fc"}
@@ -46,8 +56,24 @@ def test_check_trains_both_models_and_writes_a_summary(data, tmp_path):
 
 
 def test_cli_prints_the_table_and_rejects_bad_splits(data, tmp_path, capsys):
-    assert main(["real-check", str(data / "video"), "--out", str(tmp_path), "--profile",
-                 "smoke", "--epochs", "1", "--val-shards", "1", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "real-check",
+                str(data / "video"),
+                "--out",
+                str(tmp_path),
+                "--profile",
+                "smoke",
+                "--epochs",
+                "1",
+                "--val-shards",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "label prior" in out and "fc" in out and "logistic" in out
     assert main(["real-check", str(data / "video"), "--val-shards", "9"]) == 2

@@ -12,13 +12,22 @@ import pytest
 from conftest import random_frame_examples, random_video_examples
 
 from yt8m_lib.data import frame_layout, records
+from yt8m_lib.data.records import (
+    FrameExample,
+    VideoExample,
+    count_examples,
+    detect_level,
+    expand_paths,
+    iter_examples,
+    parse_frame_example,
+    parse_video_example,
+    serialize_frame_example,
+    serialize_video_example,
+    write_shard,
+)
+from yt8m_lib.data.tfrecord import read_records, write_records
 from yt8m_lib.errors import DataError
 from yt8m_lib.paths import real_dir
-from yt8m_lib.data.records import (FrameExample, VideoExample, count_examples, detect_level,
-                              expand_paths, iter_examples, parse_frame_example,
-                              parse_video_example, serialize_frame_example,
-                              serialize_video_example, write_shard)
-from yt8m_lib.data.tfrecord import read_records, write_records
 
 
 def assert_same_video(a: VideoExample, b: VideoExample):
@@ -36,6 +45,7 @@ def assert_same_frames(a: FrameExample, b: FrameExample):
 
 
 # --------------------------------------------------------------------------- round trips
+
 
 @pytest.mark.parametrize("id_key", ["id", "video_id"])  # 2018 and 2017 releases
 def test_video_round_trip(id_key):
@@ -57,9 +67,11 @@ def test_frame_round_trip(id_key):
 
 def test_2019_segment_fields_round_trip():
     ex = random_frame_examples(1)[0]
-    ex.segments = {"segment_labels": np.array([7, 7, 12]),
-                   "segment_start_times": np.array([0, 5, 40]),
-                   "segment_scores": np.array([1.0, 0.0, 1.0], dtype=np.float32)}
+    ex.segments = {
+        "segment_labels": np.array([7, 7, 12]),
+        "segment_start_times": np.array([0, 5, 40]),
+        "segment_scores": np.array([1.0, 0.0, 1.0], dtype=np.float32),
+    }
     back = parse_frame_example(serialize_frame_example(ex))
     assert set(back.segments) == set(ex.segments)
     for key, values in ex.segments.items():
@@ -143,6 +155,7 @@ def test_expand_paths(tmp_path):
 
 # --------------------------------------------------------------------------- bad input
 
+
 def write_payloads(path, payloads):
     write_records(path, payloads)
     return path
@@ -176,6 +189,7 @@ def set_floats(key, values):
     def edit(features):
         del features[key]
         features[key].float_list.value.extend(values)
+
     return edit
 
 
@@ -183,6 +197,7 @@ def set_labels(values):
     def edit(features):
         del features["labels"]
         features["labels"].int64_list.value.extend(values)
+
     return edit
 
 
@@ -191,50 +206,78 @@ def set_frame(key, index, data):
         feature = message.feature_lists.feature_list[key].feature[index]
         del feature.bytes_list.value[:]
         feature.bytes_list.value.append(data)
+
     return edit
 
 
 BAD_VIDEO = {
     "not an Example": (lambda p: b"\x0a\xff\xff\xff\xff\x0f", "not a tf.train.Example"),
     "missing id": (video_edit(lambda f: f.__delitem__("id")), "missing key 'id'"),
-    "missing mean_rgb": (video_edit(lambda f: f.__delitem__("mean_rgb")),
-                         "missing key 'mean_rgb'"),
-    "mean_rgb of 1000": (video_edit(set_floats("mean_rgb", [0.5] * 1000)),
-                         "'mean_rgb' has 1000 values, expected 1024"),
-    "mean_audio of 129": (video_edit(set_floats("mean_audio", [0.5] * 129)),
-                          "'mean_audio' has 129 values, expected 128"),
-    "mean_rgb as bytes": (video_edit(lambda f: f["mean_rgb"].bytes_list.value.append(b"x")),
-                          "'mean_rgb' is a bytes list, expected a float list"),
+    "missing mean_rgb": (video_edit(lambda f: f.__delitem__("mean_rgb")), "missing key 'mean_rgb'"),
+    "mean_rgb of 1000": (
+        video_edit(set_floats("mean_rgb", [0.5] * 1000)),
+        "'mean_rgb' has 1000 values, expected 1024",
+    ),
+    "mean_audio of 129": (
+        video_edit(set_floats("mean_audio", [0.5] * 129)),
+        "'mean_audio' has 129 values, expected 128",
+    ),
+    "mean_rgb as bytes": (
+        video_edit(lambda f: f["mean_rgb"].bytes_list.value.append(b"x")),
+        "'mean_rgb' is a bytes list, expected a float list",
+    ),
     "label too large": (video_edit(set_labels([3, 50])), "label 50 is outside the vocabulary"),
     "negative label": (video_edit(set_labels([-1, 3])), "label -1 is negative"),
-    "labels as floats": (video_edit(lambda f: (f.__delitem__("labels"),
-                                               f["labels"].float_list.value.append(1.0))),
-                         "'labels' is a float list, expected an int64 list"),
-    "frame-level record": (lambda p: good_frame_payloads(1)[0],
-                           "frame-level record .* read as video-level"),
+    "labels as floats": (
+        video_edit(lambda f: (f.__delitem__("labels"), f["labels"].float_list.value.append(1.0))),
+        "'labels' is a float list, expected an int64 list",
+    ),
+    "frame-level record": (
+        lambda p: good_frame_payloads(1)[0],
+        "frame-level record .* read as video-level",
+    ),
 }
 
 BAD_FRAME = {
     "not a SequenceExample": (lambda p: b"\x12\x05abc", "not a tf.train.SequenceExample"),
-    "missing id": (frame_edit(lambda m: m.context.feature.__delitem__("id")),
-                   "missing key 'id'"),
-    "missing rgb": (frame_edit(lambda m: m.feature_lists.feature_list.__delitem__("rgb")),
-                    "missing feature_list 'rgb'"),
-    "frame of 1000 bytes": (frame_edit(set_frame("rgb", 2, b"\x01" * 1000)),
-                            "'rgb' frame 2 has 1000 bytes, expected 1024"),
-    "audio frame of 129 bytes": (frame_edit(set_frame("audio", 0, b"\x01" * 129)),
-                                 "'audio' frame 0 has 129 bytes, expected 128"),
-    "fewer audio frames": (frame_edit(lambda m: m.feature_lists.feature_list["audio"]
-                                      .feature.pop()), "rgb frames but .* audio frames"),
-    "no frames": (frame_edit(lambda m: (m.feature_lists.feature_list["rgb"].ClearField("feature"),
-                                        m.feature_lists.feature_list["audio"]
-                                        .ClearField("feature"))), "no frames"),
-    "label too large": (frame_edit(lambda m: set_labels([50])(m.context.feature)),
-                        "label 50 is outside the vocabulary of 50 classes"),
-    "negative label": (frame_edit(lambda m: set_labels([-7])(m.context.feature)),
-                       "label -7 is negative"),
-    "video-level record": (lambda p: good_video_payloads(1)[0],
-                           "video-level record .* read as frame-level"),
+    "missing id": (frame_edit(lambda m: m.context.feature.__delitem__("id")), "missing key 'id'"),
+    "missing rgb": (
+        frame_edit(lambda m: m.feature_lists.feature_list.__delitem__("rgb")),
+        "missing feature_list 'rgb'",
+    ),
+    "frame of 1000 bytes": (
+        frame_edit(set_frame("rgb", 2, b"\x01" * 1000)),
+        "'rgb' frame 2 has 1000 bytes, expected 1024",
+    ),
+    "audio frame of 129 bytes": (
+        frame_edit(set_frame("audio", 0, b"\x01" * 129)),
+        "'audio' frame 0 has 129 bytes, expected 128",
+    ),
+    "fewer audio frames": (
+        frame_edit(lambda m: m.feature_lists.feature_list["audio"].feature.pop()),
+        "rgb frames but .* audio frames",
+    ),
+    "no frames": (
+        frame_edit(
+            lambda m: (
+                m.feature_lists.feature_list["rgb"].ClearField("feature"),
+                m.feature_lists.feature_list["audio"].ClearField("feature"),
+            )
+        ),
+        "no frames",
+    ),
+    "label too large": (
+        frame_edit(lambda m: set_labels([50])(m.context.feature)),
+        "label 50 is outside the vocabulary of 50 classes",
+    ),
+    "negative label": (
+        frame_edit(lambda m: set_labels([-7])(m.context.feature)),
+        "label -7 is negative",
+    ),
+    "video-level record": (
+        lambda p: good_video_payloads(1)[0],
+        "video-level record .* read as frame-level",
+    ),
 }
 
 
@@ -270,8 +313,10 @@ def test_parse_functions_name_the_caller_file_and_index():
 
 
 def test_labels_are_only_checked_against_a_given_vocabulary(tmp_path):
-    payloads = [edit_example(p, "video", lambda m: set_labels([3, 5000])(m.features.feature))
-                for p in good_video_payloads(1)]
+    payloads = [
+        edit_example(p, "video", lambda m: set_labels([3, 5000])(m.features.feature))
+        for p in good_video_payloads(1)
+    ]
     path = write_payloads(tmp_path / "v.tfrecord", payloads)
     assert list(next(iter_examples(path, "video")).labels) == [3, 5000]
     with pytest.raises(DataError, match="outside the vocabulary of 3862"):
@@ -301,6 +346,7 @@ def test_damaged_files_through_iter_examples(tmp_path, video_shard):
 
 # --------------------------------------------------------------------------- sharding
 
+
 @pytest.fixture
 def many_shards(tmp_path):
     """7 video shards of 1..7 records (28 in all), ids unique."""
@@ -313,13 +359,18 @@ def many_shards(tmp_path):
 
 
 def ids_per_reader(paths, num_readers, **kwargs):
-    return [[ex.id for ex in iter_examples(paths, "video", reader_index=r,
-                                           num_readers=num_readers, **kwargs)]
-            for r in range(num_readers)]
+    return [
+        [
+            ex.id
+            for ex in iter_examples(
+                paths, "video", reader_index=r, num_readers=num_readers, **kwargs
+            )
+        ]
+        for r in range(num_readers)
+    ]
 
 
-@pytest.mark.parametrize("num_files,num_readers", [(1, 3), (2, 5), (3, 3), (7, 3), (7, 1),
-                                                   (2, 2)])
+@pytest.mark.parametrize("num_files,num_readers", [(1, 3), (2, 5), (3, 3), (7, 3), (7, 1), (2, 2)])
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_each_record_read_exactly_once_per_epoch(many_shards, num_files, num_readers, shuffle):
     paths = many_shards[:num_files]
@@ -331,7 +382,7 @@ def test_each_record_read_exactly_once_per_epoch(many_shards, num_files, num_rea
     assert set(counts.values()) == {1}
     if num_files >= num_readers:  # whole files: no reader shares a file with another
         files_of = [{i.split("_")[0] for i in ids} for ids in per_reader]
-        assert all(not (a & b) for n, a in enumerate(files_of) for b in files_of[n + 1:])
+        assert all(not (a & b) for n, a in enumerate(files_of) for b in files_of[n + 1 :])
 
 
 def test_seeded_order_is_reproducible_and_changes_with_epoch(many_shards):
@@ -359,28 +410,39 @@ def test_iter_examples_rejects_bad_reader_arguments(many_shards):
 
 # --------------------------------------------------------------------------- TensorFlow
 
+
 @pytest.fixture(scope="module")
 def tf():
     return pytest.importorskip("tensorflow")
 
 
 def tf_video_features(tf):
-    return {"id": tf.io.FixedLenFeature([], tf.string),
-            "labels": tf.io.VarLenFeature(tf.int64),
-            "mean_rgb": tf.io.FixedLenFeature([1024], tf.float32),
-            "mean_audio": tf.io.FixedLenFeature([128], tf.float32)}
+    return {
+        "id": tf.io.FixedLenFeature([], tf.string),
+        "labels": tf.io.VarLenFeature(tf.int64),
+        "mean_rgb": tf.io.FixedLenFeature([1024], tf.float32),
+        "mean_audio": tf.io.FixedLenFeature([128], tf.float32),
+    }
 
 
 def tf_parse_frames(tf, serialized, id_key="id"):
     context, sequence = tf.io.parse_single_sequence_example(
         serialized,
-        context_features={id_key: tf.io.FixedLenFeature([], tf.string),
-                          "labels": tf.io.VarLenFeature(tf.int64)},
-        sequence_features={"rgb": tf.io.FixedLenSequenceFeature([], tf.string),
-                           "audio": tf.io.FixedLenSequenceFeature([], tf.string)})
-    return (context[id_key].numpy().decode(), tf.sparse.to_dense(context["labels"]).numpy(),
-            tf.io.decode_raw(sequence["rgb"], tf.uint8).numpy(),
-            tf.io.decode_raw(sequence["audio"], tf.uint8).numpy())
+        context_features={
+            id_key: tf.io.FixedLenFeature([], tf.string),
+            "labels": tf.io.VarLenFeature(tf.int64),
+        },
+        sequence_features={
+            "rgb": tf.io.FixedLenSequenceFeature([], tf.string),
+            "audio": tf.io.FixedLenSequenceFeature([], tf.string),
+        },
+    )
+    return (
+        context[id_key].numpy().decode(),
+        tf.sparse.to_dense(context["labels"]).numpy(),
+        tf.io.decode_raw(sequence["rgb"], tf.uint8).numpy(),
+        tf.io.decode_raw(sequence["audio"], tf.uint8).numpy(),
+    )
 
 
 @pytest.mark.xdist_group("tensorflow")
@@ -395,13 +457,16 @@ def test_real_shards_parse_like_tensorflow(tf):
     for path in chosen:
         ours = list(iter_examples(path, "video", num_classes=3862))
         parsed = tf.io.parse_example(
-            tf.stack([p for p in tf.data.TFRecordDataset(str(path))]), tf_video_features(tf))
+            tf.stack([p for p in tf.data.TFRecordDataset(str(path))]), tf_video_features(tf)
+        )
         assert len(ours) == parsed["id"].shape[0] > 0
         assert [ex.id for ex in ours] == [x.decode() for x in parsed["id"].numpy()]
-        np.testing.assert_array_equal(np.stack([ex.mean_rgb for ex in ours]),
-                                      parsed["mean_rgb"].numpy())
-        np.testing.assert_array_equal(np.stack([ex.mean_audio for ex in ours]),
-                                      parsed["mean_audio"].numpy())
+        np.testing.assert_array_equal(
+            np.stack([ex.mean_rgb for ex in ours]), parsed["mean_rgb"].numpy()
+        )
+        np.testing.assert_array_equal(
+            np.stack([ex.mean_audio for ex in ours]), parsed["mean_audio"].numpy()
+        )
         labels = tf.RaggedTensor.from_sparse(parsed["labels"]).to_list()
         assert [ex.labels.tolist() for ex in ours] == labels
 
@@ -424,8 +489,11 @@ def test_our_video_files_parse_with_plain_tf_io(tf, tmp_path):
 def test_our_frame_files_parse_with_plain_tf_io(tf, tmp_path, id_key):
     examples = random_frame_examples(5)
     examples[0].labels = np.zeros(0, dtype=np.int64)
-    examples[1].segments = {"segment_labels": np.array([3]), "segment_start_times":
-                            np.array([5]), "segment_scores": np.array([1.0], np.float32)}
+    examples[1].segments = {
+        "segment_labels": np.array([3]),
+        "segment_start_times": np.array([5]),
+        "segment_scores": np.array([1.0], np.float32),
+    }
     path = tmp_path / "frame.tfrecord"
     write_shard(path, examples, id_key=id_key)
     for ex, serialized in zip(examples, tf.data.TFRecordDataset(str(path)), strict=True):
@@ -436,8 +504,11 @@ def test_our_frame_files_parse_with_plain_tf_io(tf, tmp_path, id_key):
         np.testing.assert_array_equal(audio, ex.audio)
     context, _ = tf.io.parse_single_sequence_example(
         next(iter(tf.data.TFRecordDataset(str(path)).skip(1))),
-        context_features={"segment_labels": tf.io.VarLenFeature(tf.int64),
-                          "segment_scores": tf.io.VarLenFeature(tf.float32)})
+        context_features={
+            "segment_labels": tf.io.VarLenFeature(tf.int64),
+            "segment_scores": tf.io.VarLenFeature(tf.float32),
+        },
+    )
     assert context["segment_labels"].values.numpy().tolist() == [3]
     assert context["segment_scores"].values.numpy().tolist() == [1.0]
 
@@ -453,8 +524,9 @@ def test_we_read_files_written_by_tensorflow(tf, tmp_path):
             message.context.feature["labels"].int64_list.value.extend(ex.labels.tolist())
             for key, frames in (("rgb", ex.rgb), ("audio", ex.audio)):
                 for frame in frames:
-                    message.feature_lists.feature_list[key].feature.add() \
-                        .bytes_list.value.append(frame.tobytes())
+                    message.feature_lists.feature_list[key].feature.add().bytes_list.value.append(
+                        frame.tobytes()
+                    )
             writer.write(message.SerializeToString())
     for got, ex in zip(iter_examples(path, "frame"), examples, strict=True):
         assert_same_frames(got, ex)
@@ -500,6 +572,7 @@ def counting_from_string(monkeypatch) -> list[int]:
             def FromString(data):
                 parsed_sizes.append(len(data))
                 return real.FromString(data)
+
         return Counting
 
     for name in ("SequenceExample", "_RawSequenceExample", "FeatureList"):
@@ -522,9 +595,11 @@ def test_only_the_context_is_parsed_when_it_holds_more_than_id_and_labels(monkey
     """2019 segment fields: protobuf parses the context (in one call), the frames are still
     found in place."""
     ex = random_frame_examples(1)[0]
-    ex.segments = {"segment_labels": np.array([3, 7]),
-                   "segment_start_times": np.array([0, 5]),
-                   "segment_scores": np.array([1.0, 0.0], np.float32)}
+    ex.segments = {
+        "segment_labels": np.array([3, 7]),
+        "segment_start_times": np.array([0, 5]),
+        "segment_scores": np.array([1.0, 0.0], np.float32),
+    }
     payload = serialize_frame_example(ex)
     parsed_sizes = counting_from_string(monkeypatch)
     parsed = parse_frame_example(payload)
@@ -557,6 +632,7 @@ def test_a_single_wrong_header_byte_in_any_row_leaves_the_fast_path(size):
 
     def rows_start_with(data):
         return frame_layout.rows_start_with(np.frombuffer(data, np.uint8), header, size)
+
     assert rows_start_with(good)
     for r in range(rows):
         for j in range(len(header)):
@@ -577,8 +653,10 @@ def test_fields_in_another_order_parse_the_same():
         lists.feature_lists.feature_list[key].CopyFrom(message.feature_lists.feature_list[key])
     swapped = lists.SerializeToString() + context.SerializeToString()
     assert_same_frames(parse_frame_example(swapped), ex)
-    assert_same_frames(parse_frame_example(swapped, max_frames=3),
-                       FrameExample(ex.id, ex.labels, ex.rgb[:3], ex.audio[:3], ex.segments))
+    assert_same_frames(
+        parse_frame_example(swapped, max_frames=3),
+        FrameExample(ex.id, ex.labels, ex.rgb[:3], ex.audio[:3], ex.segments),
+    )
 
 
 def test_a_broken_feature_in_the_context_is_named():
@@ -615,8 +693,20 @@ def test_shuffle_buffer_order_is_that_of_one_random_slot_per_record(items, size)
     assert sorted(expected) == list(range(items))
 
 
-@pytest.mark.parametrize("labels", [[], [0], [5, 127, 128, 3861], list(range(0, 3862, 97)),
-                                    list(range(60)), [2**40], [-1], [-(2**63)], [2**63 - 1]])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [],
+        [0],
+        [5, 127, 128, 3861],
+        list(range(0, 3862, 97)),
+        list(range(60)),
+        [2**40],
+        [-1],
+        [-(2**63)],
+        [2**63 - 1],
+    ],
+)
 def test_label_fast_path_decodes_as_the_protobuf_parser(labels):
     """Short canonical label lists are decoded by hand (``_label_list``); long ones, and
     negative or huge values, must give what the protobuf parser gives."""
@@ -628,8 +718,7 @@ def test_label_fast_path_decodes_as_the_protobuf_parser(labels):
     assert _label_list(raw) == _int_list(raw, "labels") == labels
 
 
-@pytest.mark.parametrize("video_id", ["", "a", "Ab3x", "x" * 123, "x" * 124, "x" * 300,
-                                      "vidéo-ñ"])
+@pytest.mark.parametrize("video_id", ["", "a", "Ab3x", "x" * 123, "x" * 124, "x" * 300, "vidéo-ñ"])
 def test_id_fast_path_decodes_as_the_protobuf_parser(video_id):
     from yt8m_lib.data.records import Feature, _video_id
 

@@ -11,13 +11,36 @@ from conftest import CHECKOUT, sample_run_record
 
 from yt8m_lib.errors import DataError
 from yt8m_lib.runs import run_record as results
-from yt8m_lib.runs.run_record import (environment_info, git_info, new_run_record,
-                                      read_run_record, write_run_record)
+from yt8m_lib.runs.run_record import (
+    environment_info,
+    git_info,
+    new_run_record,
+    read_run_record,
+    write_run_record,
+)
 
-CONTRACT_KEYS = {"schema", "run_id", "created", "framework", "framework_version", "model",
-                 "features", "profile", "seed", "config", "data", "history", "best_epoch",
-                 "evaluations", "timings", "hardware", "parameters", "distributed",
-                 "environment", "git"}
+CONTRACT_KEYS = {
+    "schema",
+    "run_id",
+    "created",
+    "framework",
+    "framework_version",
+    "model",
+    "features",
+    "profile",
+    "seed",
+    "config",
+    "data",
+    "history",
+    "best_epoch",
+    "evaluations",
+    "timings",
+    "hardware",
+    "parameters",
+    "distributed",
+    "environment",
+    "git",
+}
 
 
 def test_new_record_has_every_contract_key_and_the_environment():
@@ -67,19 +90,21 @@ def test_reading_missing_or_broken_records_raises_data_error(tmp_path):
 
 def test_git_info_of_this_checkout_and_of_a_folder_outside_git(tmp_path):
     info = git_info()
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=CHECKOUT,
-                          capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=CHECKOUT, capture_output=True, text=True
+    ).stdout.strip()
     assert info["commit"] == head and isinstance(info["dirty"], bool)
     assert git_info(tmp_path) == {"commit": None, "dirty": None}
 
 
 def test_environment_info_reads_versions_without_importing_frameworks():
-    code = ("import sys, json; from yt8m_lib.runs.run_record import environment_info\n"
-            "info = environment_info()\n"
-            "assert not {'torch', 'tensorflow', 'keras'} & set(sys.modules), sys.modules.keys()\n"
-            "print(json.dumps(info))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    code = (
+        "import sys, json; from yt8m_lib.runs.run_record import environment_info\n"
+        "info = environment_info()\n"
+        "assert not {'torch', 'tensorflow', 'keras'} & set(sys.modules), sys.modules.keys()\n"
+        "print(json.dumps(info))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     info = json.loads(done.stdout)
     assert info["numpy"] == np.__version__
     assert info["cpu_count"] >= 1 and "platform" in info

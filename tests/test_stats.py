@@ -15,8 +15,15 @@ import pytest
 
 from yt8m_lib import stats
 from yt8m_lib.evaluation.metrics import gap
-from yt8m_lib.stats import (BootstrapInterval, PairedDifference, bootstrap_ci,
-                            compare_frameworks, holm, paired_bootstrap_ci, paired_difference)
+from yt8m_lib.stats import (
+    BootstrapInterval,
+    PairedDifference,
+    bootstrap_ci,
+    compare_frameworks,
+    holm,
+    paired_bootstrap_ci,
+    paired_difference,
+)
 
 
 def t2_two_sided_p(t):
@@ -26,7 +33,7 @@ def t2_two_sided_p(t):
 
 def t2_quantile(confidence):
     """t such that P(|T| <= t) = confidence for 2 degrees of freedom (inverse of the above)."""
-    return confidence * math.sqrt(2.0 / (1.0 - confidence ** 2))
+    return confidence * math.sqrt(2.0 / (1.0 - confidence**2))
 
 
 def t4_two_sided_p(t):
@@ -37,6 +44,7 @@ def t4_two_sided_p(t):
 
 
 # ------------------------------------------------------------------------------ paired
+
 
 def test_paired_difference_matches_hand_computed_t_test_with_4_degrees_of_freedom():
     a = np.array([0.61, 0.72, 0.53, 0.84, 0.65])
@@ -75,16 +83,18 @@ def test_sign_follows_a_minus_b():
     forward, backward = paired_difference(a, b), paired_difference(b, a)
     assert forward.mean < 0 < backward.mean
     assert forward.d_z == pytest.approx(-backward.d_z)
-    assert (forward.ci_low, forward.ci_high) == pytest.approx(
-        (-backward.ci_high, -backward.ci_low))
+    assert (forward.ci_low, forward.ci_high) == pytest.approx((-backward.ci_high, -backward.ci_low))
     assert forward.p_value == pytest.approx(backward.p_value)
 
 
-@pytest.mark.parametrize("d, expected", [
-    ([1.0, 2.0, 3.0, 4.0, 5.0], 2 / 32),        # all 5 positive: smallest possible p
-    ([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2 / 64),   # 6 pairs: the first n that can reach < 0.05
-    ([1.0, -2.0, 3.0, 4.0, 5.0, 6.0], 6 / 64),  # W- = 2: subsets {}, {1}, {2}, doubled
-])
+@pytest.mark.parametrize(
+    "d, expected",
+    [
+        ([1.0, 2.0, 3.0, 4.0, 5.0], 2 / 32),  # all 5 positive: smallest possible p
+        ([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2 / 64),  # 6 pairs: the first n that can reach < 0.05
+        ([1.0, -2.0, 3.0, 4.0, 5.0, 6.0], 6 / 64),  # W- = 2: subsets {}, {1}, {2}, doubled
+    ],
+)
 def test_wilcoxon_gives_the_exact_signed_rank_p(d, expected):
     d = np.array(d)
     result = paired_difference(d, np.zeros_like(d), test="wilcoxon")
@@ -111,17 +121,26 @@ def test_paired_test_finds_a_steady_shift_an_unpaired_test_misses():
 
 def test_all_differences_equal_give_a_point_interval_and_a_note():
     same = paired_difference([0.5, 0.6, 0.7], [0.5, 0.6, 0.7])
-    assert (same.mean, same.ci_low, same.ci_high, same.p_value, same.sd, same.d_z) == \
-        (0.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+    assert (same.mean, same.ci_low, same.ci_high, same.p_value, same.sd, same.d_z) == (
+        0.0,
+        0.0,
+        0.0,
+        1.0,
+        0.0,
+        0.0,
+    )
     assert "all differences equal" in same.note
     assert paired_difference([0.5, 0.6, 0.7], [0.5, 0.6, 0.7], test="wilcoxon").p_value == 1.0
     shifted = paired_difference([2.0, 3.0, 4.0], [1.0, 2.0, 3.0])
-    assert (shifted.ci_low, shifted.ci_high, shifted.p_value, shifted.d_z) == \
-        (1.0, 1.0, 0.0, math.inf)
+    assert (shifted.ci_low, shifted.ci_high, shifted.p_value, shifted.d_z) == (
+        1.0,
+        1.0,
+        0.0,
+        math.inf,
+    )
     assert paired_difference([1.0, 2.0, 3.0], [2.0, 3.0, 4.0]).d_z == -math.inf
     assert "seeds" in shifted.note
-    ranked = paired_difference([2.0, 3.0, 4.0, 5.0, 6.0, 7.0], np.arange(1.0, 7.0),
-                               test="wilcoxon")
+    ranked = paired_difference([2.0, 3.0, 4.0, 5.0, 6.0, 7.0], np.arange(1.0, 7.0), test="wilcoxon")
     assert ranked.p_value == pytest.approx(2 / 64)
 
 
@@ -131,22 +150,26 @@ def test_pairs_are_by_position_not_by_series_index():
     assert paired_difference(a, b).mean == pytest.approx(np.mean([1.0, 1.5, 1.5]))
 
 
-@pytest.mark.parametrize("a, b, kwargs, message", [
-    ([1.0, 2.0, 3.0], [1.0, 2.0], {}, "same length"),
-    ([1.0], [2.0], {}, "at least 2 pairs"),
-    ([], [], {}, "at least 2 pairs"),
-    ([1.0, np.nan, 3.0], [1.0, 2.0, 3.0], {}, r"a has NaN .* positions \[1\]"),
-    ([1.0, 2.0, 3.0], [1.0, 2.0, np.inf], {}, r"b has NaN or infinite .* \[2\]"),
-    ([[1.0, 2.0]], [[1.0, 2.0]], {}, "1-D"),
-    ([1.0, 2.0, 3.0], [1.0, 2.5, 3.0], {"test": "welch"}, "unknown test 'welch'"),
-    ([1.0, 2.0, 3.0], [1.0, 2.5, 3.0], {"confidence": 95}, "between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "a, b, kwargs, message",
+    [
+        ([1.0, 2.0, 3.0], [1.0, 2.0], {}, "same length"),
+        ([1.0], [2.0], {}, "at least 2 pairs"),
+        ([], [], {}, "at least 2 pairs"),
+        ([1.0, np.nan, 3.0], [1.0, 2.0, 3.0], {}, r"a has NaN .* positions \[1\]"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0, np.inf], {}, r"b has NaN or infinite .* \[2\]"),
+        ([[1.0, 2.0]], [[1.0, 2.0]], {}, "1-D"),
+        ([1.0, 2.0, 3.0], [1.0, 2.5, 3.0], {"test": "welch"}, "unknown test 'welch'"),
+        ([1.0, 2.0, 3.0], [1.0, 2.5, 3.0], {"confidence": 95}, "between 0 and 1"),
+    ],
+)
 def test_paired_difference_refuses_bad_input_with_a_clear_message(a, b, kwargs, message):
     with pytest.raises(ValueError, match=message):
         paired_difference(a, b, **kwargs)
 
 
 # ------------------------------------------------------------------------------ Holm
+
 
 def test_holm_textbook_example_in_input_order():
     assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
@@ -178,8 +201,9 @@ def test_holm_is_monotone_capped_at_one_and_never_below_the_raw_p():
 
 
 def test_holm_leaves_untested_nan_out_of_the_family():
-    assert holm([0.01, float("nan"), 0.04]) == pytest.approx([0.02, float("nan"), 0.04],
-                                                             nan_ok=True)
+    assert holm([0.01, float("nan"), 0.04]) == pytest.approx(
+        [0.02, float("nan"), 0.04], nan_ok=True
+    )
     assert all(math.isnan(p) for p in holm([float("nan")]))
 
 
@@ -190,6 +214,7 @@ def test_holm_refuses_values_that_are_not_p_values(bad):
 
 
 # ------------------------------------------------------------------------------ bootstrap
+
 
 def scored_videos(n, *, seed=0, num_classes=20):
     """Scores that carry some signal about random labels."""
@@ -221,8 +246,9 @@ def test_bootstrap_interval_is_wider_with_fewer_videos():
 
 def test_bootstrap_of_a_mean_matches_the_normal_interval():
     values = np.random.default_rng(2).exponential(1.0, size=(2000, 1))
-    estimate, low, high = bootstrap_ci(lambda s, y: s.mean(), values, np.zeros_like(values),
-                                       n_boot=1000, seed=0, confidence=0.9)
+    estimate, low, high = bootstrap_ci(
+        lambda s, y: s.mean(), values, np.zeros_like(values), n_boot=1000, seed=0, confidence=0.9
+    )
     half = 1.6448536 * values.std(ddof=1) / math.sqrt(values.shape[0])  # z(0.95)
     assert estimate == pytest.approx(values.mean())
     assert low == pytest.approx(estimate - half, abs=0.15 * half)
@@ -247,16 +273,19 @@ def test_paired_bootstrap_resamples_the_same_videos_for_both_models():
     assert difference.ci_high - difference.ci_low < b_alone.ci_high - b_alone.ci_low
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda s, y: bootstrap_ci(gap, s[:10], y), "same number of rows"),
-    (lambda s, y: bootstrap_ci(gap, s[:1], y[:1]), "at least 2 rows"),
-    (lambda s, y: bootstrap_ci(gap, s, y, n_boot=1), "n_boot must be an integer >= 2"),
-    (lambda s, y: bootstrap_ci(gap, s, y, n_boot=10.5), "n_boot must be an integer"),
-    (lambda s, y: bootstrap_ci(gap, s, y, confidence=1.0), "between 0 and 1"),
-    (lambda s, y: bootstrap_ci(lambda *_: float("nan"), s, y, n_boot=5), "NaN or infinite"),
-    (lambda s, y: paired_bootstrap_ci(gap, s, s[:, :5], y), "same shape"),
-    (lambda s, y: paired_bootstrap_ci(gap, s, s[:3], y), "same number of rows"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda s, y: bootstrap_ci(gap, s[:10], y), "same number of rows"),
+        (lambda s, y: bootstrap_ci(gap, s[:1], y[:1]), "at least 2 rows"),
+        (lambda s, y: bootstrap_ci(gap, s, y, n_boot=1), "n_boot must be an integer >= 2"),
+        (lambda s, y: bootstrap_ci(gap, s, y, n_boot=10.5), "n_boot must be an integer"),
+        (lambda s, y: bootstrap_ci(gap, s, y, confidence=1.0), "between 0 and 1"),
+        (lambda s, y: bootstrap_ci(lambda *_: float("nan"), s, y, n_boot=5), "NaN or infinite"),
+        (lambda s, y: paired_bootstrap_ci(gap, s, s[:, :5], y), "same shape"),
+        (lambda s, y: paired_bootstrap_ci(gap, s, s[:3], y), "same number of rows"),
+    ],
+)
 def test_bootstrap_refuses_bad_input_with_a_clear_message(call, message):
     scores, labels = scored_videos(20)
     with pytest.raises(ValueError, match=message):
@@ -289,8 +318,19 @@ def test_compare_frameworks_gives_one_row_per_model_with_the_verdict():
         warnings.simplefilter("error")  # everything paired: no warning
         table = compare_frameworks(frame, metric="gap")
     assert table.columns.tolist() == [
-        "model", "n", "mean_keras", "mean_torch", "mean_diff", "ci_low", "ci_high", "d_z",
-        "p_value", "p_holm", "verdict", "note"]
+        "model",
+        "n",
+        "mean_keras",
+        "mean_torch",
+        "mean_diff",
+        "ci_low",
+        "ci_high",
+        "d_z",
+        "p_value",
+        "p_holm",
+        "verdict",
+        "note",
+    ]
     fc, moe = table.set_index("model").loc["fc"], table.set_index("model").loc["moe"]
     assert table["model"].tolist() == ["fc", "moe"]
     assert fc["n"] == 5 and fc["mean_diff"] == pytest.approx(-0.003)
@@ -309,18 +349,23 @@ def test_compare_frameworks_gives_one_row_per_model_with_the_verdict():
 
 def test_verdict_uses_the_holm_adjusted_p_not_the_raw_one():
     t_30, t_33 = 3.0, 3.3  # differences m + SPREAD have t = m * sqrt(2) / (1/1000)
-    frame = pd.concat([
-        runs("fc", 0.03 + SPREAD),  # p ~ 1e-5
-        runs("moe", t_30 / math.sqrt(2) / 1000 + SPREAD),  # p = 0.040
-        runs("bilstm", t_33 / math.sqrt(2) / 1000 + SPREAD),  # p = 0.030
-    ])
+    frame = pd.concat(
+        [
+            runs("fc", 0.03 + SPREAD),  # p ~ 1e-5
+            runs("moe", t_30 / math.sqrt(2) / 1000 + SPREAD),  # p = 0.040
+            runs("bilstm", t_33 / math.sqrt(2) / 1000 + SPREAD),  # p = 0.030
+        ]
+    )
     table = compare_frameworks(frame, metric="gap").set_index("model")
     assert table.loc["moe", "p_value"] == pytest.approx(t4_two_sided_p(t_30), rel=1e-6)
     assert table.loc["bilstm", "p_value"] == pytest.approx(t4_two_sided_p(t_33), rel=1e-6)
     assert (table["p_value"] < 0.05).all()
     assert table.loc["bilstm", "p_holm"] == pytest.approx(2 * t4_two_sided_p(t_33), rel=1e-6)
-    assert table["verdict"].tolist() == ["keras ahead", "no detectable difference",
-                                         "no detectable difference"]
+    assert table["verdict"].tolist() == [
+        "keras ahead",
+        "no detectable difference",
+        "no detectable difference",
+    ]
     lenient = compare_frameworks(frame, metric="gap", alpha=0.1)
     assert lenient["verdict"].tolist() == ["keras ahead"] * 3
 
@@ -338,13 +383,22 @@ def test_lower_is_better_flips_who_is_ahead():
 
 def test_unmatched_seeds_are_dropped_with_a_warning():
     frame = runs("fc", 0.03 + SPREAD)
-    frame = pd.concat([
-        frame[~((frame["framework"] == "torch") & (frame["seed"] == 4))],
-        pd.DataFrame([{"model": "fc", "framework": "torch", "seed": 9, "gap": 0.5},
-                      {"model": "fc", "framework": "jax", "seed": 0, "gap": 0.1}]),
-    ])
-    with pytest.warns(UserWarning, match=r"model=fc: dropped keras seed\(s\) \[4\].*torch "
-                                         r"seed\(s\) \[9\]"):
+    frame = pd.concat(
+        [
+            frame[~((frame["framework"] == "torch") & (frame["seed"] == 4))],
+            pd.DataFrame(
+                [
+                    {"model": "fc", "framework": "torch", "seed": 9, "gap": 0.5},
+                    {"model": "fc", "framework": "jax", "seed": 0, "gap": 0.1},
+                ]
+            ),
+        ]
+    )
+    with pytest.warns(
+        UserWarning,
+        match=r"model=fc: dropped keras seed\(s\) \[4\].*torch "
+        r"seed\(s\) \[9\]",
+    ):
         table = compare_frameworks(frame, metric="gap")
     assert table["n"].item() == 4
     assert table["mean_diff"].item() == pytest.approx(np.mean(0.03 + SPREAD[:4]))
@@ -371,8 +425,12 @@ def test_fewer_than_two_pairs_give_nan_p_and_no_detectable_difference():
 
 
 def test_compare_frameworks_groups_by_several_columns_and_passes_the_test_on():
-    frame = pd.concat([runs("fc", 0.03 + SPREAD).assign(features="rgb"),
-                       runs("fc", SPREAD).assign(features="audio")])
+    frame = pd.concat(
+        [
+            runs("fc", 0.03 + SPREAD).assign(features="rgb"),
+            runs("fc", SPREAD).assign(features="audio"),
+        ]
+    )
     table = compare_frameworks(frame, metric="gap", by=["model", "features"], test="wilcoxon")
     assert table[["model", "features"]].values.tolist() == [["fc", "rgb"], ["fc", "audio"]]
     assert table["p_value"].tolist() == pytest.approx([2 / 32, 1.0])  # 5 pairs: p >= 1/16
@@ -387,14 +445,20 @@ def test_identical_frameworks_are_no_difference_with_a_note():
     assert "all differences equal" in table["note"].item()
 
 
-@pytest.mark.parametrize("change, kwargs, message", [
-    (lambda f: f.drop(columns="seed"), {}, r"no column\(s\) \['seed'\]"),
-    (lambda f: f, {"metric": "hit_at_1"}, r"no column\(s\) \['hit_at_1'\]"),
-    (lambda f: pd.concat([f, f.iloc[:1]]), {},
-     r"model=fc: more than one torch run for seed \[0\]"),
-    (lambda f: f.assign(gap=f["gap"].where(f.index != 3)), {}, "model=fc: a has NaN"),
-    (lambda f: f, {"alpha": 5}, "alpha must lie strictly between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "change, kwargs, message",
+    [
+        (lambda f: f.drop(columns="seed"), {}, r"no column\(s\) \['seed'\]"),
+        (lambda f: f, {"metric": "hit_at_1"}, r"no column\(s\) \['hit_at_1'\]"),
+        (
+            lambda f: pd.concat([f, f.iloc[:1]]),
+            {},
+            r"model=fc: more than one torch run for seed \[0\]",
+        ),
+        (lambda f: f.assign(gap=f["gap"].where(f.index != 3)), {}, "model=fc: a has NaN"),
+        (lambda f: f, {"alpha": 5}, "alpha must lie strictly between 0 and 1"),
+    ],
+)
 def test_compare_frameworks_refuses_bad_tables_with_a_clear_message(change, kwargs, message):
     frame = change(runs("fc", 0.03 + SPREAD).reset_index(drop=True))
     with pytest.raises(ValueError, match=message):

@@ -11,14 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from yt8m_lib.data import synthetic as syn
 from yt8m_lib.cli import main
 from yt8m_lib.config import AUDIO_DIM, RGB_DIM
+from yt8m_lib.data import synthetic as syn
 from yt8m_lib.data.features import dequantize
 from yt8m_lib.data.records import FrameExample, VideoExample, expand_paths, iter_examples
 
-TINY = dict(train_videos=24, validate_videos=8, test_videos=8, train_shards=2,
-            validate_shards=1, test_shards=1)
+TINY = dict(
+    train_videos=24,
+    validate_videos=8,
+    test_videos=8,
+    train_shards=2,
+    validate_shards=1,
+    test_shards=1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,21 +42,32 @@ def test_layout_mirrors_the_official_partitions(smoke):
     manifest = json.loads((smoke / "manifest.json").read_text())
     for level in ("video", "frame"):
         names = sorted(p.name for p in (smoke / level).iterdir())
-        assert names == ["test0000.tfrecord", "test0001.tfrecord", "train0000.tfrecord",
-                         "train0001.tfrecord", "validate0000.tfrecord", "validate0001.tfrecord"]
+        assert names == [
+            "test0000.tfrecord",
+            "test0001.tfrecord",
+            "train0000.tfrecord",
+            "train0001.tfrecord",
+            "validate0000.tfrecord",
+            "validate0001.tfrecord",
+        ]
     listed = {f["path"]: f["bytes"] for f in manifest["files"]}
-    on_disk = {str(p.relative_to(smoke)): p.stat().st_size
-               for p in smoke.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    on_disk = {
+        str(p.relative_to(smoke)): p.stat().st_size
+        for p in smoke.rglob("*")
+        if p.is_file() and p.name != "manifest.json"
+    }
     assert listed == on_disk
     assert manifest["total_bytes"] == sum(on_disk.values())
 
 
 def test_shards_parse_with_plain_tensorflow(smoke):
     tf = pytest.importorskip("tensorflow")
-    video_spec = {"id": tf.io.FixedLenFeature([], tf.string),
-                  "labels": tf.io.VarLenFeature(tf.int64),
-                  "mean_rgb": tf.io.FixedLenFeature([RGB_DIM], tf.float32),
-                  "mean_audio": tf.io.FixedLenFeature([AUDIO_DIM], tf.float32)}
+    video_spec = {
+        "id": tf.io.FixedLenFeature([], tf.string),
+        "labels": tf.io.VarLenFeature(tf.int64),
+        "mean_rgb": tf.io.FixedLenFeature([RGB_DIM], tf.float32),
+        "mean_audio": tf.io.FixedLenFeature([AUDIO_DIM], tf.float32),
+    }
     ours = {ex.id: ex for ex in read(smoke, "video", "train")}
     seen = 0
     for record in tf.data.TFRecordDataset(str(smoke / "video" / "train0000.tfrecord")):
@@ -63,8 +80,10 @@ def test_shards_parse_with_plain_tensorflow(smoke):
     assert seen > 0
 
     context = {"id": tf.io.FixedLenFeature([], tf.string), "labels": tf.io.VarLenFeature(tf.int64)}
-    sequence = {"rgb": tf.io.FixedLenSequenceFeature([], tf.string),
-                "audio": tf.io.FixedLenSequenceFeature([], tf.string)}
+    sequence = {
+        "rgb": tf.io.FixedLenSequenceFeature([], tf.string),
+        "audio": tf.io.FixedLenSequenceFeature([], tf.string),
+    }
     frames = {ex.id: ex for ex in read(smoke, "frame", "train")}
     seen = 0
     for record in tf.data.TFRecordDataset(str(smoke / "frame" / "train0001.tfrecord")):
@@ -99,8 +118,11 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
     runs = {}
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
         syn.generate(tmp_path / name, "smoke", seed=seed, progress=False, **TINY)
-        runs[name] = {str(p.relative_to(tmp_path / name)): p.read_bytes()
-                      for p in sorted((tmp_path / name).rglob("*")) if p.is_file()}
+        runs[name] = {
+            str(p.relative_to(tmp_path / name)): p.read_bytes()
+            for p in sorted((tmp_path / name).rglob("*"))
+            if p.is_file()
+        }
     assert runs["a"] == runs["b"]
     assert runs["a"].keys() == runs["c"].keys()
     assert runs["a"]["frame/train0000.tfrecord"] != runs["c"]["frame/train0000.tfrecord"]
@@ -227,8 +249,17 @@ def test_vocabulary_has_the_official_columns_and_train_counts(smoke):
     with open(smoke / "vocabulary.csv", newline="") as f:
         rows = list(csv.DictReader(f))
         header = rows and list(rows[0])
-    assert header == ["Index", "TrainVideoCount", "KnowledgeGraphId", "Name", "WikiUrl",
-                      "Vertical1", "Vertical2", "Vertical3", "WikiDescription"]
+    assert header == [
+        "Index",
+        "TrainVideoCount",
+        "KnowledgeGraphId",
+        "Name",
+        "WikiUrl",
+        "Vertical1",
+        "Vertical2",
+        "Vertical3",
+        "WikiDescription",
+    ]
     assert [int(r["Index"]) for r in rows] == list(range(30))
     counts = Counter(int(c) for ex in read(smoke, "video", "train") for c in ex.labels)
     assert [int(r["TrainVideoCount"]) for r in rows] == [counts[i] for i in range(30)]
@@ -252,7 +283,9 @@ def test_manifest_records_every_parameter_and_the_evidence(smoke):
 
 def test_cli(tmp_path, capsys):
     out = tmp_path / "cli"
-    assert main(["synth", str(out), "--profile", "smoke", "--seed", "2", "--num-classes", "40"]) == 0
+    assert (
+        main(["synth", str(out), "--profile", "smoke", "--seed", "2", "--num-classes", "40"]) == 0
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["num_classes"] == 40 and manifest["seed"] == 2
     assert max(int(c) for ex in read(out, "video") for c in ex.labels) < 40

@@ -32,7 +32,7 @@ def test_runs_frame_gives_one_row_per_run(two_runs):
     frame = tables.runs_frame(records).sort_values("framework")
     assert len(frame) == 2
     assert list(frame["framework"]) == ["keras", "torch"]
-    assert list(frame.columns[:len(tables.ID_COLUMNS)]) == list(tables.ID_COLUMNS)
+    assert list(frame.columns[: len(tables.ID_COLUMNS)]) == list(tables.ID_COLUMNS)
     assert list(frame["gap"]) == pytest.approx([0.6, 0.4])  # the test split by default
     assert frame["map"].isna().all()  # stored as null (it was NaN)
     validate = tables.runs_frame(records, split="validate").sort_values("framework")
@@ -48,8 +48,9 @@ def test_runs_frame_gives_one_row_per_run(two_runs):
 
 def test_load_records_filters_and_leaves_out_autoencoders(two_runs):
     write_run(two_runs, sample_run_record("torch", model="autoencoder"), "autoencoder-video-seed0")
-    write_run(two_runs, sample_run_record("torch", model="bilstm"), "bilstm-raw-seed0",
-              profile="default")
+    write_run(
+        two_runs, sample_run_record("torch", model="bilstm"), "bilstm-raw-seed0", profile="default"
+    )
     assert len(tables.load_records(two_runs)) == 3
     assert len(tables.load_records(two_runs, profile="smoke")) == 2
     assert [r["framework"] for r in tables.load_records(two_runs, framework="keras")] == ["keras"]
@@ -100,10 +101,21 @@ def test_per_class_ap_from_a_predictions_file_averages_to_the_official_map(tmp_p
 
 def test_scaling_frame_gives_speed_up_per_framework_and_model():
     def record(framework, world, rate):
-        return {"framework": framework, "model": "fc", "distributed": {"world_size": world},
-                "timings": {"train_examples_per_s": rate}, "history": [{"val_gap": 0.5}]}
+        return {
+            "framework": framework,
+            "model": "fc",
+            "distributed": {"world_size": world},
+            "timings": {"train_examples_per_s": rate},
+            "history": [{"val_gap": 0.5}],
+        }
 
-    frame = tables.scaling_frame([record("torch", 1, 100.0), record("torch", 2, 150.0),
-                                  record("keras", 1, 80.0), record("keras", 2, 40.0)])
+    frame = tables.scaling_frame(
+        [
+            record("torch", 1, 100.0),
+            record("torch", 2, 150.0),
+            record("keras", 1, 80.0),
+            record("keras", 2, 40.0),
+        ]
+    )
     assert frame["speed-up"].tolist() == pytest.approx([1.0, 1.5, 1.0, 0.5])
     assert frame["parallel efficiency"].tolist() == pytest.approx([1.0, 0.75, 1.0, 0.25])

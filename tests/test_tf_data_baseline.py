@@ -9,11 +9,12 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from yt8m_lib.data import features as F  # noqa: E402
-from yt8m_lib.errors import DataError  # noqa: E402
-from benchmarks import tf_data as kdata  # noqa: E402
-from yt8m_lib.data.records import iter_examples, write_shard  # noqa: E402
 from conftest import files  # noqa: E402
+
+from benchmarks import tf_data as kdata  # noqa: E402
+from yt8m_lib.data import features as F  # noqa: E402
+from yt8m_lib.data.records import iter_examples, write_shard  # noqa: E402
+from yt8m_lib.errors import DataError  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("tf_data")
 REPO = Path(__file__).resolve().parents[1]
@@ -29,16 +30,34 @@ def tf_batches(paths, level, **kwargs):
 
 # ------------------------------------------------------------------ input pipeline
 
+
 @pytest.mark.parametrize("mode", ["uniform", "random", "all"])
 @pytest.mark.parametrize("readers", [1, 3])
 def test_frame_batches_equal_the_numpy_path(data, mode, readers):
     """Same videos, same order (shuffle buffer off), same frames, same values."""
     paths = files(data, "frame", "train")
     for reader in range(readers):
-        got = tf_batches(paths, "frame", seed=5, epoch=2, frames_per_video=8,
-                         frame_sampling=mode, reader_index=reader, num_readers=readers)
-        examples = list(iter_examples(paths, "frame", seed=5, epoch=2, reader_index=reader,
-                                      num_readers=readers, max_frames=300))
+        got = tf_batches(
+            paths,
+            "frame",
+            seed=5,
+            epoch=2,
+            frames_per_video=8,
+            frame_sampling=mode,
+            reader_index=reader,
+            num_readers=readers,
+        )
+        examples = list(
+            iter_examples(
+                paths,
+                "frame",
+                seed=5,
+                epoch=2,
+                reader_index=reader,
+                num_readers=readers,
+                max_frames=300,
+            )
+        )
         # the PyTorch pipeline's batch (yt8m_lib.torch.data collates with frame_batch)
         ref = F.frame_batch(examples, 30, 8, mode, [F.frame_rng(5, 2, ex.id) for ex in examples])
         assert got["id"] == ref["id"]
@@ -86,12 +105,16 @@ def test_a_label_outside_the_classes_names_the_file_and_record(tmp_path):
 
 def _frame_record_with(change) -> bytes:
     """A frame-level record of 3 frames, with ``change(SequenceExample)`` applied."""
-    from yt8m_lib.data.records import SequenceExample, serialize_frame_example
     from conftest import random_frame_examples
 
+    from yt8m_lib.data.records import SequenceExample, serialize_frame_example
+
     message = SequenceExample()
-    message.ParseFromString(serialize_frame_example(
-        random_frame_examples(1, num_classes=5, min_frames=3, max_frames=3)[0]))
+    message.ParseFromString(
+        serialize_frame_example(
+            random_frame_examples(1, num_classes=5, min_frames=3, max_frames=3)[0]
+        )
+    )
     change(message)
     return message.SerializeToString()
 
@@ -110,16 +133,20 @@ def _no_frames(message):
         del message.feature_lists.feature_list[key].feature[:]
 
 
-@pytest.mark.parametrize("bad_record, problem", [
-    (lambda: _frame_record_with(lambda m: None)[:-60], "Invalid protocol message"),
-    (lambda: _frame_record_with(_drop_last_audio_frame), "different numbers of frames"),
-    (lambda: _frame_record_with(_shorten_an_rgb_frame), "rgb frame is not 1024 bytes"),
-    (lambda: _frame_record_with(_no_frames), "no frames"),
-], ids=["truncated", "frame counts", "frame size", "no frames"])
-def test_a_bad_frame_record_inside_a_batch_names_its_file_and_record(tmp_path, bad_record,
-                                                                     problem):
+@pytest.mark.parametrize(
+    "bad_record, problem",
+    [
+        (lambda: _frame_record_with(lambda m: None)[:-60], "Invalid protocol message"),
+        (lambda: _frame_record_with(_drop_last_audio_frame), "different numbers of frames"),
+        (lambda: _frame_record_with(_shorten_an_rgb_frame), "rgb frame is not 1024 bytes"),
+        (lambda: _frame_record_with(_no_frames), "no frames"),
+    ],
+    ids=["truncated", "frame counts", "frame size", "no frames"],
+)
+def test_a_bad_frame_record_inside_a_batch_names_its_file_and_record(tmp_path, bad_record, problem):
     """Frame-level records are parsed a batch at a time; the error still names record 2."""
     from conftest import random_frame_examples
+
     from yt8m_lib.data.records import serialize_frame_example
     from yt8m_lib.data.tfrecord import write_records
 
@@ -127,14 +154,18 @@ def test_a_bad_frame_record_inside_a_batch_names_its_file_and_record(tmp_path, b
     path = tmp_path / "bad.tfrecord"
     write_records(path, good[:2] + [bad_record()] + good[3:])
     with pytest.raises(DataError) as info:
-        list(kdata.iterate(kdata.make_dataset(path, "frame", num_classes=5, batch_size=4,
-                                              frames_per_video=2)))
+        list(
+            kdata.iterate(
+                kdata.make_dataset(path, "frame", num_classes=5, batch_size=4, frames_per_video=2)
+            )
+        )
     assert (info.value.path, info.value.record) == (str(path), 2)
     assert problem in info.value.problem
 
 
 def test_a_video_record_without_a_feature_names_its_file_and_record(tmp_path):
     from conftest import random_video_examples
+
     from yt8m_lib.data.records import serialize_video_example
     from yt8m_lib.data.tfrecord import write_records
 
@@ -151,6 +182,7 @@ def test_a_video_record_without_a_feature_names_its_file_and_record(tmp_path):
 def test_a_truncated_video_record_is_a_clear_data_error(tmp_path):
     """TensorFlow's message quotes the record's bytes (not text): still a DataError."""
     from conftest import random_video_examples
+
     from yt8m_lib.data.records import serialize_video_example
     from yt8m_lib.data.tfrecord import write_records
 
@@ -164,5 +196,10 @@ def test_a_truncated_video_record_is_a_clear_data_error(tmp_path):
 
 def test_frame_records_read_as_video_level_are_refused(data):
     with pytest.raises(DataError, match="mean_"):
-        list(kdata.iterate(kdata.make_dataset(files(data, "frame", "validate"), "video",
-                                              num_classes=30, batch_size=4)))
+        list(
+            kdata.iterate(
+                kdata.make_dataset(
+                    files(data, "frame", "validate"), "video", num_classes=30, batch_size=4
+                )
+            )
+        )

@@ -12,9 +12,14 @@ import numpy as np
 import pytest
 
 from yt8m_lib.data import tfrecord
+from yt8m_lib.data.tfrecord import (
+    count_records,
+    frame_record,
+    masked_crc32c,
+    read_records,
+    write_records,
+)
 from yt8m_lib.errors import DataError
-from yt8m_lib.data.tfrecord import count_records, frame_record, masked_crc32c, read_records, \
-    write_records
 
 PAYLOADS = [b"first", b"", b"\x00\xff" * 5000, b"last"]
 
@@ -45,7 +50,7 @@ def test_layout_is_length_crc_payload_crc(shard):
     length, length_crc = struct.unpack_from("<QI", data, 0)
     assert length == len(PAYLOADS[0])
     assert length_crc == masked_crc32c(data[:8])
-    assert data[12:12 + length] == PAYLOADS[0]
+    assert data[12 : 12 + length] == PAYLOADS[0]
     assert struct.unpack_from("<I", data, 12 + length)[0] == masked_crc32c(PAYLOADS[0])
     assert data == b"".join(frame_record(p) for p in PAYLOADS)
 
@@ -91,7 +96,7 @@ def test_empty_file(tmp_path):
 def test_truncated_file_names_the_record(shard, cut):
     data = shard.read_bytes()
     start = offsets(PAYLOADS)[2]
-    shard.write_bytes(data[:start + cut])
+    shard.write_bytes(data[: start + cut])
     with pytest.raises(DataError, match="truncated") as info:
         list(read_records(shard))
     assert info.value.record == 2 and str(shard) in str(info.value)

@@ -20,10 +20,18 @@ def records(data, tmp_path_factory) -> dict:
     for framework in ("keras", "torch"):  # Keras first: TensorBoard then uses the real TF
         trainer = commands.load_framework(framework)
         found[framework] = trainer.train(
-            model="fc", train_paths=sorted((data / "video").glob("train*.tfrecord")),
+            model="fc",
+            train_paths=sorted((data / "video").glob("train*.tfrecord")),
             val_paths=sorted((data / "video").glob("validate*.tfrecord")),
-            out_dir=out / framework, profile="smoke", seed=0, num_classes=30,
-            device="cpu", progress=False, epochs=2, batch_size=BATCH)
+            out_dir=out / framework,
+            profile="smoke",
+            seed=0,
+            num_classes=30,
+            device="cpu",
+            progress=False,
+            epochs=2,
+            batch_size=BATCH,
+        )
     return found
 
 

@@ -8,8 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from yt8m_lib.config import MODEL_NAMES, VIDEO_LEVEL_MODELS, get_profile, with_overrides  # noqa: E402
-from yt8m_lib.torch.models import (Autoencoder, PackedLSTM, build_model,  # noqa: E402
-                                   count_parameters)
+from yt8m_lib.torch.models import Autoencoder, PackedLSTM, build_model, count_parameters  # noqa: E402
 
 CONFIG = with_overrides(get_profile("smoke").model, num_classes=7)
 B, T = 5, 6
@@ -17,21 +16,25 @@ B, T = 5, 6
 
 def video_batch(seed=0, config=CONFIG):
     g = torch.Generator().manual_seed(seed)
-    return {"rgb": torch.randn(B, config.rgb_dim, generator=g),
-            "audio": torch.randn(B, config.audio_dim, generator=g),
-            "labels": torch.zeros(B, config.num_classes)}
+    return {
+        "rgb": torch.randn(B, config.rgb_dim, generator=g),
+        "audio": torch.randn(B, config.audio_dim, generator=g),
+        "labels": torch.zeros(B, config.num_classes),
+    }
 
 
 def frame_batch(seed=0, config=CONFIG, num_frames=(6, 1, 3, 0, 4)):
     g = torch.Generator().manual_seed(seed)
     lengths = torch.tensor(num_frames)
     mask = (torch.arange(T)[None, :] < lengths[:, None]).float()[..., None]
-    return {"rgb": torch.randn(B, T, config.rgb_dim, generator=g) * mask,
-            "audio": torch.randn(B, T, config.audio_dim, generator=g) * mask,
-            "num_frames": lengths,
-            "mean_rgb": torch.randn(B, config.rgb_dim, generator=g),
-            "mean_audio": torch.randn(B, config.audio_dim, generator=g),
-            "labels": torch.zeros(B, config.num_classes)}
+    return {
+        "rgb": torch.randn(B, T, config.rgb_dim, generator=g) * mask,
+        "audio": torch.randn(B, T, config.audio_dim, generator=g) * mask,
+        "num_frames": lengths,
+        "mean_rgb": torch.randn(B, config.rgb_dim, generator=g),
+        "mean_audio": torch.randn(B, config.audio_dim, generator=g),
+        "labels": torch.zeros(B, config.num_classes),
+    }
 
 
 def batch_for(name, seed=0):
@@ -84,9 +87,12 @@ def test_parameter_counts_match_the_keras_formulas():
         "fc": fc_trunk + (width + 1) * k,
         "bilstm": 2 * lstm_params(d, u) + head(2 * u),
         # every stream is bidirectional: two LSTMs per stream, heads on 2u states
-        "stream_lstm": 2 * lstm_params(c.rgb_dim, u) + 2 * lstm_params(c.audio_dim, u)
+        "stream_lstm": 2 * lstm_params(c.rgb_dim, u)
+        + 2 * lstm_params(c.audio_dim, u)
         + 2 * head(2 * u),
-        "hybrid": fc_trunk + 2 * lstm_params(c.rgb_dim, u) + 2 * lstm_params(c.audio_dim, u)
+        "hybrid": fc_trunk
+        + 2 * lstm_params(c.rgb_dim, u)
+        + 2 * lstm_params(c.audio_dim, u)
         + head(width + 4 * u),
     }
     for name, count in expected.items():
@@ -120,7 +126,7 @@ def test_lstm_init_forget_bias_one_frozen_hh_bias_orthogonal_recurrent():
     lstm = PackedLSTM(10, 4, bidirectional=True).lstm
     for suffix in ("_l0", "_l0_reverse"):
         bias_ih = getattr(lstm, "bias_ih" + suffix)
-        assert torch.equal(bias_ih, torch.tensor([0.] * 4 + [1.] * 4 + [0.] * 8))
+        assert torch.equal(bias_ih, torch.tensor([0.0] * 4 + [1.0] * 4 + [0.0] * 8))
         bias_hh = getattr(lstm, "bias_hh" + suffix)
         assert torch.all(bias_hh == 0) and not bias_hh.requires_grad
         w = getattr(lstm, "weight_hh" + suffix).detach()  # (4u, u): orthonormal columns
@@ -135,8 +141,9 @@ def test_bilstm_ignores_padding_content_and_length():
     pad = (torch.arange(T)[None, :] >= batch["num_frames"][:, None]).float()[..., None]
     pad[batch["num_frames"] == 0, 0] = 0  # a video without frames reads one zero frame
     noisy["rgb"] = batch["rgb"] + 5 * pad * torch.randn_like(batch["rgb"])
-    longer = {k: torch.nn.functional.pad(v, (0, 0, 0, 3)) if v.dim() == 3 else v
-              for k, v in batch.items()}
+    longer = {
+        k: torch.nn.functional.pad(v, (0, 0, 0, 3)) if v.dim() == 3 else v for k, v in batch.items()
+    }
     with torch.no_grad():
         p = model(batch)
         assert torch.allclose(p, model(noisy), atol=1e-6)
@@ -161,8 +168,9 @@ def test_stream_lstm_averages_the_two_heads():
     batch = frame_batch()
     with torch.no_grad():
         rgb = torch.sigmoid(model.rgb_head(model.rgb_lstm(batch["rgb"], batch["num_frames"])))
-        audio = torch.sigmoid(model.audio_head(model.audio_lstm(batch["audio"],
-                                                                batch["num_frames"])))
+        audio = torch.sigmoid(
+            model.audio_head(model.audio_lstm(batch["audio"], batch["num_frames"]))
+        )
         assert torch.allclose(model(batch), (rgb + audio) / 2, atol=1e-7)
         heads = model(batch, heads=True)
     assert heads.shape == (2, B, CONFIG.num_classes)
@@ -173,11 +181,13 @@ def test_stream_lstm_trains_on_the_mean_of_its_heads_losses():
     """Late fusion (config spec): each head is trained as a classifier of its own stream;
     the loss of the averaged output would starve the slower head."""
     from yt8m_lib.config import HEAD_LOSS_MODELS
-    from yt8m_lib.torch.models import MODEL_CLASSES
-    from yt8m_lib.torch.models import classifier_loss, clipped_bce
+    from yt8m_lib.torch.models import MODEL_CLASSES, classifier_loss, clipped_bce
 
-    assert {n for n, c in MODEL_CLASSES.items() if getattr(c, "per_head_loss", False)} \
-        == set(HEAD_LOSS_MODELS) == {"stream_lstm"}
+    assert (
+        {n for n, c in MODEL_CLASSES.items() if getattr(c, "per_head_loss", False)}
+        == set(HEAD_LOSS_MODELS)
+        == {"stream_lstm"}
+    )
     train = get_profile("smoke").train
     torch.manual_seed(0)
     batch = frame_batch()
@@ -189,8 +199,10 @@ def test_stream_lstm_trains_on_the_mean_of_its_heads_losses():
             of_output = clipped_bce(model(batch), batch["labels"], train.bce_epsilon)
             if name == "stream_lstm":
                 rgb, audio = model(batch, heads=True)
-                per_head = (clipped_bce(rgb, batch["labels"], train.bce_epsilon)
-                            + clipped_bce(audio, batch["labels"], train.bce_epsilon)) / 2
+                per_head = (
+                    clipped_bce(rgb, batch["labels"], train.bce_epsilon)
+                    + clipped_bce(audio, batch["labels"], train.bce_epsilon)
+                ) / 2
                 assert loss == pytest.approx(per_head.item(), rel=1e-6)
                 assert loss.item() != pytest.approx(of_output.item(), rel=1e-3)
             else:
@@ -237,7 +249,6 @@ def test_autoencoder_codes_and_noise_only_in_training():
     rec_rgb, rec_audio = ae(rgb, audio)
     assert rec_rgb.shape == rgb.shape and rec_audio.shape == audio.shape
     assert not torch.equal(ae(rgb, audio)[0], rec_rgb)  # fresh noise each call
-
 
 
 def test_a_video_without_frames_reads_one_zero_frame():

@@ -11,28 +11,48 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import files  # noqa: E402
+
 from yt8m_lib.config import get_profile, with_overrides  # noqa: E402
+from yt8m_lib.data.batches import InputSpec  # noqa: E402
 from yt8m_lib.data.records import iter_examples  # noqa: E402
 from yt8m_lib.torch import train as trainer  # noqa: E402
 from yt8m_lib.torch.data import YT8MDataset, make_loader  # noqa: E402
-from conftest import files  # noqa: E402
-from yt8m_lib.data.batches import InputSpec  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("torch_train")
 SMOKE = get_profile("smoke")
 
 
-def make_dataset(paths, level, *, config=SMOKE.train, shuffle_seed=None, sampling=None,
-            batch_size=8, rank=0, world_size=1):
+def make_dataset(
+    paths,
+    level,
+    *,
+    config=SMOKE.train,
+    shuffle_seed=None,
+    sampling=None,
+    batch_size=8,
+    rank=0,
+    world_size=1,
+):
     """A YT8MDataset of the smoke profile's training stream (``shuffle_seed`` None: file
     order, as evaluation reads)."""
-    spec = InputSpec(tuple(str(p) for p in paths), level, 30, batch_size,
-                     config.frames_per_video, sampling or config.frame_sampling,
-                     config.normalize, True, shuffle_seed, config.shuffle_buffer)
+    spec = InputSpec(
+        tuple(str(p) for p in paths),
+        level,
+        30,
+        batch_size,
+        config.frames_per_video,
+        sampling or config.frame_sampling,
+        config.normalize,
+        True,
+        shuffle_seed,
+        config.shuffle_buffer,
+    )
     return YT8MDataset(spec, rank=rank, world_size=world_size)
 
 
 # ------------------------------------------------------------------ input pipeline
+
 
 def ids_of(dataset):
     return [example.id for example in dataset]
@@ -41,8 +61,9 @@ def ids_of(dataset):
 def test_ranks_together_read_every_record_once(data):
     paths = files(data, "video", "train")
     everything = sorted(ex.id for ex in iter_examples(paths, "video"))
-    shares = [ids_of(make_dataset(paths, "video", shuffle_seed=3, rank=r, world_size=3))
-              for r in range(3)]
+    shares = [
+        ids_of(make_dataset(paths, "video", shuffle_seed=3, rank=r, world_size=3)) for r in range(3)
+    ]
     assert sorted(sum(shares, [])) == everything
     assert all(shares)
 
@@ -53,10 +74,12 @@ def test_dataloader_workers_of_all_ranks_read_every_record_once(data):
     config = with_overrides(SMOKE.train, num_workers=2)
     per_rank = []
     for rank in (0, 1):
-        dataset = make_dataset(paths, "video", config=config, shuffle_seed=0, rank=rank,
-                               world_size=2)
-        per_rank.append([i for batch in make_loader(dataset, 8, num_workers=2)
-                         for i in batch["id"]])
+        dataset = make_dataset(
+            paths, "video", config=config, shuffle_seed=0, rank=rank, world_size=2
+        )
+        per_rank.append(
+            [i for batch in make_loader(dataset, 8, num_workers=2) for i in batch["id"]]
+        )
     everything = sorted(ex.id for ex in iter_examples(paths, "video"))
     assert sorted(per_rank[0] + per_rank[1]) == everything
     assert per_rank[0] and per_rank[1]
@@ -85,7 +108,7 @@ def test_frame_batches_have_the_contract_keys_and_types(data):
     assert batch["rgb"].shape == (4, k, 1024) and batch["rgb"].dtype == torch.float32
     assert batch["audio"].shape == (4, k, 128)
     assert batch["num_frames"].dtype == torch.int64 and torch.all(batch["num_frames"] <= k)
-    assert batch["labels"].shape == (4, 30) and set(batch["labels"].unique().tolist()) <= {0., 1.}
+    assert batch["labels"].shape == (4, 30) and set(batch["labels"].unique().tolist()) <= {0.0, 1.0}
     # random frame draws depend on (seed, epoch, video id) only: the same again
     again = next(iter(make_loader(dataset, 4)))
     assert torch.equal(batch["rgb"], again["rgb"])
@@ -140,7 +163,8 @@ def test_a_chunked_loader_with_workers_reads_every_video_once(data):
     batches = list(make_loader(dataset, 4, num_workers=2, chunk_videos=8))
     assert all(len(batch["id"]) <= 4 for batch in batches)
     assert sorted(i for batch in batches for i in batch["id"]) == sorted(
-        ex.id for ex in iter_examples(paths, "video"))
+        ex.id for ex in iter_examples(paths, "video")
+    )
 
 
 def test_collate_makes_tensors_and_keeps_ids_as_strings(data):
@@ -171,13 +195,13 @@ w.add_scalar('a', 1.0, 1)
 w.close()
 print('tensorflow' in sys.modules, 'keras' in sys.modules)
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["False", "False"]
 
 
 # ------------------------------------------------------------------ loss
+
 
 def test_clipped_bce_is_the_mean_binary_cross_entropy_of_clipped_probabilities():
     from yt8m_lib.torch.models import clipped_bce
@@ -191,6 +215,7 @@ def test_clipped_bce_is_the_mean_binary_cross_entropy_of_clipped_probabilities()
 
 
 # ------------------------------------------------------------------ the step
+
 
 def test_train_step_is_clipped_bce_adam_with_global_clipping(data):
     # the step fit, parity and the benchmarks share, against the same step written out
@@ -207,13 +232,15 @@ def test_train_step_is_clipped_bce_adam_with_global_clipping(data):
     batch = next(iter(make_loader(dataset, 16)))
     optimizer = trainer.make_optimizer(model, train_config)
     assert optimizer.defaults["eps"] == train_config.adam_epsilon
-    ref_optimizer = torch.optim.Adam(reference.parameters(), lr=0.01,
-                                     betas=(train_config.adam_beta_1, train_config.adam_beta_2),
-                                     eps=train_config.adam_epsilon)
+    ref_optimizer = torch.optim.Adam(
+        reference.parameters(),
+        lr=0.01,
+        betas=(train_config.adam_beta_1, train_config.adam_beta_2),
+        eps=train_config.adam_epsilon,
+    )
     for _ in range(2):
         loss = trainer.train_step(model, optimizer, batch, train_config)
-        ref_loss = clipped_bce(reference(batch), batch["labels"],
-                                       train_config.bce_epsilon)
+        ref_loss = clipped_bce(reference(batch), batch["labels"], train_config.bce_epsilon)
         ref_optimizer.zero_grad()
         ref_loss.backward()
         torch.nn.utils.clip_grad_norm_(list(reference.parameters()), 0.01)

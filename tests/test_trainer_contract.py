@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import TINY_NUM_CLASSES, files, train_tiny
+
 from yt8m_lib import training
 from yt8m_lib.errors import ConfigError, DataError
 
@@ -33,8 +33,7 @@ def weights(path: Path) -> dict:
     if path.suffix == ".pt":
         import torch
 
-        return {k: v.numpy() for k, v in
-                torch.load(path, weights_only=False)["model"].items()}
+        return {k: v.numpy() for k, v in torch.load(path, weights_only=False)["model"].items()}
     with np.load(path) as saved:
         return {k: saved[k] for k in saved.files if k.startswith("v")}
 
@@ -55,10 +54,30 @@ def fc_run(request, data, tmp_path_factory):
     return request.param, trainer, out, train_tiny(trainer, data, out, epochs=2)
 
 
-RECORD_KEYS = ("schema", "run_id", "created", "framework", "model", "features", "profile",
-               "seed", "config", "data", "history", "best_epoch", "epochs_trained",
-               "evaluations", "timings", "timing_definitions", "hardware", "parameters",
-               "distributed", "skipped_batches", "environment", "git")
+RECORD_KEYS = (
+    "schema",
+    "run_id",
+    "created",
+    "framework",
+    "model",
+    "features",
+    "profile",
+    "seed",
+    "config",
+    "data",
+    "history",
+    "best_epoch",
+    "epochs_trained",
+    "evaluations",
+    "timings",
+    "timing_definitions",
+    "hardware",
+    "parameters",
+    "distributed",
+    "skipped_batches",
+    "environment",
+    "git",
+)
 
 
 def test_a_run_writes_its_record_checkpoints_and_logs(fc_run):
@@ -69,15 +88,29 @@ def test_a_run_writes_its_record_checkpoints_and_logs(fc_run):
     assert saved["run_id"] == record["run_id"]
     assert saved["framework"] == name and saved["model"] == "fc"
     assert [h["epoch"] for h in saved["history"]] == [1, 2] and saved["epochs_trained"] == 2
-    for key in ("train_loss", "val_loss", "val_gap", "val_hit_at_1", "val_perr", "val_map",
-                "epoch_seconds"):
+    for key in (
+        "train_loss",
+        "val_loss",
+        "val_gap",
+        "val_hit_at_1",
+        "val_perr",
+        "val_map",
+        "epoch_seconds",
+    ):
         assert all(np.isfinite(h[key]) for h in saved["history"]), key
     assert saved["data"]["num_train_videos"] == 64 and saved["data"]["num_val_videos"] == 24
     assert saved["data"]["num_classes"] == TINY_NUM_CLASSES
     assert saved["distributed"]["world_size"] == 1
     assert saved["skipped_batches"] == {"single_video": 0, "uneven_shards": 0}
-    for key in ("train_examples_per_s", "median_step_s", "step_s_p10", "step_s_p90",
-                "inference_videos_per_s", "inference_batch_latency_ms", "total_train_s"):
+    for key in (
+        "train_examples_per_s",
+        "median_step_s",
+        "step_s_p10",
+        "step_s_p90",
+        "inference_videos_per_s",
+        "inference_batch_latency_ms",
+        "total_train_s",
+    ):
         assert saved["timings"][key] > 0, key
     assert "summary" in saved["hardware"] and saved["parameters"] > 0
     assert (out / trainer.BEST).is_file() and (out / trainer.LAST).is_file()
@@ -100,9 +133,13 @@ def test_evaluate_scores_the_best_weights_and_writes_predictions(fc_run, data, t
     from yt8m_lib.evaluation.predictions import read_predictions
 
     predictions = tmp_path / "validate.csv"
-    metrics = trainer.evaluate(out, files(data, "video", "validate"),
-                               predictions_path=predictions,
-                               vocabulary=data / "vocabulary.csv", split_name="again")
+    metrics = trainer.evaluate(
+        out,
+        files(data, "video", "validate"),
+        predictions_path=predictions,
+        vocabulary=data / "vocabulary.csv",
+        split_name="again",
+    )
     # the same data as the validation of the best epoch: the same numbers
     assert metrics["gap"] == pytest.approx(record["evaluations"]["validate"]["gap"], abs=1e-6)
     assert metrics["num_videos"] == 24 and "genre_accuracy" in metrics
@@ -115,8 +152,7 @@ def test_evaluate_scores_the_best_weights_and_writes_predictions(fc_run, data, t
 
 
 @pytest.mark.parametrize("name", FRAMEWORKS)
-def test_a_run_stopped_and_resumed_ends_with_the_same_weights_and_run_id(name, data,
-                                                                         tmp_path):
+def test_a_run_stopped_and_resumed_ends_with_the_same_weights_and_run_id(name, data, tmp_path):
     """fc has dropout and BatchNorm: the random state and the statistics resume too."""
     trainer = framework_module(name)
     straight = train_tiny(trainer, data, tmp_path / "straight", epochs=3)
@@ -146,12 +182,10 @@ def test_a_batch_of_one_video_is_skipped_and_counted_for_batchnorm(name, data, t
     normalise: fc (BatchNorm) skips it and says so; logistic (no BatchNorm) trains on it."""
     trainer = framework_module(name)
     seen = training.RecordTrainedIds()
-    record = train_tiny(trainer, data, tmp_path / "fc", batch_size=63, epochs=2,
-                        callbacks=[seen])
+    record = train_tiny(trainer, data, tmp_path / "fc", batch_size=63, epochs=2, callbacks=[seen])
     assert record["skipped_batches"] == {"single_video": 2, "uneven_shards": 0}
     assert len(seen.seen) == 2 * 63
-    record = train_tiny(trainer, data, tmp_path / "logistic", "logistic", batch_size=63,
-                        epochs=1)
+    record = train_tiny(trainer, data, tmp_path / "logistic", "logistic", batch_size=63, epochs=1)
     assert record["skipped_batches"]["single_video"] == 0
 
 
@@ -160,12 +194,17 @@ def test_both_frameworks_train_on_the_same_videos_in_the_same_order(name, data, 
     trainer = framework_module(name)
     seen = training.RecordTrainedIds()
     train_tiny(trainer, data, tmp_path / "run", "bilstm", "frame", epochs=2, callbacks=[seen])
-    from yt8m_lib.data.batches import InputSpec
     from yt8m_lib.config import get_profile
+    from yt8m_lib.data.batches import InputSpec
 
-    spec = InputSpec.for_training(files(data, "frame", "train"), "frame",
-                                  get_profile("smoke").train, num_classes=TINY_NUM_CLASSES,
-                                  seed=0, video_means=False)
+    spec = InputSpec.for_training(
+        files(data, "frame", "train"),
+        "frame",
+        get_profile("smoke").train,
+        num_classes=TINY_NUM_CLASSES,
+        seed=0,
+        video_means=False,
+    )
     expected = [(e, ex.id) for e in range(2) for ex in spec.examples(e)]
     assert seen.seen == expected
 
@@ -173,18 +212,33 @@ def test_both_frameworks_train_on_the_same_videos_in_the_same_order(name, data, 
 @pytest.mark.parametrize("name", FRAMEWORKS)
 def test_autoencoder_codes_feed_a_frame_model(name, data, tmp_path):
     trainer = framework_module(name)
-    ae = trainer.train_autoencoder(level="frame", train_paths=files(data, "frame", "train"),
-                                   val_paths=files(data, "frame", "validate"),
-                                   out_dir=tmp_path / "ae", profile="smoke", seed=0,
-                                   num_classes=TINY_NUM_CLASSES, device="cpu", progress=False,
-                                   epochs=2)
+    ae = trainer.train_autoencoder(
+        level="frame",
+        train_paths=files(data, "frame", "train"),
+        val_paths=files(data, "frame", "validate"),
+        out_dir=tmp_path / "ae",
+        profile="smoke",
+        seed=0,
+        num_classes=TINY_NUM_CLASSES,
+        device="cpu",
+        progress=False,
+        epochs=2,
+    )
     assert ae["model"] == "autoencoder" and len(ae["history"]) == 2
     for entry in ae["history"]:
         assert entry["val_loss"] == pytest.approx(entry["val_rgb_mse"] + entry["val_audio_mse"])
     best = min(ae["history"], key=lambda h: h["val_loss"])
     assert ae["best_epoch"] == best["epoch"]  # lower is better for the autoencoder
-    record = train_tiny(trainer, data, tmp_path / "hybrid", "hybrid", "frame", epochs=1,
-                        features="autoencoder", autoencoder_dir=tmp_path / "ae")
+    record = train_tiny(
+        trainer,
+        data,
+        tmp_path / "hybrid",
+        "hybrid",
+        "frame",
+        epochs=1,
+        features="autoencoder",
+        autoencoder_dir=tmp_path / "ae",
+    )
     assert record["features"] == "autoencoder"
     assert record["config"]["model"]["rgb_dim"] == ae["config"]["model"]["ae_rgb_code"]
     assert record["config"]["model"]["audio_dim"] == ae["config"]["model"]["ae_audio_code"]
@@ -193,18 +247,21 @@ def test_autoencoder_codes_feed_a_frame_model(name, data, tmp_path):
 
 
 @pytest.mark.parametrize("name", FRAMEWORKS)
-def test_a_second_run_into_a_locked_folder_is_refused_and_loses_nothing(name, data,
-                                                                         tmp_path):
+def test_a_second_run_into_a_locked_folder_is_refused_and_loses_nothing(name, data, tmp_path):
     trainer = framework_module(name)
     out = tmp_path / "run"
     train_tiny(trainer, data, out, epochs=1)
     before = (out / "run.json").read_text()
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        (out / training.LOCK_FILE).write_text(json.dumps(
-            {"pid": holder.pid, "host": os.uname().nodename, "since": "earlier"}))
-        with pytest.raises(ConfigError, match=rf"being written by another run \(pid "
-                                              rf"{holder.pid} on .* since earlier\)"):
+        (out / training.LOCK_FILE).write_text(
+            json.dumps({"pid": holder.pid, "host": os.uname().nodename, "since": "earlier"})
+        )
+        with pytest.raises(
+            ConfigError,
+            match=rf"being written by another run \(pid "
+            rf"{holder.pid} on .* since earlier\)",
+        ):
             train_tiny(trainer, data, out, epochs=2)
         assert (out / "run.json").read_text() == before
         assert (out / training.LOCK_FILE).exists()  # still the holder's
@@ -217,8 +274,7 @@ def test_a_second_run_into_a_locked_folder_is_refused_and_loses_nothing(name, da
 
 
 @pytest.mark.parametrize("name", FRAMEWORKS)
-def test_a_corrupt_training_record_stops_the_run_naming_file_and_record(name, data,
-                                                                         tmp_path):
+def test_a_corrupt_training_record_stops_the_run_naming_file_and_record(name, data, tmp_path):
     trainer = framework_module(name)
     broken = tmp_path / "data"
     broken.mkdir()
@@ -229,10 +285,18 @@ def test_a_corrupt_training_record_stops_the_run_naming_file_and_record(name, da
     payload[len(payload) // 2] ^= 0xFF  # a flipped byte inside a record: its CRC fails
     shard.write_bytes(bytes(payload))
     with pytest.raises(DataError, match=rf"{shard.name}.*record \d+"):
-        trainer.train(model="fc", train_paths=sorted(broken.glob("train*")),
-                      val_paths=files(data, "video", "validate"), out_dir=tmp_path / "run",
-                      profile="smoke", seed=0, num_classes=TINY_NUM_CLASSES, device="cpu",
-                      progress=False, epochs=1)
+        trainer.train(
+            model="fc",
+            train_paths=sorted(broken.glob("train*")),
+            val_paths=files(data, "video", "validate"),
+            out_dir=tmp_path / "run",
+            profile="smoke",
+            seed=0,
+            num_classes=TINY_NUM_CLASSES,
+            device="cpu",
+            progress=False,
+            epochs=1,
+        )
     assert not (tmp_path / "run" / training.LOCK_FILE).exists()  # released on the error
 
 
@@ -253,12 +317,33 @@ def test_the_two_adapters_implement_the_same_names():
 
     contract = {n for n in vars(training.Trainer) if not n.startswith("_")}
     for module in (torch_train, keras_train):
-        implemented = {n for n in contract if getattr(module.Trainer, n) is not
-                       getattr(training.Trainer, n, None)}
-        assert implemented >= contract - {"rank", "world_size", "skips_single_video_batches",
-                                          "lower_is_better", "is_main", "barrier",
-                                          "hardware_monitor", "batch_ids", "end_epoch",
-                                          "close", "framework", "LAST", "BEST"}
-        for function in ("train", "train_autoencoder", "evaluate", "run", "predict",
-                         "make_optimizer", "load_trained"):
+        implemented = {
+            n
+            for n in contract
+            if getattr(module.Trainer, n) is not getattr(training.Trainer, n, None)
+        }
+        assert implemented >= contract - {
+            "rank",
+            "world_size",
+            "skips_single_video_batches",
+            "lower_is_better",
+            "is_main",
+            "barrier",
+            "hardware_monitor",
+            "batch_ids",
+            "end_epoch",
+            "close",
+            "framework",
+            "LAST",
+            "BEST",
+        }
+        for function in (
+            "train",
+            "train_autoencoder",
+            "evaluate",
+            "run",
+            "predict",
+            "make_optimizer",
+            "load_trained",
+        ):
             assert callable(getattr(module, function)), (module.__name__, function)

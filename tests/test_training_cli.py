@@ -19,17 +19,43 @@ def data(tmp_path_factory) -> Path:
     from yt8m_lib.data.synthetic import generate
 
     out = tmp_path_factory.mktemp("synth")
-    generate(out, profile="smoke", seed=0, progress=False, train_videos=32, validate_videos=16,
-             test_videos=8, train_shards=1, validate_shards=1, test_shards=1,
-             min_frames=10, max_frames=16)
+    generate(
+        out,
+        profile="smoke",
+        seed=0,
+        progress=False,
+        train_videos=32,
+        validate_videos=16,
+        test_videos=8,
+        train_shards=1,
+        validate_shards=1,
+        test_shards=1,
+        min_frames=10,
+        max_frames=16,
+    )
     return out
 
 
 def train_args(data, *extra, model="fc", level="video", out="run"):
-    return ["train", "--framework", "torch", "--model", model, "--profile", "smoke",
-            "--train-data", str(data / level / "train*"),
-            "--val-data", str(data / level / "validate*"),
-            "--out", str(data.parent / out), "--no-progress", "--device", "cpu", *extra]
+    return [
+        "train",
+        "--framework",
+        "torch",
+        "--model",
+        model,
+        "--profile",
+        "smoke",
+        "--train-data",
+        str(data / level / "train*"),
+        "--val-data",
+        str(data / level / "validate*"),
+        "--out",
+        str(data.parent / out),
+        "--no-progress",
+        "--device",
+        "cpu",
+        *extra,
+    ]
 
 
 def fails(capsys, argv, *words):
@@ -53,8 +79,9 @@ def test_empty_glob(data, capsys):
 
 
 def test_frame_level_data_for_a_video_level_model(data, capsys):
-    fails(capsys, train_args(data, level="frame"), "train0000.tfrecord", "frame-level",
-          "video-level")
+    fails(
+        capsys, train_args(data, level="frame"), "train0000.tfrecord", "frame-level", "video-level"
+    )
 
 
 def test_video_level_data_for_a_frame_level_model(data, capsys):
@@ -75,8 +102,9 @@ def test_vocabulary_differs_from_the_manifest(data, tmp_path, capsys):
     vocabulary = tmp_path / "vocabulary.csv"
     lines = (data / "vocabulary.csv").read_text().splitlines()
     vocabulary.write_text("\n".join(lines[:11]) + "\n")  # header + 10 classes
-    fails(capsys, train_args(data, "--vocabulary", str(vocabulary)), "10 classes",
-          "manifest says 30")
+    fails(
+        capsys, train_args(data, "--vocabulary", str(vocabulary)), "10 classes", "manifest says 30"
+    )
 
 
 def test_labels_outside_the_classes(data, tmp_path, capsys):
@@ -90,14 +118,21 @@ def test_labels_outside_the_classes(data, tmp_path, capsys):
 
 
 def test_missing_vocabulary_file(data, capsys):
-    fails(capsys, train_args(data, "--vocabulary", str(data / "missing.csv")), "missing.csv",
-          "not found")
+    fails(
+        capsys,
+        train_args(data, "--vocabulary", str(data / "missing.csv")),
+        "missing.csv",
+        "not found",
+    )
 
 
 def test_autoencoder_features_need_an_autoencoder_run(data, capsys):
     fails(capsys, train_args(data, "--features", "autoencoder"), "--autoencoder")
-    fails(capsys, train_args(data, "--features", "autoencoder", "--autoencoder", str(data)),
-          "no run record")
+    fails(
+        capsys,
+        train_args(data, "--features", "autoencoder", "--autoencoder", str(data)),
+        "no run record",
+    )
 
 
 def test_a_missing_framework_is_named(monkeypatch):
@@ -132,9 +167,21 @@ def test_train_then_evaluate_from_the_command_line(data, capsys, tmp_path):
     assert summary["model"] == "fc" and summary["best_epoch"] == 1
     assert 0 <= summary["validate"]["gap"] <= 1
     predictions = tmp_path / "p.csv"
-    assert main(["evaluate", str(data.parent / "cli_run"), "--data",
-                 str(data / "video" / "test*"), "--predictions", str(predictions),
-                 "--split-name", "heldout"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(data.parent / "cli_run"),
+                "--data",
+                str(data / "video" / "test*"),
+                "--predictions",
+                str(predictions),
+                "--split-name",
+                "heldout",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["num_videos"] == 8 and "genre_accuracy" in metrics  # vocabulary beside data
     assert predictions.read_text().startswith("VideoId,LabelConfidencePairs\n")
@@ -148,5 +195,4 @@ def test_evaluate_refuses_data_of_the_wrong_level(data, capsys):
     if not (run / "run.json").is_file():
         assert main(train_args(data, "--epochs", "1", out="cli_run")) == 0
         capsys.readouterr()
-    fails(capsys, ["evaluate", str(run), "--data", str(data / "frame" / "test*")],
-          "frame-level")
+    fails(capsys, ["evaluate", str(run), "--data", str(data / "frame" / "test*")], "frame-level")

@@ -32,7 +32,8 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="yt8m", description="YouTube-8M thesis companion: data, training, evaluation.")
+        prog="yt8m", description="YouTube-8M thesis companion: data, training, evaluation."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -40,23 +41,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out_dir", help="output folder (video/, frame/, vocabulary.csv, manifest.json)")
     p.add_argument("--profile", choices=PROFILES, default="default")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-classes", type=int, default=None,
-                   help="vocabulary size (default: the profile's; 3862 for the real vocabulary)")
-    p.add_argument("--min-seconds", type=int, default=None,
-                   help="keep only videos with at least this many frames (the thesis used 100)")
+    p.add_argument(
+        "--num-classes",
+        type=int,
+        default=None,
+        help="vocabulary size (default: the profile's; 3862 for the real vocabulary)",
+    )
+    p.add_argument(
+        "--min-seconds",
+        type=int,
+        default=None,
+        help="keep only videos with at least this many frames (the thesis used 100)",
+    )
 
-    p = sub.add_parser("download", help="download a fraction of the real dataset (official protocol)")
+    p = sub.add_parser(
+        "download", help="download a fraction of the real dataset (official protocol)"
+    )
     p.add_argument("--partition", required=True, help="e.g. 2/video/train, 2/frame/validate")
-    p.add_argument("--fraction", default="1/1", help="X/Y keeps the files with md5(name) %% Y == X-1")
+    p.add_argument(
+        "--fraction", default="1/1", help="X/Y keeps the files with md5(name) %% Y == X-1"
+    )
     p.add_argument("--mirror", default="us", choices=("us", "eu", "asia"))
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--dry-run", action="store_true", help="list what would be fetched")
-    p.add_argument("--base-url", default=None,
-                   help="serve plans and files from here instead of data.yt8m.org (tests, mirrors)")
+    p.add_argument(
+        "--base-url",
+        default=None,
+        help="serve plans and files from here instead of data.yt8m.org (tests, mirrors)",
+    )
     p.add_argument("--no-vocabulary", action="store_true", help="do not fetch vocabulary.csv")
 
-    for name, help_text in (("inspect", "summarise record files; non-zero exit on bad input"),
-                            ("export", "export record files to a .npz of dequantized arrays")):
+    for name, help_text in (
+        ("inspect", "summarise record files; non-zero exit on bad input"),
+        ("export", "export record files to a .npz of dequantized arrays"),
+    ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("paths", nargs="+", help="files or glob patterns")
         p.add_argument("--vocabulary", default=None, help="vocabulary.csv to check labels against")
@@ -78,14 +96,24 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--epochs", type=int, default=None)
         p.add_argument("--batch-size", type=int, default=None)
         p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--vocabulary", default=None,
-                       help="vocabulary.csv (default: the one beside the data, if any)")
-        p.add_argument("--num-classes", type=int, default=None,
-                       help="number of classes when there is no vocabulary")
+        p.add_argument(
+            "--vocabulary",
+            default=None,
+            help="vocabulary.csv (default: the one beside the data, if any)",
+        )
+        p.add_argument(
+            "--num-classes",
+            type=int,
+            default=None,
+            help="number of classes when there is no vocabulary",
+        )
         p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: automatic)")
         p.add_argument("--mixed-precision", action="store_true", help="float16 autocast on GPU")
-        p.add_argument("--no-resume", action="store_true",
-                       help="start afresh even if the run folder has a checkpoint")
+        p.add_argument(
+            "--no-resume",
+            action="store_true",
+            help="start afresh even if the run folder has a checkpoint",
+        )
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     p = sub.add_parser("autoencoder", help="train the denoising autoencoder (feature engineering)")
@@ -95,8 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one model in one framework, write its run record")
     add_training_arguments(p, model=True)
     p.add_argument("--features", choices=("raw", "autoencoder"), default="raw")
-    p.add_argument("--autoencoder", default=None,
-                   help="run folder of a trained autoencoder (for --features autoencoder)")
+    p.add_argument(
+        "--autoencoder",
+        default=None,
+        help="run folder of a trained autoencoder (for --features autoencoder)",
+    )
 
     p = sub.add_parser("evaluate", help="score a trained run on data; print metrics as JSON")
     p.add_argument("run_dir")
@@ -111,8 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--profile", choices=PROFILES, default="smoke")
 
-    p = sub.add_parser("real-check", help="the quality bar on real video-level shards: fc vs "
-                       "logistic vs the label prior, on held-out shards")
+    p = sub.add_parser(
+        "real-check",
+        help="the quality bar on real video-level shards: fc vs "
+        "logistic vs the label prior, on held-out shards",
+    )
     p.add_argument("data_dir", help="folder of real video-level shards (e.g. $YT8M_REAL_DIR)")
     p.add_argument("--out", default="results/real_check", help="run folders and summary.json")
     p.add_argument("--framework", choices=FRAMEWORKS, default="torch")

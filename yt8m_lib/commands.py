@@ -1,6 +1,7 @@
-"""The commands that train and score (``yt8m train``, ``autoencoder``, ``evaluate``), framework-neutral: check the inputs, then hand over to
-``yt8m_lib.{torch,keras}.train`` (imported only then, so a missing framework gives a clear
-message and the other framework is never imported).
+"""The commands that train and score (``yt8m train``, ``autoencoder``, ``evaluate``),
+framework-neutral: check the inputs, then hand over to ``yt8m_lib.{torch,keras}.train``
+(imported only then, so a missing framework gives a clear message and the other framework
+is never imported).
 
 Checked before any training starts (each a one-line ConfigError/DataError, exit status 2):
 an unknown model name, a glob that matches nothing, records of the wrong level for the model,
@@ -18,9 +19,8 @@ import json
 import sys
 from pathlib import Path
 
-
+from yt8m_lib.config import FRAMEWORKS, MODEL_NAMES, NUM_CLASSES_2018, model_level
 from yt8m_lib.data import records
-from yt8m_lib.config import (FRAMEWORKS, MODEL_NAMES, NUM_CLASSES_2018, model_level)
 from yt8m_lib.data.datasets import manifest_classes, resolve_vocabulary
 from yt8m_lib.errors import ConfigError, DataError, MissingFrameworkError
 
@@ -29,6 +29,7 @@ FRAMEWORK_PACKAGES = {"torch": ("torch",), "keras": ("tensorflow", "keras")}
 
 
 # ------------------------------------------------------------------ dispatch
+
 
 def load_framework(framework: str):
     """``yt8m_lib.{framework}.train``; MissingFrameworkError when the framework is absent."""
@@ -40,11 +41,13 @@ def load_framework(framework: str):
         if (error.name or "").split(".")[0] in FRAMEWORK_PACKAGES[framework]:
             raise MissingFrameworkError(
                 f"--framework {framework} needs {' and '.join(FRAMEWORK_PACKAGES[framework])}, "
-                f"which is not installed ({error}); run `make setup`") from None
+                f"which is not installed ({error}); run `make setup`"
+            ) from None
         raise
 
 
 # ------------------------------------------------------------------ inputs
+
 
 def resolve_num_classes(vocabulary: Path | None, num_classes: int | None, data_paths) -> int:
     """Classes of the run: the vocabulary's rows, checked against --num-classes and the
@@ -55,11 +58,14 @@ def resolve_num_classes(vocabulary: Path | None, num_classes: int | None, data_p
     if vocabulary is not None:
         rows = Vocabulary.load(vocabulary).num_classes
         if num_classes is not None and num_classes != rows:
-            raise ConfigError(f"the vocabulary {vocabulary} has {rows} classes but "
-                              f"--num-classes is {num_classes}")
+            raise ConfigError(
+                f"the vocabulary {vocabulary} has {rows} classes but --num-classes is {num_classes}"
+            )
         if from_manifest is not None and from_manifest != rows:
-            raise ConfigError(f"the vocabulary {vocabulary} has {rows} classes but the data's "
-                              f"manifest says {from_manifest}")
+            raise ConfigError(
+                f"the vocabulary {vocabulary} has {rows} classes but the data's "
+                f"manifest says {from_manifest}"
+            )
         return rows
     if num_classes is not None:
         if num_classes < 1:
@@ -67,8 +73,11 @@ def resolve_num_classes(vocabulary: Path | None, num_classes: int | None, data_p
         return num_classes
     if from_manifest is not None:
         return from_manifest
-    print(f"no vocabulary found beside the data; assuming {NUM_CLASSES_2018} classes "
-          "(give --vocabulary or --num-classes)", file=sys.stderr)
+    print(
+        f"no vocabulary found beside the data; assuming {NUM_CLASSES_2018} classes "
+        "(give --vocabulary or --num-classes)",
+        file=sys.stderr,
+    )
     return NUM_CLASSES_2018
 
 
@@ -77,14 +86,17 @@ def check_level(paths, level: str, what: str) -> None:
     for path in paths:
         found = records.detect_level(path)
         if found != level:
-            raise DataError(path, f"{what} holds {found}-level records, but {level}-level "
-                                  "records are needed here")
+            raise DataError(
+                path,
+                f"{what} holds {found}-level records, but {level}-level records are needed here",
+            )
 
 
 def check_labels(paths, num_classes: int) -> None:
     """Parse the first records of the first file so a wrong vocabulary fails before training."""
-    examples = records.iter_examples(paths[:1], records.detect_level(paths[0]),
-                                     num_classes=num_classes)
+    examples = records.iter_examples(
+        paths[:1], records.detect_level(paths[0]), num_classes=num_classes
+    )
     for _, _ in zip(range(LABEL_CHECK_RECORDS), examples):
         pass
 
@@ -93,8 +105,9 @@ def check_autoencoder(autoencoder_dir, framework: str, level: str) -> Path:
     from yt8m_lib.runs.run_record import read_run_record
 
     if not autoencoder_dir:
-        raise ConfigError("--features autoencoder needs --autoencoder RUN_DIR "
-                          "(a run of `yt8m autoencoder`)")
+        raise ConfigError(
+            "--features autoencoder needs --autoencoder RUN_DIR (a run of `yt8m autoencoder`)"
+        )
     path = Path(autoencoder_dir).resolve()
     record = read_run_record(path)
     if record.get("model") != "autoencoder":
@@ -102,8 +115,10 @@ def check_autoencoder(autoencoder_dir, framework: str, level: str) -> Path:
     if record.get("framework") != framework:
         raise ConfigError(f"{path} was trained with {record.get('framework')}, not {framework}")
     if record.get("data", {}).get("level") != level:
-        raise ConfigError(f"{path} is a {record['data'].get('level')}-level autoencoder; this "
-                          f"model needs a {level}-level one")
+        raise ConfigError(
+            f"{path} is a {record['data'].get('level')}-level autoencoder; this "
+            f"model needs a {level}-level one"
+        )
     return path
 
 
@@ -120,15 +135,25 @@ def prepare_training(args, level: str) -> dict:
         raise ConfigError(f"--epochs must be positive, not {args.epochs}")
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, not {args.batch_size}")
-    return dict(train_paths=train_paths, val_paths=val_paths, out_dir=Path(args.out),
-                profile=args.profile, seed=args.seed, vocabulary=vocabulary,
-                num_classes=num_classes, device=args.device,
-                mixed_precision=args.mixed_precision, resume=not args.no_resume,
-                progress=not args.no_progress, epochs=args.epochs,
-                batch_size=args.batch_size)
+    return dict(
+        train_paths=train_paths,
+        val_paths=val_paths,
+        out_dir=Path(args.out),
+        profile=args.profile,
+        seed=args.seed,
+        vocabulary=vocabulary,
+        num_classes=num_classes,
+        device=args.device,
+        mixed_precision=args.mixed_precision,
+        resume=not args.no_resume,
+        progress=not args.no_progress,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+    )
 
 
 # ------------------------------------------------------------------ commands
+
 
 def cli_train(args) -> int:
     if args.model not in MODEL_NAMES:
@@ -139,8 +164,9 @@ def cli_train(args) -> int:
     if args.features == "autoencoder":
         autoencoder_dir = check_autoencoder(args.autoencoder, args.framework, level)
     framework = load_framework(args.framework)
-    record = framework.train(model=args.model, features=args.features,
-                             autoencoder_dir=autoencoder_dir, **kwargs)
+    record = framework.train(
+        model=args.model, features=args.features, autoencoder_dir=autoencoder_dir, **kwargs
+    )
     if record is not None:  # None on the non-zero ranks of a distributed run
         print(json.dumps(summary(record), indent=1))
     return 0
@@ -173,17 +199,25 @@ def cli_evaluate(args) -> int:
 
         rows = Vocabulary.load(vocabulary).num_classes
         if rows != num_classes:
-            raise ConfigError(f"the vocabulary {vocabulary} has {rows} classes but the model "
-                              f"of {args.run_dir} predicts {num_classes}")
+            raise ConfigError(
+                f"the vocabulary {vocabulary} has {rows} classes but the model "
+                f"of {args.run_dir} predicts {num_classes}"
+            )
     framework = load_framework(record["framework"])
-    metrics = framework.evaluate(args.run_dir, data_paths, predictions_path=args.predictions,
-                                 vocabulary=vocabulary, device=args.device,
-                                 split_name=args.split_name)
+    metrics = framework.evaluate(
+        args.run_dir,
+        data_paths,
+        predictions_path=args.predictions,
+        vocabulary=vocabulary,
+        device=args.device,
+        split_name=args.split_name,
+    )
     print(metrics_json(metrics))
     return 0
 
 
 # ------------------------------------------------------------------ output
+
 
 def metrics_json(metrics: dict) -> str:
     """Valid JSON with one key per line (the genre confusion matrix stays on one line)."""
@@ -193,9 +227,17 @@ def metrics_json(metrics: dict) -> str:
 
 def summary(record: dict) -> dict:
     """What the train command prints: the run, its best epoch and its validation metrics."""
-    validate = {k: v for k, v in record.get("evaluations", {}).get("validate", {}).items()
-                if not isinstance(v, (list, dict))}
-    return {"run_id": record.get("run_id"), "framework": record.get("framework"),
-            "model": record.get("model"), "best_epoch": record.get("best_epoch"),
-            "parameters": record.get("parameters"), "validate": validate,
-            "timings": record.get("timings")}
+    validate = {
+        k: v
+        for k, v in record.get("evaluations", {}).get("validate", {}).items()
+        if not isinstance(v, (list, dict))
+    }
+    return {
+        "run_id": record.get("run_id"),
+        "framework": record.get("framework"),
+        "model": record.get("model"),
+        "best_epoch": record.get("best_epoch"),
+        "parameters": record.get("parameters"),
+        "validate": validate,
+        "timings": record.get("timings"),
+    }

@@ -154,10 +154,18 @@ PROFILE_SETTINGS: dict[str, Profile] = {
     # seconds on 2 CPU cores: tests and notebook smoke runs
     "smoke": Profile(
         "smoke",
-        ModelConfig(fc_hidden=(64, 32), lstm_units=16, head_hidden=32,
-                    ae_rgb_code=64, ae_audio_code=16),
-        TrainConfig(batch_size=32, epochs=2, frames_per_video=8, shuffle_buffer=128,
-                    ae_epochs=1, eval_batch_size=64, seeds=(0, 1)),
+        ModelConfig(
+            fc_hidden=(64, 32), lstm_units=16, head_hidden=32, ae_rgb_code=64, ae_audio_code=16
+        ),
+        TrainConfig(
+            batch_size=32,
+            epochs=2,
+            frames_per_video=8,
+            shuffle_buffer=128,
+            ae_epochs=1,
+            eval_batch_size=64,
+            seeds=(0, 1),
+        ),
     ),
     # what `make reproduce` trains: the whole reproduction in about 30 min on 2 CPU cores.
     # Tuned so that every model learns in its ~560 optimizer steps (1500 videos, 6 epochs of
@@ -167,18 +175,40 @@ PROFILE_SETTINGS: dict[str, Profile] = {
     # every evidence span of the synthetic data (10-30 % of a video) with 1-5 frames.
     "default": Profile(
         "default",
-        ModelConfig(fc_hidden=(512, 256), dropout=0.2, lstm_units=128, head_hidden=128,
-                    ae_rgb_code=1536, ae_audio_code=192),
-        TrainConfig(batch_size=16, epochs=6, learning_rate=2e-3, frames_per_video=16,
-                    normalize=False, shuffle_buffer=1024, ae_epochs=3, eval_batch_size=256,
-                    seeds=(0, 1, 2)),
+        ModelConfig(
+            fc_hidden=(512, 256),
+            dropout=0.2,
+            lstm_units=128,
+            head_hidden=128,
+            ae_rgb_code=1536,
+            ae_audio_code=192,
+        ),
+        TrainConfig(
+            batch_size=16,
+            epochs=6,
+            learning_rate=2e-3,
+            frames_per_video=16,
+            normalize=False,
+            shuffle_buffer=1024,
+            ae_epochs=3,
+            eval_batch_size=256,
+            seeds=(0, 1, 2),
+        ),
     ),
     # full size, for a GPU and the real dataset
     "paper": Profile(
         "paper",
         ModelConfig(),
-        TrainConfig(batch_size=256, epochs=10, frames_per_video=64, shuffle_buffer=8192,
-                    num_workers=4, ae_epochs=5, eval_batch_size=1024, seeds=(0, 1, 2)),
+        TrainConfig(
+            batch_size=256,
+            epochs=10,
+            frames_per_video=64,
+            shuffle_buffer=8192,
+            num_workers=4,
+            ae_epochs=5,
+            eval_batch_size=1024,
+            seeds=(0, 1, 2),
+        ),
     ),
 }
 

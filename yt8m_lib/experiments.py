@@ -34,8 +34,15 @@ import numpy as np
 
 from yt8m_lib import paths
 from yt8m_lib.config import get_profile, model_level, to_dict
-from yt8m_lib.data.datasets import (MANIFEST_FILE, SPLITS, data_tag, find_in_dataset,
-                                    num_classes_of, split_files, vocabulary_path)
+from yt8m_lib.data.datasets import (
+    MANIFEST_FILE,
+    SPLITS,
+    data_tag,
+    find_in_dataset,
+    num_classes_of,
+    split_files,
+    vocabulary_path,
+)
 from yt8m_lib.runs.run_record import RUN_FILE, read_run_record
 
 
@@ -76,9 +83,18 @@ def data_fingerprint(data_dir, level: str) -> str:
 # notebooks, plots, README or benchmarks does not). Finding the data (data/datasets.py) is
 # not among them: what it decides, which shard belongs to which split, is in the data's
 # fingerprint.
-CODE_FILES = ("config.py", "data/features.py", "data/records.py", "data/frame_layout.py",
-              "data/tfrecord.py", "data/batches.py", "evaluation/*.py", "training.py",
-              "torch/*.py", "keras/*.py")
+CODE_FILES = (
+    "config.py",
+    "data/features.py",
+    "data/records.py",
+    "data/frame_layout.py",
+    "data/tfrecord.py",
+    "data/batches.py",
+    "evaluation/*.py",
+    "training.py",
+    "torch/*.py",
+    "keras/*.py",
+)
 
 
 def code_fingerprint(package=None) -> str:
@@ -96,8 +112,13 @@ def run_key(profile: str, data_dir, level: str, **settings) -> dict:
     """What a run depends on: the profile's configuration, the data, the code that trains
     and scores it, and ``settings`` (epochs, batch size, features, world size, the
     autoencoder's own key, ...)."""
-    return {"profile": profile, "config": json.loads(json.dumps(to_dict(get_profile(profile)))),
-            "data": data_fingerprint(data_dir, level), "code": code_fingerprint(), **settings}
+    return {
+        "profile": profile,
+        "config": json.loads(json.dumps(to_dict(get_profile(profile)))),
+        "data": data_fingerprint(data_dir, level),
+        "code": code_fingerprint(),
+        **settings,
+    }
 
 
 def reusable_record(run_dir: Path, key: dict, force: bool) -> dict | None:
@@ -105,8 +126,9 @@ def reusable_record(run_dir: Path, key: dict, force: bool) -> dict | None:
     trainer resumes it); otherwise the folder is emptied and None returned. The key is
     written before training, so an interrupted run resumes only under the same key."""
     key_path = run_dir / KEY_FILE
-    same = (not force and key_path.is_file()
-            and json.loads(key_path.read_text(encoding="utf-8")) == key)
+    same = (
+        not force and key_path.is_file() and json.loads(key_path.read_text(encoding="utf-8")) == key
+    )
     if not same and run_dir.exists():
         shutil.rmtree(run_dir)
     if not same:
@@ -128,9 +150,21 @@ def _log(message: str, verbose: bool) -> None:
         print(message, flush=True)
 
 
-def run_one(framework: str, model: str, seed: int, *, profile: str, data_dir, results_dir=None,
-            features: str = "raw", autoencoder_dir=None, epochs: int | None = None,
-            batch_size: int | None = None, force: bool = False, verbose: bool = True) -> dict:
+def run_one(
+    framework: str,
+    model: str,
+    seed: int,
+    *,
+    profile: str,
+    data_dir,
+    results_dir=None,
+    features: str = "raw",
+    autoencoder_dir=None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    force: bool = False,
+    verbose: bool = True,
+) -> dict:
     """Train one (framework, model, seed) and score it on the test split; returns its record.
 
     Reuses the run when its record already has a test evaluation made with the same settings.
@@ -140,12 +174,19 @@ def run_one(framework: str, model: str, seed: int, *, profile: str, data_dir, re
     settings = get_profile(profile).train
     epochs = epochs if epochs is not None else settings.epochs
     batch_size = batch_size if batch_size is not None else settings.batch_size
-    run_dir = run_path(results_dir, profile, data_tag(data_dir), framework,
-                       run_name(model, seed, features))
+    run_dir = run_path(
+        results_dir, profile, data_tag(data_dir), framework, run_name(model, seed, features)
+    )
     label = f"{framework:5s} {model:11s} {features} seed {seed}"
-    key = run_key(profile, data_dir, model_level(model), epochs=epochs, batch_size=batch_size,
-                  features=features, autoencoder=None if autoencoder_dir is None
-                  else _key_of(autoencoder_dir))
+    key = run_key(
+        profile,
+        data_dir,
+        model_level(model),
+        epochs=epochs,
+        batch_size=batch_size,
+        features=features,
+        autoencoder=None if autoencoder_dir is None else _key_of(autoencoder_dir),
+    )
     record = reusable_record(run_dir, key, force)
     if record is not None and "test" in (record.get("evaluations") or {}):
         _log(f"{label}: reused {run_dir}", verbose)
@@ -154,31 +195,56 @@ def run_one(framework: str, model: str, seed: int, *, profile: str, data_dir, re
     files = split_files(data_dir, model_level(model))
     missing = [s for s in SPLITS if s not in files]
     if missing:
-        raise FileNotFoundError(f"{data_dir}: no {model_level(model)}-level shards for "
-                                f"{', '.join(missing)}")
+        raise FileNotFoundError(
+            f"{data_dir}: no {model_level(model)}-level shards for {', '.join(missing)}"
+        )
     vocab = vocabulary_path(data_dir)
     trainer = _trainer(framework)
     start = time.perf_counter()
     if record is None or "validate" not in (record.get("evaluations") or {}):
-        trainer.train(model=model, train_paths=[str(f) for f in files["train"]],
-                      val_paths=[str(f) for f in files["validate"]], out_dir=str(run_dir),
-                      profile=profile, seed=seed, features=features,
-                      autoencoder_dir=None if autoencoder_dir is None else str(autoencoder_dir),
-                      vocabulary=None if vocab is None else str(vocab),
-                      num_classes=num_classes_of(data_dir), resume=True, progress=False,
-                      epochs=epochs, batch_size=batch_size)
-    trainer.evaluate(str(run_dir), [str(f) for f in files["test"]],
-                     predictions_path=str(run_dir / "test_predictions.csv"),
-                     vocabulary=None if vocab is None else str(vocab), split_name="test")
+        trainer.train(
+            model=model,
+            train_paths=[str(f) for f in files["train"]],
+            val_paths=[str(f) for f in files["validate"]],
+            out_dir=str(run_dir),
+            profile=profile,
+            seed=seed,
+            features=features,
+            autoencoder_dir=None if autoencoder_dir is None else str(autoencoder_dir),
+            vocabulary=None if vocab is None else str(vocab),
+            num_classes=num_classes_of(data_dir),
+            resume=True,
+            progress=False,
+            epochs=epochs,
+            batch_size=batch_size,
+        )
+    trainer.evaluate(
+        str(run_dir),
+        [str(f) for f in files["test"]],
+        predictions_path=str(run_dir / "test_predictions.csv"),
+        vocabulary=None if vocab is None else str(vocab),
+        split_name="test",
+    )
     record = _read_record(run_dir)
     test = record["evaluations"]["test"]
     _log(f"{label}: {time.perf_counter() - start:6.1f} s, test GAP {test['gap']:.3f}", verbose)
     return record
 
 
-def run_suite(framework: str, models, seeds, *, profile: str, data_dir, results_dir=None,
-              features: str = "raw", autoencoder_dirs: dict | None = None, epochs=None,
-              force: bool = False, verbose: bool = True) -> list[dict]:
+def run_suite(
+    framework: str,
+    models,
+    seeds,
+    *,
+    profile: str,
+    data_dir,
+    results_dir=None,
+    features: str = "raw",
+    autoencoder_dirs: dict | None = None,
+    epochs=None,
+    force: bool = False,
+    verbose: bool = True,
+) -> list[dict]:
     """Train and test every (model, seed) in one framework; returns their run records.
 
     ``autoencoder_dirs`` maps a level ('video'/'frame') to a trained autoencoder's run folder
@@ -189,21 +255,44 @@ def run_suite(framework: str, models, seeds, *, profile: str, data_dir, results_
         for seed in seeds:
             ae_dir = (autoencoder_dirs or {}).get(model_level(model))
             if features == "autoencoder" and ae_dir is None:
-                raise ValueError(f"features='autoencoder' needs autoencoder_dirs[{model_level(model)!r}]")
-            records.append(run_one(framework, model, seed, profile=profile, data_dir=data_dir,
-                                   results_dir=results_dir, features=features,
-                                   autoencoder_dir=ae_dir, epochs=epochs, force=force,
-                                   verbose=verbose))
+                raise ValueError(
+                    f"features='autoencoder' needs autoencoder_dirs[{model_level(model)!r}]"
+                )
+            records.append(
+                run_one(
+                    framework,
+                    model,
+                    seed,
+                    profile=profile,
+                    data_dir=data_dir,
+                    results_dir=results_dir,
+                    features=features,
+                    autoencoder_dir=ae_dir,
+                    epochs=epochs,
+                    force=force,
+                    verbose=verbose,
+                )
+            )
     return records
 
 
-def ensure_autoencoder(framework: str, level: str, *, profile: str, data_dir, seed: int = 0,
-                       results_dir=None, force: bool = False, verbose: bool = True) -> Path:
+def ensure_autoencoder(
+    framework: str,
+    level: str,
+    *,
+    profile: str,
+    data_dir,
+    seed: int = 0,
+    results_dir=None,
+    force: bool = False,
+    verbose: bool = True,
+) -> Path:
     """Train the denoising autoencoder of one level once; returns its run folder."""
     data_dir = Path(data_dir)
     results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
-    run_dir = run_path(results_dir, profile, data_tag(data_dir), framework,
-                       f"autoencoder-{level}-seed{seed}")
+    run_dir = run_path(
+        results_dir, profile, data_tag(data_dir), framework, f"autoencoder-{level}-seed{seed}"
+    )
     record = reusable_record(run_dir, run_key(profile, data_dir, level, seed=seed), force)
     if record is not None and record.get("history"):
         _log(f"{framework} autoencoder {level}: reused {run_dir}", verbose)
@@ -211,9 +300,15 @@ def ensure_autoencoder(framework: str, level: str, *, profile: str, data_dir, se
     files = split_files(data_dir, level)
     start = time.perf_counter()
     _trainer(framework).train_autoencoder(
-        level=level, train_paths=[str(f) for f in files["train"]],
-        val_paths=[str(f) for f in files["validate"]], out_dir=str(run_dir), profile=profile,
-        seed=seed, num_classes=num_classes_of(data_dir), progress=False)
+        level=level,
+        train_paths=[str(f) for f in files["train"]],
+        val_paths=[str(f) for f in files["validate"]],
+        out_dir=str(run_dir),
+        profile=profile,
+        seed=seed,
+        num_classes=num_classes_of(data_dir),
+        progress=False,
+    )
     _log(f"{framework} autoencoder {level}: {time.perf_counter() - start:.1f} s", verbose)
     return run_dir
 
@@ -231,8 +326,9 @@ def load_run_record(run_dir) -> dict:
     return record
 
 
-def encode_with_autoencoder(framework: str, run_dir, rgb: np.ndarray, audio: np.ndarray,
-                            batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def encode_with_autoencoder(
+    framework: str, run_dir, rgb: np.ndarray, audio: np.ndarray, batch_size: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
     """The codes (rgb, audio) of raw feature rows under a trained autoencoder (eval mode: no
     noise), as numpy arrays."""
     rgb, audio = np.asarray(rgb, np.float32), np.asarray(audio, np.float32)
@@ -245,8 +341,10 @@ def encode_with_autoencoder(framework: str, run_dir, rgb: np.ndarray, audio: np.
         autoencoder, _ = load_autoencoder(run_dir, torch.device("cpu"))
         with torch.no_grad():
             for start in range(0, len(rgb), batch_size):
-                r, a = autoencoder.encode(torch.from_numpy(rgb[start:start + batch_size]),
-                                          torch.from_numpy(audio[start:start + batch_size]))
+                r, a = autoencoder.encode(
+                    torch.from_numpy(rgb[start : start + batch_size]),
+                    torch.from_numpy(audio[start : start + batch_size]),
+                )
                 out_rgb.append(r.numpy())
                 out_audio.append(a.numpy())
     elif framework == "keras":
@@ -254,7 +352,9 @@ def encode_with_autoencoder(framework: str, run_dir, rgb: np.ndarray, audio: np.
 
         encoder = load_encoder(run_dir)[0]
         for start in range(0, len(rgb), batch_size):
-            r, a = encoder.encode(rgb[start:start + batch_size], audio[start:start + batch_size])
+            r, a = encoder.encode(
+                rgb[start : start + batch_size], audio[start : start + batch_size]
+            )
             out_rgb.append(np.asarray(r))
             out_audio.append(np.asarray(a))
     else:

@@ -44,24 +44,46 @@ def threads_per_process(world_size: int, threads: int | None = None) -> int:
     return threads or max(1, (os.cpu_count() or 1) // world_size)
 
 
-def scaling_run_dir(framework: str, model: str, world_size: int, *, profile: str, data_dir,
-                    results_dir=None, seed: int = 0) -> Path:
-    """``<results>/scaling/<profile>/<data tag>/<torch-ddp|keras-multiworker>/<model>-world<N>-seed<S>``:
-    apart from ``runs/`` so these never mix with the runs notebooks 03-05 compare."""
+def scaling_run_dir(
+    framework: str,
+    model: str,
+    world_size: int,
+    *,
+    profile: str,
+    data_dir,
+    results_dir=None,
+    seed: int = 0,
+) -> Path:
+    """``<results>/scaling/<profile>/<data tag>/<kind>/<model>-world<N>-seed<S>`` (kind:
+    torch-ddp or keras-multiworker), apart from ``runs/`` so these never mix with the runs
+    notebooks 03-05 compare."""
     results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
-    return (results_dir / "scaling" / profile / data_tag(data_dir) / SCALING_KINDS[framework]
-            / f"{model}-world{world_size}-seed{seed}")
+    return (
+        results_dir
+        / "scaling"
+        / profile
+        / data_tag(data_dir)
+        / SCALING_KINDS[framework]
+        / f"{model}-world{world_size}-seed{seed}"
+    )
 
 
 def _process_env(threads: int, **extra: str) -> dict:
     """The environment of one training process: its share of threads in every thread pool
     either framework sizes from the environment (OpenMP for PyTorch, TensorFlow's intra- and
     inter-op pools), and this copy of yt8m_lib importable wherever it is installed."""
-    importable = os.pathsep.join(p for p in (str(paths.PACKAGE_DIR.parent),
-                                             os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE",
-               TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads),
-               TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=importable)
+    importable = os.pathsep.join(
+        p for p in (str(paths.PACKAGE_DIR.parent), os.environ.get("PYTHONPATH")) if p
+    )
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(threads),
+        OMP_WAIT_POLICY="PASSIVE",
+        TF_NUM_INTRAOP_THREADS=str(threads),
+        TF_NUM_INTEROP_THREADS=str(threads),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=importable,
+    )
     env.pop("TF_CONFIG", None)  # only a multi-worker launch sets it, per worker
     env.update(extra)
     return env
@@ -72,9 +94,10 @@ def _run_processes(jobs, timeout_s: float | None = None) -> list[tuple[int, str]
     output) of each. When one fails, the others are stopped (they would wait for it
     forever)."""
     logs = [tempfile.TemporaryFile(mode="w+") for _ in jobs]
-    processes = [subprocess.Popen(command, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, text=True)
-                 for (command, env), log in zip(jobs, logs)]
+    processes = [
+        subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        for (command, env), log in zip(jobs, logs)
+    ]
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     try:
         while any(p.poll() is None for p in processes):
@@ -95,18 +118,46 @@ def _run_processes(jobs, timeout_s: float | None = None) -> list[tuple[int, str]
     return results
 
 
-def _train_arguments(model: str, data_dir: Path, run_dir: Path, *, framework: str,
-                     profile: str, seed: int, epochs: int | None, force: bool) -> list[str]:
+def _train_arguments(
+    model: str,
+    data_dir: Path,
+    run_dir: Path,
+    *,
+    framework: str,
+    profile: str,
+    seed: int,
+    epochs: int | None,
+    force: bool,
+) -> list[str]:
     """``yt8m train`` arguments of a scaling run (the same for every launcher)."""
     level = model_level(model)
     globs = {split: str(data_dir / level / f"{split}*.tfrecord") for split in ("train", "validate")}
     if not all(sorted((data_dir / level).glob(f"{split}*.tfrecord")) for split in globs):
-        raise FileNotFoundError(f"{data_dir / level}: needs train*/validate* shards for "
-                                "multi-process runs")
-    arguments = ["train", "--framework", framework, "--model", model,
-                 "--train-data", globs["train"], "--val-data", globs["validate"],
-                 "--out", str(run_dir), "--profile", profile, "--seed", str(seed),
-                 "--no-progress", "--device", "cpu", "--num-classes", str(num_classes_of(data_dir))]
+        raise FileNotFoundError(
+            f"{data_dir / level}: needs train*/validate* shards for multi-process runs"
+        )
+    arguments = [
+        "train",
+        "--framework",
+        framework,
+        "--model",
+        model,
+        "--train-data",
+        globs["train"],
+        "--val-data",
+        globs["validate"],
+        "--out",
+        str(run_dir),
+        "--profile",
+        profile,
+        "--seed",
+        str(seed),
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--num-classes",
+        str(num_classes_of(data_dir)),
+    ]
     if epochs is not None:
         arguments += ["--epochs", str(epochs)]
     if force:
@@ -116,8 +167,16 @@ def _train_arguments(model: str, data_dir: Path, run_dir: Path, *, framework: st
 
 def _torch_jobs(arguments, world_size, threads):
     """One ``torchrun`` (gloo) starting ``world_size`` ranks."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={world_size}", "-m", "yt8m_lib", *arguments]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={world_size}",
+        "-m",
+        "yt8m_lib",
+        *arguments,
+    ]
     return [(command, _process_env(threads))]
 
 
@@ -129,18 +188,38 @@ def _keras_jobs(arguments, world_size, threads):
     if world_size == 1:
         return [(command, _process_env(threads))]
     workers = [f"127.0.0.1:{port}" for port in free_ports(world_size)]
-    return [(command, _process_env(threads, TF_CONFIG=json.dumps(
-        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})))
-        for index in range(world_size)]
+    return [
+        (
+            command,
+            _process_env(
+                threads,
+                TF_CONFIG=json.dumps(
+                    {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+                ),
+            ),
+        )
+        for index in range(world_size)
+    ]
 
 
 _LAUNCHERS = {"torch": ("torch DDP", _torch_jobs), "keras": ("Keras multi-worker", _keras_jobs)}
 
 
-def run_multiprocess(framework: str, model: str, world_size: int, *, profile: str, data_dir,
-                     results_dir=None, seed: int = 0, epochs: int | None = 1,
-                     threads: int | None = None, force: bool = False, verbose: bool = True,
-                     timeout_s: float | None = None) -> dict:
+def run_multiprocess(
+    framework: str,
+    model: str,
+    world_size: int,
+    *,
+    profile: str,
+    data_dir,
+    results_dir=None,
+    seed: int = 0,
+    epochs: int | None = 1,
+    threads: int | None = None,
+    force: bool = False,
+    verbose: bool = True,
+    timeout_s: float | None = None,
+) -> dict:
     """Train one model on ``world_size`` CPU processes of this machine through the real
     trainer (``yt8m train``) and return its run record: PyTorch DDP under ``torchrun``
     (gloo) or Keras under ``MultiWorkerMirroredStrategy`` (one worker process each, TF_CONFIG
@@ -154,8 +233,15 @@ def run_multiprocess(framework: str, model: str, world_size: int, *, profile: st
     """
     name, make_jobs = _LAUNCHERS[framework]
     data_dir = Path(data_dir)
-    run_dir = scaling_run_dir(framework, model, world_size, profile=profile, data_dir=data_dir,
-                              results_dir=results_dir, seed=seed)
+    run_dir = scaling_run_dir(
+        framework,
+        model,
+        world_size,
+        profile=profile,
+        data_dir=data_dir,
+        results_dir=results_dir,
+        seed=seed,
+    )
     label = f"{name} {model} x{world_size}"
     threads = threads_per_process(world_size, threads)
     key = run_key(profile, data_dir, model_level(model), epochs=epochs, threads=threads)
@@ -164,8 +250,16 @@ def run_multiprocess(framework: str, model: str, world_size: int, *, profile: st
         if verbose:
             print(f"{label}: reused {run_dir}", flush=True)
         return record
-    arguments = _train_arguments(model, data_dir, run_dir, framework=framework,
-                                 profile=profile, seed=seed, epochs=epochs, force=force)
+    arguments = _train_arguments(
+        model,
+        data_dir,
+        run_dir,
+        framework=framework,
+        profile=profile,
+        seed=seed,
+        epochs=epochs,
+        force=force,
+    )
     start = time.perf_counter()
     results = _run_processes(make_jobs(arguments, world_size, threads), timeout_s)
     failed = [(rank, code, out) for rank, (code, out) in enumerate(results) if code != 0]
@@ -173,8 +267,9 @@ def run_multiprocess(framework: str, model: str, world_size: int, *, profile: st
         rank, code, out = failed[0]
         raise RuntimeError(f"{label} failed (process {rank}, exit {code}):\n{out[-3000:]}")
     if verbose:
-        print(f"{label} ({threads} thread(s) each): {time.perf_counter() - start:.1f} s",
-              flush=True)
+        print(
+            f"{label} ({threads} thread(s) each): {time.perf_counter() - start:.1f} s", flush=True
+        )
     return load_run_record(run_dir)
 
 

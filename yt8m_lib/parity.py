@@ -44,8 +44,10 @@ def layer_pairs(name: str, config) -> list[tuple[str, str]]:
         trunk += [(f"trunk_dense_{i}", f"trunk.{4 * i}"), (f"trunk_bn_{i}", f"trunk.{4 * i + 1}")]
 
     def head(keras_prefix, torch_path):
-        return [(f"{keras_prefix}_hidden", f"{torch_path}.0"),
-                (f"{keras_prefix}_output", f"{torch_path}.3")]
+        return [
+            (f"{keras_prefix}_hidden", f"{torch_path}.0"),
+            (f"{keras_prefix}_output", f"{torch_path}.3"),
+        ]
 
     streams = [("rgb_lstm", "rgb_lstm.lstm"), ("audio_lstm", "audio_lstm.lstm")]
     return {
@@ -55,8 +57,9 @@ def layer_pairs(name: str, config) -> list[tuple[str, str]]:
         "bilstm": [("lstm", "lstm.lstm")] + head("head", "head"),
         "stream_lstm": streams + head("rgb_head", "rgb_head") + head("audio_head", "audio_head"),
         "hybrid": trunk + streams + head("head", "head"),
-        "autoencoder": [(n, n) for n in ("rgb_encoder", "rgb_decoder", "audio_encoder",
-                                          "audio_decoder")],
+        "autoencoder": [
+            (n, n) for n in ("rgb_encoder", "rgb_decoder", "audio_encoder", "audio_decoder")
+        ],
     }[name]
 
 
@@ -126,8 +129,9 @@ def randomize_weights(keras_model, seed: int = 0) -> None:
 
 
 # ---------------------------------------------------------------- batches
-def random_batch(name: str, config, batch_size: int = 6, frames: int = 8, seed: int = 0,
-                 labels: bool = True) -> dict:
+def random_batch(
+    name: str, config, batch_size: int = 6, frames: int = 8, seed: int = 0, labels: bool = True
+) -> dict:
     """A batch dict like the pipelines make, with variable lengths (0 .. frames, both ends
     included; a video without frames counts as one zero frame in both frameworks) and zero
     padding."""
@@ -156,8 +160,14 @@ def random_batch(name: str, config, batch_size: int = 6, frames: int = 8, seed: 
 
 def _torch_batch(batch: dict) -> dict:
     import torch
-    return {k: torch.from_numpy(np.asarray(v)).long() if k == "num_frames"
-            else torch.from_numpy(np.asarray(v)) for k, v in batch.items() if k != "id"}
+
+    return {
+        k: torch.from_numpy(np.asarray(v)).long()
+        if k == "num_frames"
+        else torch.from_numpy(np.asarray(v))
+        for k, v in batch.items()
+        if k != "id"
+    }
 
 
 def _build_pair(name: str, config, seed: int):
@@ -189,22 +199,33 @@ def _outputs(name, keras_model, torch_model, batch):
     tb = _torch_batch(batch)
     with torch.no_grad():
         if name == "autoencoder":
-            t_out = torch.cat([torch.cat(torch_model.encode(tb["rgb"], tb["audio"]), -1),
-                               torch.cat(torch_model(tb["rgb"], tb["audio"]), -1)], -1)
+            t_out = torch.cat(
+                [
+                    torch.cat(torch_model.encode(tb["rgb"], tb["audio"]), -1),
+                    torch.cat(torch_model(tb["rgb"], tb["audio"]), -1),
+                ],
+                -1,
+            )
         else:
             t_out = torch_model(tb)
     if name == "autoencoder":
         codes = keras_model.encode(batch["rgb"], batch["audio"])
         recs = keras_model(batch["rgb"], batch["audio"], training=False)
-        k_out = np.concatenate([np.concatenate([np.asarray(c) for c in codes], -1),
-                                np.concatenate([np.asarray(r) for r in recs], -1)], -1)
+        k_out = np.concatenate(
+            [
+                np.concatenate([np.asarray(c) for c in codes], -1),
+                np.concatenate([np.asarray(r) for r in recs], -1),
+            ],
+            -1,
+        )
     else:
         k_out = np.asarray(keras_model(select_inputs(keras_model, batch), training=False))
     return k_out, t_out.numpy()
 
 
-def check_parity(model_name: str, profile: str = "smoke", num_classes: int | None = None,
-                 seed: int = 0) -> dict:
+def check_parity(
+    model_name: str, profile: str = "smoke", num_classes: int | None = None, seed: int = 0
+) -> dict:
     """Build one model in both frameworks, copy the weights, compare counts and outputs."""
     from yt8m_lib.keras.models import count_parameters as keras_count
     from yt8m_lib.torch.models import count_parameters as torch_count
@@ -214,8 +235,9 @@ def check_parity(model_name: str, profile: str = "smoke", num_classes: int | Non
     keras_model, torch_model = _build_pair(model_name, config, seed)
     randomize_weights(keras_model, seed)
     copy_keras_to_torch(keras_model, torch_model, model_name, config)
-    batch = random_batch(model_name, config, frames=prof.train.frames_per_video, seed=seed,
-                         labels=False)
+    batch = random_batch(
+        model_name, config, frames=prof.train.frames_per_video, seed=seed, labels=False
+    )
     k_out, t_out = _outputs(model_name, keras_model, torch_model, batch)
     result = {
         "model": model_name,
@@ -230,15 +252,22 @@ def check_parity(model_name: str, profile: str = "smoke", num_classes: int | Non
         "output_shape": list(k_out.shape),
         "sequence_lengths": (batch["num_frames"].tolist() if "num_frames" in batch else None),
     }
-    result["ok"] = bool(result["keras_parameters"] == result["torch_parameters"]
-                        and k_out.shape == t_out.shape
-                        and result["max_abs_diff"] <= TOLERANCE * result["output_scale"])
+    result["ok"] = bool(
+        result["keras_parameters"] == result["torch_parameters"]
+        and k_out.shape == t_out.shape
+        and result["max_abs_diff"] <= TOLERANCE * result["output_scale"]
+    )
     return result
 
 
 # ---------------------------------------------------------------- training side by side
-def train_both(model_name: str, batches: list[dict], profile: str = "smoke", seed: int = 0,
-               num_classes: int | None = None) -> dict:
+def train_both(
+    model_name: str,
+    batches: list[dict],
+    profile: str = "smoke",
+    seed: int = 0,
+    num_classes: int | None = None,
+) -> dict:
     """Train both frameworks one step per batch, from the same initial weights (Keras',
     copied), with dropout off; returns {"keras": [losses], "torch": [losses]}.
 
@@ -263,8 +292,9 @@ def train_both(model_name: str, batches: list[dict], profile: str = "smoke", see
     losses = {"keras": [], "torch": []}
     for batch in batches:
         losses["keras"].append(float(keras_step(batch)))
-        losses["torch"].append(torch_train.train_step(
-            torch_model, torch_optimizer, _torch_batch(batch), train_config))
+        losses["torch"].append(
+            torch_train.train_step(torch_model, torch_optimizer, _torch_batch(batch), train_config)
+        )
     return losses
 
 
@@ -276,18 +306,23 @@ def cli_main(args) -> int:
     names = PARITY_NAMES if args.model == "all" else (args.model,)
     for name in names:
         if name not in PARITY_NAMES:
-            raise ConfigError(f"unknown model {name!r}; choose from {', '.join(PARITY_NAMES)} "
-                              "or all")
+            raise ConfigError(
+                f"unknown model {name!r}; choose from {', '.join(PARITY_NAMES)} or all"
+            )
     results = [check_parity(name, args.profile) for name in names]
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print(f"{'model':<12} {'keras params':>13} {'torch params':>13} {'max |diff|':>11}  ok")
         for r in results:
-            print(f"{r['model']:<12} {r['keras_parameters']:>13,} {r['torch_parameters']:>13,} "
-                  f"{r['max_abs_diff']:>11.2e}  {'yes' if r['ok'] else 'NO'}")
+            print(
+                f"{r['model']:<12} {r['keras_parameters']:>13,} {r['torch_parameters']:>13,} "
+                f"{r['max_abs_diff']:>11.2e}  {'yes' if r['ok'] else 'NO'}"
+            )
     if not all(r["ok"] for r in results):
-        print("parity: FAILED (counts differ or outputs differ by more than "
-              f"{TOLERANCE:g})", file=sys.stderr)
+        print(
+            f"parity: FAILED (counts differ or outputs differ by more than {TOLERANCE:g})",
+            file=sys.stderr,
+        )
         return 1
     return 0

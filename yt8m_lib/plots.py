@@ -34,9 +34,14 @@ def set_style(context: str = "notebook") -> None:
     # seaborn writes hex in lower case: compare so, or its blue comes back as a third colour
     taken = {c.lower() for c in framework_colors}
     palette = framework_colors + [
-        c for c in sns.color_palette("colorblind").as_hex() if c.lower() not in taken]
-    sns.set_theme(context=context, style="whitegrid", palette=palette,
-                  rc={"figure.dpi": 100, "savefig.dpi": DPI, "axes.titleweight": "bold"})
+        c for c in sns.color_palette("colorblind").as_hex() if c.lower() not in taken
+    ]
+    sns.set_theme(
+        context=context,
+        style="whitegrid",
+        palette=palette,
+        rc={"figure.dpi": 100, "savefig.dpi": DPI, "axes.titleweight": "bold"},
+    )
 
 
 def save_fig(fig, name: str, folder=None, formats=("png", "pdf")) -> list[Path]:
@@ -60,15 +65,27 @@ def save_fig(fig, name: str, folder=None, formats=("png", "pdf")) -> list[Path]:
 # into tables by yt8m_lib's run tables) and returns the figure; the chapter saves it with
 # save_fig. Titles come from the chapter, so the figure says what the chapter says.
 
+
 def training_curves(history, models, title):
     """Training loss, validation loss and validation GAP per epoch, one line per model (the
     mean over seeds; the band is the range over seeds).  ``history``: one row per (run, epoch)
     with columns epoch, model, train_loss, val_loss, val_gap."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), sharex=True)
-    for ax, column, name in zip(axes, ("train_loss", "val_loss", "val_gap"),
-                                ("training loss", "validation loss", "validation GAP@20")):
-        sns.lineplot(data=history, x="epoch", y=column, hue="model", hue_order=models,
-                     errorbar=("pi", 100), ax=ax, legend=ax is axes[-1])
+    for ax, column, name in zip(
+        axes,
+        ("train_loss", "val_loss", "val_gap"),
+        ("training loss", "validation loss", "validation GAP@20"),
+    ):
+        sns.lineplot(
+            data=history,
+            x="epoch",
+            y=column,
+            hue="model",
+            hue_order=models,
+            errorbar=("pi", 100),
+            ax=ax,
+            legend=ax is axes[-1],
+        )
         ax.set(title=name, ylabel="")
     axes[-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.suptitle(title)
@@ -83,8 +100,13 @@ def metric_bars(table, columns, names, title):
     for ax, column in zip(np.atleast_1d(axes), columns):
         means = table[(column, "mean")].droplevel("framework")
         stds = table[(column, "std")].droplevel("framework").fillna(0)
-        ax.bar(range(len(means)), means.values, yerr=stds.values, capsize=3,
-               color=[f"C{i}" for i in range(len(means))])
+        ax.bar(
+            range(len(means)),
+            means.values,
+            yerr=stds.values,
+            capsize=3,
+            color=[f"C{i}" for i in range(len(means))],
+        )
         ax.set_xticks(range(len(means)), means.index, rotation=45, ha="right")
         ax.set(title=names[column], ylim=(0, 1))
     fig.suptitle(title)
@@ -100,8 +122,16 @@ def genre_confusion(confusion, title):
     rates.index = [f"{g} ({n})" for g, n in zip(rates.index, confusion.sum(axis=1))]
     size = 0.32 * len(rates.columns) + 2.5
     fig, ax = plt.subplots(figsize=(size + 1.5, 0.32 * len(rates) + 2.0))
-    sns.heatmap(rates, vmin=0, vmax=1, cmap="viridis", ax=ax, cbar_kws={"shrink": 0.7},
-                xticklabels=True, yticklabels=True)
+    sns.heatmap(
+        rates,
+        vmin=0,
+        vmax=1,
+        cmap="viridis",
+        ax=ax,
+        cbar_kws={"shrink": 0.7},
+        xticklabels=True,
+        yticklabels=True,
+    )
     ax.set(title=title, xlabel="predicted genre", ylabel="true (majority) genre")
     return fig
 
@@ -111,8 +141,16 @@ def class_kinds(kinds, models, title):
     synthetic data puts a class's evidence), ± std over seeds.  ``kinds``: one row per
     (run, class kind) with columns model, class_kind, mean_ap."""
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    sns.barplot(data=kinds, x="model", y="mean_ap", hue="class_kind", order=models,
-                hue_order=["rgb", "audio", "temporal"], errorbar="sd", ax=ax)
+    sns.barplot(
+        data=kinds,
+        x="model",
+        y="mean_ap",
+        hue="class_kind",
+        order=models,
+        hue_order=["rgb", "audio", "temporal"],
+        errorbar="sd",
+        ax=ax,
+    )
     ax.set(ylabel="mean AP@20 over the classes of a kind", xlabel="", title=title)
     ax.legend(title="evidence in", bbox_to_anchor=(1.01, 1), loc="upper left")
     return fig
@@ -127,9 +165,19 @@ def framework_bars(runs, columns, names, models, figsize=None, legend_on=-1, tit
     fig, axes = plt.subplots(1, len(columns), figsize=figsize)
     axes = np.atleast_1d(axes)
     for ax, column in zip(axes, columns):
-        sns.barplot(data=runs, x="model", y=column, hue="framework", order=models,
-                    hue_order=["keras", "torch"], palette=FRAMEWORK_COLORS,
-                    errorbar="sd", capsize=0.15, ax=ax, legend=ax is axes[legend_on])
+        sns.barplot(
+            data=runs,
+            x="model",
+            y=column,
+            hue="framework",
+            order=models,
+            hue_order=["keras", "torch"],
+            palette=FRAMEWORK_COLORS,
+            errorbar="sd",
+            capsize=0.15,
+            ax=ax,
+            legend=ax is axes[legend_on],
+        )
         ax.set(title=names[column], xlabel="", ylabel="")
         ax.tick_params(axis="x", rotation=60)
     if title is not None:
@@ -141,8 +189,9 @@ def hardware_over_time(samples, models, title):
     """Process CPU (top row) and resident memory (bottom row) over training time, one column
     per model, one line per framework.  ``samples``: the hardware monitor's samples, one row
     per sample with columns model, framework, t_s, cpu_percent, rss_mb."""
-    fig, axes = plt.subplots(2, len(models), figsize=(2.6 * len(models), 5.2), sharey="row",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        2, len(models), figsize=(2.6 * len(models), 5.2), sharey="row", squeeze=False
+    )
     for col, model in enumerate(models):
         for framework in ("keras", "torch"):
             part = samples[(samples.model == model) & (samples.framework == framework)]
@@ -164,9 +213,18 @@ def step_time_bars(times, models, hue, title):
     """Milliseconds per batch of the model alone, one panel per task (training step,
     inference), a bar per model and ``hue`` (e.g. framework / device), log scale.  ``times``:
     one row per (model, task, hue) with column ms."""
-    grid = sns.catplot(data=times, x="model", y="ms", hue=hue,
-                       col="task", kind="bar", order=[m for m in models if m in set(times.model)],
-                       height=3.4, aspect=1.5, sharey=False)
+    grid = sns.catplot(
+        data=times,
+        x="model",
+        y="ms",
+        hue=hue,
+        col="task",
+        kind="bar",
+        order=[m for m in models if m in set(times.model)],
+        height=3.4,
+        aspect=1.5,
+        sharey=False,
+    )
     grid.set(yscale="log", ylabel="ms per batch")
     grid.set_titles("{col_name}")
     grid.set_xticklabels(rotation=30)

@@ -32,13 +32,16 @@ OFFICIAL_METRICS = ("gap", "hit_at_1", "perr", "map")
 def split_shards(data_dir, val_shards: int) -> tuple[list[Path], list[Path]]:
     """(train files, held-out files) of the video-level shards under ``data_dir``."""
     data_dir = Path(data_dir)
-    files = sorted({p for pattern in ("*.tfrecord", "video*/*.tfrecord")
-                    for p in data_dir.glob(pattern)}, key=lambda p: p.name)
+    files = sorted(
+        {p for pattern in ("*.tfrecord", "video*/*.tfrecord") for p in data_dir.glob(pattern)},
+        key=lambda p: p.name,
+    )
     if not files:
         raise ConfigError(f"{data_dir}: no .tfrecord shards (looked in ., video*/)")
     if not 1 <= val_shards < len(files):
-        raise ConfigError(f"--val-shards {val_shards}: need 1 to {len(files) - 1} of the "
-                          f"{len(files)} shards")
+        raise ConfigError(
+            f"--val-shards {val_shards}: need 1 to {len(files) - 1} of the {len(files)} shards"
+        )
     return files[:-val_shards], files[-val_shards:]
 
 
@@ -59,9 +62,19 @@ def prior_metrics(train_files, held_out_files, num_classes: int) -> dict:
     return {"train_videos": videos, "held_out_videos": len(y), **evaluate_all(scores, y)}
 
 
-def run_check(data_dir, out_dir, *, framework: str = "torch", profile: str = "paper",
-              val_shards: int = 8, epochs: int | None = None, seed: int = 0,
-              models=CHECK_MODELS, vocabulary=None, progress: bool = True) -> dict:
+def run_check(
+    data_dir,
+    out_dir,
+    *,
+    framework: str = "torch",
+    profile: str = "paper",
+    val_shards: int = 8,
+    epochs: int | None = None,
+    seed: int = 0,
+    models=CHECK_MODELS,
+    vocabulary=None,
+    progress: bool = True,
+) -> dict:
     """Train and score every model of the check; returns (and writes) the summary."""
     from yt8m_lib.commands import load_framework, resolve_num_classes
     from yt8m_lib.data.datasets import resolve_vocabulary
@@ -71,23 +84,43 @@ def run_check(data_dir, out_dir, *, framework: str = "torch", profile: str = "pa
     num_classes = resolve_num_classes(vocab, None, [str(p) for p in train_files])
     trainer = load_framework(framework)
     out = Path(out_dir)
-    summary = {"data_dir": str(Path(data_dir).resolve()), "framework": framework,
-               "profile": profile, "seed": seed, "epochs": epochs,
-               "train_shards": [p.name for p in train_files],
-               "held_out_shards": [p.name for p in held_out], "models": {}}
+    summary = {
+        "data_dir": str(Path(data_dir).resolve()),
+        "framework": framework,
+        "profile": profile,
+        "seed": seed,
+        "epochs": epochs,
+        "train_shards": [p.name for p in train_files],
+        "held_out_shards": [p.name for p in held_out],
+        "models": {},
+    }
     for model in models:
         run_dir = out / framework / model
         start = time.perf_counter()
-        trainer.train(model=model, train_paths=[str(p) for p in train_files],
-                      val_paths=[str(p) for p in held_out], out_dir=str(run_dir),
-                      profile=profile, seed=seed, vocabulary=None if vocab is None else str(vocab),
-                      num_classes=num_classes, resume=True, progress=progress, epochs=epochs)
-        metrics = trainer.evaluate(str(run_dir), [str(p) for p in held_out],
-                                   vocabulary=None if vocab is None else str(vocab),
-                                   split_name="held_out")
-        summary["models"][model] = {"run_dir": str(run_dir),
-                                    **{k: float(metrics[k]) for k in OFFICIAL_METRICS},
-                                    "seconds": round(time.perf_counter() - start, 1)}
+        trainer.train(
+            model=model,
+            train_paths=[str(p) for p in train_files],
+            val_paths=[str(p) for p in held_out],
+            out_dir=str(run_dir),
+            profile=profile,
+            seed=seed,
+            vocabulary=None if vocab is None else str(vocab),
+            num_classes=num_classes,
+            resume=True,
+            progress=progress,
+            epochs=epochs,
+        )
+        metrics = trainer.evaluate(
+            str(run_dir),
+            [str(p) for p in held_out],
+            vocabulary=None if vocab is None else str(vocab),
+            split_name="held_out",
+        )
+        summary["models"][model] = {
+            "run_dir": str(run_dir),
+            **{k: float(metrics[k]) for k in OFFICIAL_METRICS},
+            "seconds": round(time.perf_counter() - start, 1),
+        }
     summary["label_prior"] = prior_metrics(train_files, held_out, num_classes)
     out.mkdir(parents=True, exist_ok=True)
     (out / framework / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -101,14 +134,23 @@ def format_summary(summary: dict) -> str:
         rows.append((name, *(f"{m[k]:.3f}" for k in OFFICIAL_METRICS)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
-    return (f"{summary['framework']}, profile {summary['profile']}: trained on "
-            f"{len(summary['train_shards'])} shards, held out "
-            f"{', '.join(summary['held_out_shards'])}\n" + "\n".join(lines))
+    return (
+        f"{summary['framework']}, profile {summary['profile']}: trained on "
+        f"{len(summary['train_shards'])} shards, held out "
+        f"{', '.join(summary['held_out_shards'])}\n" + "\n".join(lines)
+    )
 
 
 def cli_main(args) -> int:
-    summary = run_check(args.data_dir, args.out, framework=args.framework,
-                        profile=args.profile, val_shards=args.val_shards, epochs=args.epochs,
-                        seed=args.seed, progress=not args.no_progress)
+    summary = run_check(
+        args.data_dir,
+        args.out,
+        framework=args.framework,
+        profile=args.profile,
+        val_shards=args.val_shards,
+        epochs=args.epochs,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
     print(format_summary(summary))
     return 0

@@ -82,6 +82,7 @@ class BootstrapInterval(NamedTuple):
 
 # ------------------------------------------------------------------------------ checks
 
+
 def _check_confidence(confidence: float) -> float:
     confidence = float(confidence)
     if not 0.0 < confidence < 1.0:
@@ -93,11 +94,14 @@ def _as_paired_arrays(a, b) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(a, dtype=float)  # Series lose their index here: pairs are by position
     b = np.asarray(b, dtype=float)
     if a.ndim != 1 or b.ndim != 1:
-        raise ValueError(f"a and b must be 1-D (one value per seed), got shapes "
-                         f"{a.shape} and {b.shape}")
+        raise ValueError(
+            f"a and b must be 1-D (one value per seed), got shapes {a.shape} and {b.shape}"
+        )
     if a.shape != b.shape:
-        raise ValueError(f"a and b must have the same length (one value per seed, paired), "
-                         f"got {a.size} and {b.size}")
+        raise ValueError(
+            f"a and b must have the same length (one value per seed, paired), "
+            f"got {a.size} and {b.size}"
+        )
     if a.size < 2:
         raise ValueError(f"a paired comparison needs at least 2 pairs, got {a.size}")
     for name, values in (("a", a), ("b", b)):
@@ -108,6 +112,7 @@ def _as_paired_arrays(a, b) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------ paired test
+
 
 def paired_difference(a, b, *, confidence: float = 0.95, test: str = "t") -> PairedDifference:
     """Mean difference ``a - b`` over pairs (one pair per seed), its interval and p-value.
@@ -142,11 +147,20 @@ def paired_difference(a, b, *, confidence: float = 0.95, test: str = "t") -> Pai
         else:
             p_value = 1.0 if zero else float(_scipy_stats.wilcoxon(d).pvalue)
         return PairedDifference(
-            n=n, mean=mean, ci_low=mean, ci_high=mean, p_value=p_value, sd=0.0,
-            d_z=0.0 if zero else math.copysign(math.inf, mean), test=test,
+            n=n,
+            mean=mean,
+            ci_low=mean,
+            ci_high=mean,
+            p_value=p_value,
+            sd=0.0,
+            d_z=0.0 if zero else math.copysign(math.inf, mean),
+            test=test,
             confidence=confidence,
-            note=("all differences equal (sd 0): the interval is one point; check that the "
-                  "seeds really change the runs"))
+            note=(
+                "all differences equal (sd 0): the interval is one point; check that the "
+                "seeds really change the runs"
+            ),
+        )
     t_result = _scipy_stats.ttest_rel(a, b)
     interval = t_result.confidence_interval(confidence_level=confidence)
     if test == "t":
@@ -154,14 +168,28 @@ def paired_difference(a, b, *, confidence: float = 0.95, test: str = "t") -> Pai
     else:
         p_value = float(_scipy_stats.wilcoxon(d).pvalue)
     return PairedDifference(
-        n=n, mean=mean, ci_low=float(interval.low), ci_high=float(interval.high),
-        p_value=p_value, sd=sd, d_z=mean / sd, test=test, confidence=confidence)
+        n=n,
+        mean=mean,
+        ci_low=float(interval.low),
+        ci_high=float(interval.high),
+        p_value=p_value,
+        sd=sd,
+        d_z=mean / sd,
+        test=test,
+        confidence=confidence,
+    )
 
 
 # ------------------------------------------------------------------------------ bootstrap
 
-def _percentile_bootstrap(statistic: Callable[[np.ndarray | None], float], num_rows: int,
-                          n_boot: int, seed: int, confidence: float) -> BootstrapInterval:
+
+def _percentile_bootstrap(
+    statistic: Callable[[np.ndarray | None], float],
+    num_rows: int,
+    n_boot: int,
+    seed: int,
+    confidence: float,
+) -> BootstrapInterval:
     """``statistic(rows)`` on all rows (``rows=None``) and on ``n_boot`` resamples of rows
     drawn with replacement by ``numpy.random.default_rng(seed)``, one resample at a time (so
     memory stays that of one resample); the percentile interval of the resampled values."""
@@ -177,8 +205,10 @@ def _percentile_bootstrap(statistic: Callable[[np.ndarray | None], float], num_r
         replicates[i] = statistic(rng.integers(0, num_rows, size=num_rows))
     bad = np.count_nonzero(~np.isfinite(replicates))
     if bad or not math.isfinite(estimate):
-        raise ValueError(f"the metric gave NaN or infinite values ({bad} of {n_boot} "
-                         f"resamples, estimate {estimate})")
+        raise ValueError(
+            f"the metric gave NaN or infinite values ({bad} of {n_boot} "
+            f"resamples, estimate {estimate})"
+        )
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(replicates, [tail, 1.0 - tail])
     return BootstrapInterval(estimate, float(low), float(high))
@@ -188,13 +218,16 @@ def _check_rows(labels, *scores) -> int:
     num_rows = np.shape(labels)[0] if np.ndim(labels) else 0
     for s in scores:
         if np.ndim(s) == 0 or np.shape(s)[0] != num_rows:
-            raise ValueError(f"scores and labels must have the same number of rows (videos), "
-                             f"got {[np.shape(s) for s in scores]} and {np.shape(labels)}")
+            raise ValueError(
+                f"scores and labels must have the same number of rows (videos), "
+                f"got {[np.shape(s) for s in scores]} and {np.shape(labels)}"
+            )
     return num_rows
 
 
-def bootstrap_ci(metric: Callable, scores, labels, *, n_boot: int = 1000, seed: int = 0,
-                 confidence: float = 0.95) -> BootstrapInterval:
+def bootstrap_ci(
+    metric: Callable, scores, labels, *, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> BootstrapInterval:
     """Percentile bootstrap interval of ``metric(scores, labels)`` over test videos (rows).
 
     ``metric`` is any function of (N, C) arrays returning a number, e.g.
@@ -217,8 +250,16 @@ def bootstrap_ci(metric: Callable, scores, labels, *, n_boot: int = 1000, seed: 
     return _percentile_bootstrap(statistic, num_rows, n_boot, seed, confidence)
 
 
-def paired_bootstrap_ci(metric: Callable, scores_a, scores_b, labels, *, n_boot: int = 1000,
-                        seed: int = 0, confidence: float = 0.95) -> BootstrapInterval:
+def paired_bootstrap_ci(
+    metric: Callable,
+    scores_a,
+    scores_b,
+    labels,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> BootstrapInterval:
     """Percentile bootstrap interval of ``metric(scores_a, labels) - metric(scores_b, labels)``.
 
     Two models scored on the same videos: each resample draws one set of rows and scores both
@@ -230,8 +271,10 @@ def paired_bootstrap_ci(metric: Callable, scores_a, scores_b, labels, *, n_boot:
     labels = np.asarray(labels)
     num_rows = _check_rows(labels, scores_a, scores_b)
     if scores_a.shape != scores_b.shape:
-        raise ValueError(f"scores_a and scores_b must have the same shape, got "
-                         f"{scores_a.shape} and {scores_b.shape}")
+        raise ValueError(
+            f"scores_a and scores_b must have the same shape, got "
+            f"{scores_a.shape} and {scores_b.shape}"
+        )
 
     def statistic(rows):
         if rows is None:
@@ -243,6 +286,7 @@ def paired_bootstrap_ci(metric: Callable, scores_a, scores_b, labels, *, n_boot:
 
 
 # ------------------------------------------------------------------------------ Holm
+
 
 def _holm_array(p: np.ndarray) -> np.ndarray:
     """Holm step-down on a 1-D float array; NaN entries stay NaN and are not counted in m."""
@@ -287,16 +331,26 @@ def holm(p_values):
 
 # ------------------------------------------------------------------------------ frameworks
 
+
 def _group_label(keys: list[str], key) -> dict:
     key = key if isinstance(key, tuple) else (key,)
     return dict(zip(keys, key))
 
 
-def compare_frameworks(frame: pd.DataFrame, *, metric: str, by: str | Sequence[str] = "model",
-                       pair_on: str = "seed", a: str = "keras", b: str = "torch",
-                       framework_col: str = "framework", alpha: float = 0.05,
-                       confidence: float = 0.95, test: str = "t",
-                       higher_is_better: bool = True) -> pd.DataFrame:
+def compare_frameworks(
+    frame: pd.DataFrame,
+    *,
+    metric: str,
+    by: str | Sequence[str] = "model",
+    pair_on: str = "seed",
+    a: str = "keras",
+    b: str = "torch",
+    framework_col: str = "framework",
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    test: str = "t",
+    higher_is_better: bool = True,
+) -> pd.DataFrame:
     """One row per group (model) comparing framework ``a`` with ``b`` on column ``metric``.
 
     ``frame`` has one row per run: the ``by`` column(s), ``pair_on`` (the seed),
@@ -334,8 +388,10 @@ def compare_frameworks(frame: pd.DataFrame, *, metric: str, by: str | Sequence[s
                 runs = runs[~no_seed]
             repeated = runs[pair_on][runs[pair_on].duplicated()].unique().tolist()
             if repeated:
-                raise ValueError(f"{where}: more than one {framework} run for {pair_on} "
-                                 f"{repeated}; one run per {pair_on} and framework")
+                raise ValueError(
+                    f"{where}: more than one {framework} run for {pair_on} "
+                    f"{repeated}; one run per {pair_on} and framework"
+                )
             values[framework] = runs.set_index(pair_on)[metric]
         shared = [s for s in values[a].index if s in values[b].index]
         for framework in (a, b):
@@ -346,9 +402,17 @@ def compare_frameworks(frame: pd.DataFrame, *, metric: str, by: str | Sequence[s
             warnings.warn(f"{where}: " + "; ".join(notes), UserWarning, stacklevel=2)
         x = values[a].loc[shared].to_numpy(dtype=float)
         y = values[b].loc[shared].to_numpy(dtype=float)
-        row = {**label, "n": len(shared), f"mean_{a}": np.nan, f"mean_{b}": np.nan,
-               "mean_diff": np.nan, "ci_low": np.nan, "ci_high": np.nan, "d_z": np.nan,
-               "p_value": np.nan}
+        row = {
+            **label,
+            "n": len(shared),
+            f"mean_{a}": np.nan,
+            f"mean_{b}": np.nan,
+            "mean_diff": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "d_z": np.nan,
+            "p_value": np.nan,
+        }
         if len(shared) < 2:
             notes.append(f"fewer than 2 paired {pair_on}s: no test")
             if len(shared) == 1:
@@ -358,21 +422,53 @@ def compare_frameworks(frame: pd.DataFrame, *, metric: str, by: str | Sequence[s
                 result = paired_difference(x, y, confidence=confidence, test=test)
             except ValueError as error:
                 raise ValueError(f"{where}: {error}") from None
-            row.update({f"mean_{a}": x.mean(), f"mean_{b}": y.mean(), "mean_diff": result.mean,
-                        "ci_low": result.ci_low, "ci_high": result.ci_high, "d_z": result.d_z,
-                        "p_value": result.p_value})
+            row.update(
+                {
+                    f"mean_{a}": x.mean(),
+                    f"mean_{b}": y.mean(),
+                    "mean_diff": result.mean,
+                    "ci_low": result.ci_low,
+                    "ci_high": result.ci_high,
+                    "d_z": result.d_z,
+                    "p_value": result.p_value,
+                }
+            )
             if result.note:
                 notes.append(result.note)
         row["note"] = "; ".join(notes)
         rows.append(row)
-    columns = [*keys, "n", f"mean_{a}", f"mean_{b}", "mean_diff", "ci_low", "ci_high", "d_z",
-               "p_value", "p_holm", "verdict", "note"]
+    columns = [
+        *keys,
+        "n",
+        f"mean_{a}",
+        f"mean_{b}",
+        "mean_diff",
+        "ci_low",
+        "ci_high",
+        "d_z",
+        "p_value",
+        "p_holm",
+        "verdict",
+        "note",
+    ]
     table = pd.DataFrame(rows, columns=[c for c in columns if c not in ("p_holm", "verdict")])
     table["p_holm"] = holm(table["p_value"].astype(float)).to_numpy()
     better = np.sign(table["mean_diff"]) * (1 if higher_is_better else -1)
     detected = table["p_holm"] < alpha  # NaN compares False: untested rows stay undetected
-    table["verdict"] = np.where(detected & (better > 0), f"{a} ahead",
-                                np.where(detected & (better < 0), f"{b} ahead", NO_DIFFERENCE))
-    table.attrs.update({"a": a, "b": b, "metric": metric, "alpha": alpha, "test": test,
-                        "confidence": confidence, "higher_is_better": higher_is_better})
+    table["verdict"] = np.where(
+        detected & (better > 0),
+        f"{a} ahead",
+        np.where(detected & (better < 0), f"{b} ahead", NO_DIFFERENCE),
+    )
+    table.attrs.update(
+        {
+            "a": a,
+            "b": b,
+            "metric": metric,
+            "alpha": alpha,
+            "test": test,
+            "confidence": confidence,
+            "higher_is_better": higher_is_better,
+        }
+    )
     return table[columns]

@@ -46,30 +46,36 @@ def train_config_from_dict(values: dict) -> TrainConfig:
 # them), written into every record as ``timing_definitions``.
 TIMING_DEFINITIONS = {
     "median_step_s": "median wall time of one optimizer step on a batch already in memory "
-                     "(forward + backward + update, result materialised: the loss read back, "
-                     "after torch.cuda.synchronize on GPU / .numpy() in TensorFlow); data "
-                     "loading excluded; the first 3 steps (warm-up) left out",
+    "(forward + backward + update, result materialised: the loss read back, "
+    "after torch.cuda.synchronize on GPU / .numpy() in TensorFlow); data "
+    "loading excluded; the first 3 steps (warm-up) left out",
     "step_s_p10": "10th percentile of the same step times",
     "step_s_p90": "90th percentile of the same step times",
     "steps": "optimizer steps taken (all epochs of the run)",
     "step_s_total": "sum of all step times (warm-up included)",
     "data_wait_s": "wall time the training loop waited for its next batch (input pipeline, "
-                   "host-to-device copy)",
+    "host-to-device copy)",
     "data_wait_fraction": "data_wait_s / total_train_s",
     "warmup_s": "wall time from the start of the first epoch (of each process) to the end of "
-                "its first step: pipeline start-up, tracing / first-call set-up",
+    "its first step: pipeline start-up, tracing / first-call set-up",
     "train_examples_per_s": "examples / wall time of the training loops (input pipeline "
-                            "included, validation excluded), the warm-up (warmup_s and its "
-                            "batch) left out",
+    "included, validation excluded), the warm-up (warmup_s and its "
+    "batch) left out",
     "total_train_s": "wall time of the training loops of all epochs (validation excluded)",
     "inference_batch_latency_ms": "median wall time of the model's forward pass on one batch "
-                                  "already in memory (eval mode, no gradients, synchronized; "
-                                  "loss, metrics and copies to numpy excluded), first batch "
-                                  "left out",
+    "already in memory (eval mode, no gradients, synchronized; "
+    "loss, metrics and copies to numpy excluded), first batch "
+    "left out",
     "inference_videos_per_s": "videos / summed forward times of the same batches",
 }
-TIMING_STATE = {"step_times": [], "train_seconds": 0.0, "examples": 0, "data_wait_s": 0.0,
-                "warmup_s": 0.0, "warmup_examples": 0}
+TIMING_STATE = {
+    "step_times": [],
+    "train_seconds": 0.0,
+    "examples": 0,
+    "data_wait_s": 0.0,
+    "warmup_s": 0.0,
+    "warmup_examples": 0,
+}
 
 
 class LoopClock:
@@ -134,10 +140,16 @@ def training_timings(state: dict) -> dict:
         per_s = examples / seconds if seconds else None
     step_times = state.get("step_times", [])
     wait = state.get("data_wait_s", 0.0)
-    return {"train_examples_per_s": per_s, **step_statistics(step_times),
-            "steps": len(step_times), "step_s_total": float(sum(step_times)),
-            "data_wait_s": wait, "data_wait_fraction": wait / seconds if seconds else None,
-            "warmup_s": state.get("warmup_s", 0.0), "total_train_s": seconds}
+    return {
+        "train_examples_per_s": per_s,
+        **step_statistics(step_times),
+        "steps": len(step_times),
+        "step_s_total": float(sum(step_times)),
+        "data_wait_s": wait,
+        "data_wait_fraction": wait / seconds if seconds else None,
+        "warmup_s": state.get("warmup_s", 0.0),
+        "total_train_s": seconds,
+    }
 
 
 def inference_timings(latencies, batch_sizes) -> dict:
@@ -147,9 +159,10 @@ def inference_timings(latencies, batch_sizes) -> dict:
     if len(latencies) > 1:
         latencies, batch_sizes = latencies[1:], batch_sizes[1:]
     total = sum(latencies)
-    return {"inference_videos_per_s": sum(batch_sizes) / total if total > 0 else None,
-            "inference_batch_latency_ms": 1000 * float(np.median(latencies))
-            if latencies else None}
+    return {
+        "inference_videos_per_s": sum(batch_sizes) / total if total > 0 else None,
+        "inference_batch_latency_ms": 1000 * float(np.median(latencies)) if latencies else None,
+    }
 
 
 def step_statistics(step_times, warmup: int = 3) -> dict:
@@ -157,35 +170,64 @@ def step_statistics(step_times, warmup: int = 3) -> dict:
     times = np.asarray(list(step_times)[warmup:] or list(step_times), dtype=np.float64)
     if times.size == 0:
         return {"median_step_s": None, "step_s_p10": None, "step_s_p90": None}
-    return {"median_step_s": float(np.median(times)),
-            "step_s_p10": float(np.percentile(times, 10)),
-            "step_s_p90": float(np.percentile(times, 90))}
+    return {
+        "median_step_s": float(np.median(times)),
+        "step_s_p10": float(np.percentile(times, 10)),
+        "step_s_p90": float(np.percentile(times, 90)),
+    }
 
 
-def new_training_record(*, framework: str, model: str, features: str, profile: str, seed: int,
-                        model_config, train_config, train_paths, val_paths, level: str,
-                        num_classes: int, vocabulary, autoencoder_dir=None,
-                        distributed: dict | None = None, data_normalize=None) -> dict:
+def new_training_record(
+    *,
+    framework: str,
+    model: str,
+    features: str,
+    profile: str,
+    seed: int,
+    model_config,
+    train_config,
+    train_paths,
+    val_paths,
+    level: str,
+    num_classes: int,
+    vocabulary,
+    autoencoder_dir=None,
+    distributed: dict | None = None,
+    data_normalize=None,
+) -> dict:
     """The run record of a training run before its first epoch (both trainers fill it in)."""
     from yt8m_lib.config import to_dict
     from yt8m_lib.runs.run_record import new_run_record
 
     record = new_run_record(
-        framework=framework, model=model, features=features, profile=profile, seed=seed,
-        config={"model": to_dict(model_config), "train": to_dict(train_config),
-                "autoencoder": None if autoencoder_dir is None else str(autoencoder_dir)},
-        data={"train": [str(p) for p in train_paths], "val": [str(p) for p in val_paths],
-              "level": level, "num_train_videos": records.count_examples(train_paths),
-              "num_val_videos": records.count_examples(val_paths),
-              "num_classes": num_classes,
-              "vocabulary": None if vocabulary is None else str(vocabulary)},
-        distributed=distributed or {"world_size": 1, "backend": None})
+        framework=framework,
+        model=model,
+        features=features,
+        profile=profile,
+        seed=seed,
+        config={
+            "model": to_dict(model_config),
+            "train": to_dict(train_config),
+            "autoencoder": None if autoencoder_dir is None else str(autoencoder_dir),
+        },
+        data={
+            "train": [str(p) for p in train_paths],
+            "val": [str(p) for p in val_paths],
+            "level": level,
+            "num_train_videos": records.count_examples(train_paths),
+            "num_val_videos": records.count_examples(val_paths),
+            "num_classes": num_classes,
+            "vocabulary": None if vocabulary is None else str(vocabulary),
+        },
+        distributed=distributed or {"world_size": 1, "backend": None},
+    )
     record["timing_definitions"] = dict(TIMING_DEFINITIONS)
     record["config"]["data_normalize"] = data_normalize
     return record
 
 
 # ------------------------------------------------------------------ the run of a model
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -204,10 +246,20 @@ class RunSpec:
     vocabulary: str | None = None
 
     @classmethod
-    def create(cls, model: str, *, profile: str, seed: int, num_classes: int,
-               level: str | None = None, epochs: int | None = None,
-               batch_size: int | None = None, features: str = "raw", autoencoder_dir=None,
-               vocabulary=None) -> RunSpec:
+    def create(
+        cls,
+        model: str,
+        *,
+        profile: str,
+        seed: int,
+        num_classes: int,
+        level: str | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        features: str = "raw",
+        autoencoder_dir=None,
+        vocabulary=None,
+    ) -> RunSpec:
         from yt8m_lib.config import get_profile, model_level, with_overrides
 
         if features not in ("raw", "autoencoder"):
@@ -220,14 +272,23 @@ class RunSpec:
             if level is None:
                 raise ConfigError("an autoencoder run needs a level (video or frame)")
             # the autoencoder learns un-normalised features, for its own number of epochs
-            train = with_overrides(train, epochs=epochs or settings.train.ae_epochs,
-                                   normalize=False)
+            train = with_overrides(
+                train, epochs=epochs or settings.train.ae_epochs, normalize=False
+            )
         else:
             level = model_level(model)
-        return cls(model, level, profile, seed, num_classes,
-                   with_overrides(settings.model, num_classes=num_classes), train, features,
-                   None if autoencoder_dir is None else str(autoencoder_dir),
-                   None if vocabulary is None else str(vocabulary))
+        return cls(
+            model,
+            level,
+            profile,
+            seed,
+            num_classes,
+            with_overrides(settings.model, num_classes=num_classes),
+            train,
+            features,
+            None if autoencoder_dir is None else str(autoencoder_dir),
+            None if vocabulary is None else str(vocabulary),
+        )
 
     @property
     def is_autoencoder(self) -> bool:
@@ -237,33 +298,63 @@ class RunSpec:
         """The spec of a model that reads an autoencoder's codes instead of raw features."""
         from yt8m_lib.config import with_overrides
 
-        return replace(self, model_config=with_overrides(self.model_config, rgb_dim=rgb_dim,
-                                                         audio_dim=audio_dim))
+        return replace(
+            self,
+            model_config=with_overrides(self.model_config, rgb_dim=rgb_dim, audio_dim=audio_dim),
+        )
 
-    def inputs(self, train_paths, val_paths, *, normalize: bool | None = None,
-               batch_size: int | None = None) -> tuple[InputSpec, InputSpec]:
+    def inputs(
+        self,
+        train_paths,
+        val_paths,
+        *,
+        normalize: bool | None = None,
+        batch_size: int | None = None,
+    ) -> tuple[InputSpec, InputSpec]:
         """(training stream, validation stream) of this run; ``batch_size``: per reader."""
         from yt8m_lib.config import reads_video_means
 
         means = False if self.is_autoencoder else reads_video_means(self.model)
-        train = InputSpec.for_training(train_paths, self.level, self.train_config,
-                                       num_classes=self.num_classes, seed=self.seed,
-                                       normalize=normalize, video_means=means,
-                                       batch_size=batch_size)
-        val = InputSpec.for_evaluation(val_paths, self.level, self.train_config,
-                                       num_classes=self.num_classes, normalize=normalize,
-                                       video_means=means)
+        train = InputSpec.for_training(
+            train_paths,
+            self.level,
+            self.train_config,
+            num_classes=self.num_classes,
+            seed=self.seed,
+            normalize=normalize,
+            video_means=means,
+            batch_size=batch_size,
+        )
+        val = InputSpec.for_evaluation(
+            val_paths,
+            self.level,
+            self.train_config,
+            num_classes=self.num_classes,
+            normalize=normalize,
+            video_means=means,
+        )
         return train, val
 
-    def new_record(self, framework: str, train: InputSpec, val: InputSpec, *,
-                   distributed: dict) -> dict:
+    def new_record(
+        self, framework: str, train: InputSpec, val: InputSpec, *, distributed: dict
+    ) -> dict:
         return new_training_record(
-            framework=framework, model=self.model, features=self.features,
-            profile=self.profile, seed=self.seed, model_config=self.model_config,
-            train_config=self.train_config, train_paths=train.paths, val_paths=val.paths,
-            level=self.level, num_classes=self.num_classes, vocabulary=self.vocabulary,
-            autoencoder_dir=self.autoencoder_dir, distributed=distributed,
-            data_normalize=train.normalize)
+            framework=framework,
+            model=self.model,
+            features=self.features,
+            profile=self.profile,
+            seed=self.seed,
+            model_config=self.model_config,
+            train_config=self.train_config,
+            train_paths=train.paths,
+            val_paths=val.paths,
+            level=self.level,
+            num_classes=self.num_classes,
+            vocabulary=self.vocabulary,
+            autoencoder_dir=self.autoencoder_dir,
+            distributed=distributed,
+            data_normalize=train.normalize,
+        )
 
 
 # ------------------------------------------------------------------ one writer per run folder
@@ -289,8 +380,11 @@ class RunLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        me = {"pid": os.getpid(), "host": socket.gethostname(),
-              "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        me = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -302,7 +396,8 @@ class RunLock:
                 raise ConfigError(
                     f"{self.path.parent} is being written by another run (pid "
                     f"{holder.get('pid', '?')} on {holder.get('host', '?')} since "
-                    f"{holder.get('since', '?')}); choose another --out or wait for it")
+                    f"{holder.get('since', '?')}); choose another --out or wait for it"
+                ) from None
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(me, f)
             self.held = True
@@ -332,6 +427,7 @@ def _alive(pid) -> bool:
 
 
 # ------------------------------------------------------------------ callbacks of the loop
+
 
 class Callback:
     """Hooks of ``fit``; every method is optional. Tests use them to stop a run early (a
@@ -373,6 +469,7 @@ class RecordTrainedIds(Callback):
 
 
 # ------------------------------------------------------------------ the epoch loop
+
 
 class Trainer:
     """What a framework supplies to ``fit``: ``yt8m_lib.torch.train.Trainer`` and
@@ -450,8 +547,9 @@ class ScalarWriter:
 
     def __init__(self, log_dir):
         if "tensorflow" not in sys.modules:
-            sys.modules.setdefault("tensorboard.compat.notf",
-                                   types.ModuleType("tensorboard.compat.notf"))
+            sys.modules.setdefault(
+                "tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf")
+            )
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
         Path(log_dir).mkdir(parents=True, exist_ok=True)
@@ -475,14 +573,29 @@ LOG_EVERY = 10  # steps between TensorBoard loss points
 
 
 def fresh_state() -> dict:
-    return {"epoch": 0, "history": [], "best_epoch": None, "best_score": None,
-            "evaluation": None, "inference": {},
-            "skipped_batches": {"single_video": 0, "uneven_shards": 0},
-            **{k: list(v) if isinstance(v, list) else v for k, v in TIMING_STATE.items()}}
+    return {
+        "epoch": 0,
+        "history": [],
+        "best_epoch": None,
+        "best_score": None,
+        "evaluation": None,
+        "inference": {},
+        "skipped_batches": {"single_video": 0, "uneven_shards": 0},
+        **{k: list(v) if isinstance(v, list) else v for k, v in TIMING_STATE.items()},
+    }
 
 
-def fit(trainer: Trainer, record: dict, run_dir, *, epochs: int, resume: bool = True,
-        progress: bool = True, callbacks=(), desc: str = "") -> dict:
+def fit(
+    trainer: Trainer,
+    record: dict,
+    run_dir,
+    *,
+    epochs: int,
+    resume: bool = True,
+    progress: bool = True,
+    callbacks=(),
+    desc: str = "",
+) -> dict:
     """The epoch loop of both frameworks: steps, per-epoch validation (main process),
     TensorBoard, best and last checkpoints, exact resume (same weights, same ``run_id``),
     stop conditions, skipped-batch accounting and the run record (rewritten after every
@@ -511,8 +624,13 @@ def fit(trainer: Trainer, record: dict, run_dir, *, epochs: int, resume: bool = 
             clock.start_epoch()
             batches, uneven = trainer.epoch_batches(epoch)
             loss_sum, count = 0.0, 0
-            bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{epochs}".strip(),
-                       unit="batch", disable=not (progress and main), leave=False)
+            bar = tqdm(
+                batches,
+                desc=f"{desc} epoch {epoch + 1}/{epochs}".strip(),
+                unit="batch",
+                disable=not (progress and main),
+                leave=False,
+            )
             for batch in bar:
                 ids = trainer.batch_ids(batch)
                 if trainer.skips_single_video_batches and len(ids) == 1:
@@ -537,8 +655,12 @@ def fit(trainer: Trainer, record: dict, run_dir, *, epochs: int, resume: bool = 
             entry = None
             if main:
                 values, evaluation, inference = trainer.validate()
-                entry = {"epoch": epoch + 1, "train_loss": loss_sum / max(count, 1), **values,
-                         "epoch_seconds": time.perf_counter() - epoch_start}
+                entry = {
+                    "epoch": epoch + 1,
+                    "train_loss": loss_sum / max(count, 1),
+                    **values,
+                    "epoch_seconds": time.perf_counter() - epoch_start,
+                }
                 state["history"].append(entry)
                 state["inference"] = inference
                 score = entry["val_loss"] if trainer.lower_is_better else entry["val_gap"]
@@ -556,12 +678,17 @@ def fit(trainer: Trainer, record: dict, run_dir, *, epochs: int, resume: bool = 
                 fill_record(record, state)
                 run_record.write_run_record(run_dir, record)
                 if progress:
-                    print(f"{desc} epoch {epoch + 1}: ".lstrip() + ", ".join(
-                        f"{k} {v:.4f}" for k, v in entry.items()
-                        if k != "epoch" and isinstance(v, float)), file=sys.stderr)
+                    print(
+                        f"{desc} epoch {epoch + 1}: ".lstrip()
+                        + ", ".join(
+                            f"{k} {v:.4f}"
+                            for k, v in entry.items()
+                            if k != "epoch" and isinstance(v, float)
+                        ),
+                        file=sys.stderr,
+                    )
             trainer.barrier()
-            if any([callback.on_epoch_end(trainer, epoch + 1, entry)
-                    for callback in callbacks]):
+            if any([callback.on_epoch_end(trainer, epoch + 1, entry) for callback in callbacks]):
                 break
     finally:
         if writer is not None:
@@ -581,13 +708,15 @@ def fill_record(record: dict, state: dict) -> None:
     record["epochs_trained"] = state["epoch"]
     record["skipped_batches"] = dict(state["skipped_batches"])
     if state["evaluation"] is not None:
-        record["evaluations"]["validate"] = dict(state["evaluation"], data=record["data"]["val"],
-                                                 epoch=state["best_epoch"])
+        record["evaluations"]["validate"] = dict(
+            state["evaluation"], data=record["data"]["val"], epoch=state["best_epoch"]
+        )
     record["timings"] = {**training_timings(state), **state["inference"]}
 
 
-def run(trainer: Trainer, out_dir, *, resume: bool = True, progress: bool = True,
-        callbacks=()) -> dict | None:
+def run(
+    trainer: Trainer, out_dir, *, resume: bool = True, progress: bool = True, callbacks=()
+) -> dict | None:
     """A whole training run: the run folder locked (main process), the record created, the
     loop run under the hardware monitor, the final record written. Returns the record on the
     main process, None on the others."""
@@ -600,9 +729,16 @@ def run(trainer: Trainer, out_dir, *, resume: bool = True, progress: bool = True
         record = trainer.new_record() if main else {"evaluations": {}}
         monitor = trainer.hardware_monitor() if main else contextlib.nullcontext()
         with monitor:
-            fit(trainer, record, out_dir, epochs=trainer.spec.train_config.epochs,
-                resume=resume, progress=progress, callbacks=callbacks,
-                desc=trainer.spec.model)
+            fit(
+                trainer,
+                record,
+                out_dir,
+                epochs=trainer.spec.train_config.epochs,
+                resume=resume,
+                progress=progress,
+                callbacks=callbacks,
+                desc=trainer.spec.model,
+            )
         if not main:
             return None
         record["hardware"] = monitor.to_record()
@@ -610,42 +746,92 @@ def run(trainer: Trainer, out_dir, *, resume: bool = True, progress: bool = True
         return record
 
 
-def train_spec(trainer_class, spec: RunSpec, train_paths, val_paths, out_dir, *,
-               device: str | None = None, mixed_precision: bool = False, resume: bool = True,
-               progress: bool = True, callbacks=()) -> dict | None:
+def train_spec(
+    trainer_class,
+    spec: RunSpec,
+    train_paths,
+    val_paths,
+    out_dir,
+    *,
+    device: str | None = None,
+    mixed_precision: bool = False,
+    resume: bool = True,
+    progress: bool = True,
+    callbacks=(),
+) -> dict | None:
     """Train ``spec`` (a classifier or the autoencoder) with a framework's ``Trainer``."""
-    trainer = trainer_class(spec, train_paths, val_paths, device=device,
-                            mixed_precision=mixed_precision)
+    trainer = trainer_class(
+        spec, train_paths, val_paths, device=device, mixed_precision=mixed_precision
+    )
     try:
         return run(trainer, out_dir, resume=resume, progress=progress, callbacks=callbacks)
     finally:
         trainer.close()
 
 
-def train_classifier(trainer_class, *, model: str, train_paths, val_paths, out_dir,
-                     profile: str, seed: int, num_classes: int, features: str = "raw",
-                     autoencoder_dir=None, vocabulary=None, epochs: int | None = None,
-                     batch_size: int | None = None, **options) -> dict | None:
+def train_classifier(
+    trainer_class,
+    *,
+    model: str,
+    train_paths,
+    val_paths,
+    out_dir,
+    profile: str,
+    seed: int,
+    num_classes: int,
+    features: str = "raw",
+    autoencoder_dir=None,
+    vocabulary=None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    **options,
+) -> dict | None:
     """Train one classifier; its run record (None on processes other than the main one).
     ``options``: those of ``train_spec``."""
-    spec = RunSpec.create(model, profile=profile, seed=seed, num_classes=num_classes,
-                          epochs=epochs, batch_size=batch_size, features=features,
-                          autoencoder_dir=autoencoder_dir, vocabulary=vocabulary)
+    spec = RunSpec.create(
+        model,
+        profile=profile,
+        seed=seed,
+        num_classes=num_classes,
+        epochs=epochs,
+        batch_size=batch_size,
+        features=features,
+        autoencoder_dir=autoencoder_dir,
+        vocabulary=vocabulary,
+    )
     return train_spec(trainer_class, spec, train_paths, val_paths, out_dir, **options)
 
 
-def train_autoencoder(trainer_class, *, level: str, train_paths, val_paths, out_dir,
-                      profile: str, seed: int, num_classes: int | None = None, vocabulary=None,
-                      epochs: int | None = None, batch_size: int | None = None,
-                      **options) -> dict | None:
+def train_autoencoder(
+    trainer_class,
+    *,
+    level: str,
+    train_paths,
+    val_paths,
+    out_dir,
+    profile: str,
+    seed: int,
+    num_classes: int | None = None,
+    vocabulary=None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    **options,
+) -> dict | None:
     """Train the denoising autoencoder of ``level`` (labels are read and checked, not used:
     ``num_classes`` defaults to the 2018 vocabulary's); the best weights are those of the
     lowest validation reconstruction error."""
     from yt8m_lib.config import NUM_CLASSES_2018
 
-    spec = RunSpec.create("autoencoder", level=level, profile=profile, seed=seed,
-                          num_classes=num_classes or NUM_CLASSES_2018, epochs=epochs,
-                          batch_size=batch_size, vocabulary=vocabulary)
+    spec = RunSpec.create(
+        "autoencoder",
+        level=level,
+        profile=profile,
+        seed=seed,
+        num_classes=num_classes or NUM_CLASSES_2018,
+        epochs=epochs,
+        batch_size=batch_size,
+        vocabulary=vocabulary,
+    )
     return train_spec(trainer_class, spec, train_paths, val_paths, out_dir, **options)
 
 
@@ -656,19 +842,35 @@ def evaluation_input(record: dict, data_paths) -> InputSpec:
 
     train_config = train_config_from_dict(record["config"]["train"])
     normalize = record["config"].get("data_normalize")
-    return InputSpec.for_evaluation(data_paths, record["data"]["level"], train_config,
-                                    num_classes=record["data"]["num_classes"],
-                                    normalize=normalize,
-                                    video_means=reads_video_means(record["model"]))
+    return InputSpec.for_evaluation(
+        data_paths,
+        record["data"]["level"],
+        train_config,
+        num_classes=record["data"]["num_classes"],
+        normalize=normalize,
+        video_means=reads_video_means(record["model"]),
+    )
 
 
-def write_evaluation(run_dir, record: dict, split_name: str, metrics: dict, *, data_paths,
-                     predictions_path, vocabulary, device: str) -> None:
+def write_evaluation(
+    run_dir,
+    record: dict,
+    split_name: str,
+    metrics: dict,
+    *,
+    data_paths,
+    predictions_path,
+    vocabulary,
+    device: str,
+) -> None:
     """``evaluations[split_name]`` of a run record: the metrics and where they came from."""
     from yt8m_lib.runs import run_record
 
     record.setdefault("evaluations", {})[split_name] = dict(
-        metrics, data=[str(p) for p in data_paths],
+        metrics,
+        data=[str(p) for p in data_paths],
         predictions=None if predictions_path is None else str(predictions_path),
-        vocabulary=None if vocabulary is None else str(vocabulary), device=device)
+        vocabulary=None if vocabulary is None else str(vocabulary),
+        device=device,
+    )
     run_record.write_run_record(run_dir, record)

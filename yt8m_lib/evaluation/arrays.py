@@ -18,8 +18,10 @@ def as_arrays(predictions, labels) -> tuple[np.ndarray, np.ndarray]:
     p = np.asarray(predictions)
     y = np.asarray(labels)
     if p.ndim != 2 or y.ndim != 2:
-        raise ValueError(f"predictions and labels must be 2-D (videos, classes); "
-                         f"got shapes {p.shape} and {y.shape}")
+        raise ValueError(
+            f"predictions and labels must be 2-D (videos, classes); "
+            f"got shapes {p.shape} and {y.shape}"
+        )
     if p.shape != y.shape:
         raise ValueError(f"predictions and labels differ in shape: {p.shape} vs {y.shape}")
     if p.shape[1] == 0:
@@ -41,8 +43,10 @@ def check_values(p: np.ndarray, y: np.ndarray, first_row: int) -> None:
         ok = (y == 0) | (y == 1)
         if not ok.all():
             row, col = np.argwhere(~ok)[0]
-            raise ValueError(f"labels must be 0 or 1; video {int(row) + first_row}, class "
-                             f"{int(col)} has {y[row, col]!r}")
+            raise ValueError(
+                f"labels must be 0 or 1; video {int(row) + first_row}, class "
+                f"{int(col)} has {y[row, col]!r}"
+            )
 
 
 def check_top_k(top_k) -> int:
@@ -55,6 +59,6 @@ def chunks(p: np.ndarray, y: np.ndarray):
     """Validated row chunks (start, p_chunk, y_chunk as bool)."""
     step = chunk_rows(p.shape[1])
     for start in range(0, p.shape[0], step):
-        pc, yc = p[start:start + step], y[start:start + step]
+        pc, yc = p[start : start + step], y[start : start + step]
         check_values(pc, yc, start)
         yield start, pc, (yc if yc.dtype == np.bool_ else yc == 1)

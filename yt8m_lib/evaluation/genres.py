@@ -51,8 +51,17 @@ from yt8m_lib.evaluation.arrays import chunk_rows as _chunk_rows
 from yt8m_lib.evaluation.arrays import chunks as _chunks
 
 UNKNOWN_GENRE = "(Unknown)"
-VOCABULARY_COLUMNS = ("Index", "TrainVideoCount", "KnowledgeGraphId", "Name", "WikiUrl",
-                      "Vertical1", "Vertical2", "Vertical3", "WikiDescription")
+VOCABULARY_COLUMNS = (
+    "Index",
+    "TrainVideoCount",
+    "KnowledgeGraphId",
+    "Name",
+    "WikiUrl",
+    "Vertical1",
+    "Vertical2",
+    "Vertical3",
+    "WikiDescription",
+)
 SYNTHETIC_GENRES = 8  # genres of the fallback vocabulary (a handful, so that errors are visible)
 
 
@@ -75,7 +84,7 @@ class Vocabulary:
         return len(self.genre_names)
 
     @classmethod
-    def from_genres(cls, names, genres) -> "Vocabulary":
+    def from_genres(cls, names, genres) -> Vocabulary:
         """From class names and each class's genre name (in class index order)."""
         genres = [g.strip() or UNKNOWN_GENRE for g in genres]
         if len(genres) != len(names) or not names:
@@ -86,7 +95,7 @@ class Vocabulary:
         return cls(tuple(names), genre_names, class_genre)
 
     @classmethod
-    def load(cls, path) -> "Vocabulary":
+    def load(cls, path) -> Vocabulary:
         """Read vocabulary.csv (official columns; rows in any ``Index`` order, 0..C-1 once)."""
         path = Path(path)
         if not path.is_file():
@@ -95,27 +104,34 @@ class Vocabulary:
             reader = csv.DictReader(f)
             missing = {"Index", "Name", "Vertical1"} - set(reader.fieldnames or ())
             if missing:
-                raise DataError(path, f"not a YouTube-8M vocabulary: missing column(s) "
-                                      f"{', '.join(sorted(missing))}")
+                raise DataError(
+                    path,
+                    f"not a YouTube-8M vocabulary: missing column(s) {', '.join(sorted(missing))}",
+                )
             rows = {}
             for line, row in enumerate(reader, start=2):
                 try:
                     index = int(row["Index"])
                 except (TypeError, ValueError):
-                    raise DataError(path, f"line {line}: Index {row['Index']!r} is not an integer")
+                    raise DataError(
+                        path, f"line {line}: Index {row['Index']!r} is not an integer"
+                    ) from None
                 if index in rows:
                     raise DataError(path, f"line {line}: Index {index} appears twice")
                 rows[index] = (row["Name"] or "", row["Vertical1"] or "")
         if not rows:
             raise DataError(path, "vocabulary has no classes")
         if sorted(rows) != list(range(len(rows))):
-            raise DataError(path, f"Index values must be 0..{len(rows) - 1}, each once; got "
-                                  f"min {min(rows)}, max {max(rows)} over {len(rows)} rows")
+            raise DataError(
+                path,
+                f"Index values must be 0..{len(rows) - 1}, each once; got "
+                f"min {min(rows)}, max {max(rows)} over {len(rows)} rows",
+            )
         names = [rows[i][0] for i in range(len(rows))]
         return cls.from_genres(names, [rows[i][1] for i in range(len(rows))])
 
     @classmethod
-    def synthetic(cls, num_classes: int, num_genres: int = SYNTHETIC_GENRES) -> "Vocabulary":
+    def synthetic(cls, num_classes: int, num_genres: int = SYNTHETIC_GENRES) -> Vocabulary:
         """Fallback when there is no vocabulary.csv: classes split into contiguous, nearly
         equal blocks, one per genre ("Genre 00", "Genre 01", ...)."""
         if num_classes < 1:
@@ -218,11 +234,12 @@ class GenrePrior:
     source: str = "training labels"
 
     @classmethod
-    def from_labels(cls, labels, vocab: Vocabulary, source: str = "training labels") -> "GenrePrior":
+    def from_labels(cls, labels, vocab: Vocabulary, source: str = "training labels") -> GenrePrior:
         """From (N, C) 0/1 training labels, or an iterable of such batches (a whole training
         set need not fit in memory)."""
         one = isinstance(labels, np.ndarray) or (
-            isinstance(labels, (list, tuple)) and len(labels) > 0 and np.ndim(labels[0]) == 1)
+            isinstance(labels, (list, tuple)) and len(labels) > 0 and np.ndim(labels[0]) == 1
+        )
         batches = [labels] if one else labels
         class_counts = np.zeros(vocab.num_classes, dtype=np.int64)
         genre_counts = np.zeros(vocab.num_genres, dtype=np.int64)
@@ -231,7 +248,7 @@ class GenrePrior:
             y = _checked(batch, vocab, "training labels")
             step = _chunk_rows(vocab.num_classes)
             for start in range(0, y.shape[0], step):  # bounded temporaries
-                yc = y[start:start + step]
+                yc = y[start : start + step]
                 _check_values(np.zeros(yc.shape[:1] + (0,)), yc, start)  # labels 0 or 1
                 yc = yc == 1
                 class_counts += np.count_nonzero(yc, axis=0)
@@ -240,8 +257,9 @@ class GenrePrior:
             num_videos += y.shape[0]
         if num_videos == 0:
             raise ValueError("no training videos")
-        return cls(class_counts / num_videos, genre_counts / max(1, genre_counts.sum()),
-                   num_videos, source)
+        return cls(
+            class_counts / num_videos, genre_counts / max(1, genre_counts.sum()), num_videos, source
+        )
 
 
 def _check_prior(prior, vocab: Vocabulary):
@@ -249,11 +267,14 @@ def _check_prior(prior, vocab: Vocabulary):
         return None
     if not isinstance(prior, GenrePrior):
         raise ValueError(f"genre_prior must be a GenrePrior, got {type(prior).__name__}")
-    if prior.class_frequency.shape != (vocab.num_classes,) \
-            or prior.genre_frequency.shape != (vocab.num_genres,):
-        raise ValueError(f"the genre prior has {prior.class_frequency.shape} classes and "
-                         f"{prior.genre_frequency.shape} genres, the vocabulary "
-                         f"{vocab.num_classes} and {vocab.num_genres}")
+    if prior.class_frequency.shape != (vocab.num_classes,) or prior.genre_frequency.shape != (
+        vocab.num_genres,
+    ):
+        raise ValueError(
+            f"the genre prior has {prior.class_frequency.shape} classes and "
+            f"{prior.genre_frequency.shape} genres, the vocabulary "
+            f"{vocab.num_classes} and {vocab.num_genres}"
+        )
     return prior
 
 
@@ -283,8 +304,13 @@ def _average_precision(scores: np.ndarray, relevant: np.ndarray):
     return float(np.sum(gains * (hits_at / (last + 1.0))) / positives)
 
 
-def _summary(scores: np.ndarray, sets: np.ndarray, majority: np.ndarray, vocab: Vocabulary,
-             per_genre: bool = True) -> dict:
+def _summary(
+    scores: np.ndarray,
+    sets: np.ndarray,
+    majority: np.ndarray,
+    vocab: Vocabulary,
+    per_genre: bool = True,
+) -> dict:
     """The metrics of ``genre_report`` from (N, G) genre scores, genre sets and majority genres."""
     from yt8m_lib.evaluation.metrics import gap  # metrics imports this module: import late
 
@@ -302,27 +328,44 @@ def _summary(scores: np.ndarray, sets: np.ndarray, majority: np.ndarray, vocab: 
     for g in range(num_genres):
         precision = float(true_positives[g] / predicted_count[g]) if predicted_count[g] else 0.0
         recall = _ratio(true_positives[g], support[g])
-        f1 = None if recall is None else (
-            2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-        rows.append({"genre": vocab.genre_names[g], "support": int(support[g]),
-                     "positives": int(positives[g]), "precision": precision,
-                     "recall": recall, "f1": f1,
-                     "ap": _average_precision(scores[:, g], sets[:, g])})
+        f1 = (
+            None
+            if recall is None
+            else (2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+        )
+        rows.append(
+            {
+                "genre": vocab.genre_names[g],
+                "support": int(support[g]),
+                "positives": int(positives[g]),
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "ap": _average_precision(scores[:, g], sets[:, g]),
+            }
+        )
     supported = [row for row in rows if row["support"]]
     strict = _ratio(int(correct.sum()), num_labelled)
     out = {
         "num_videos": int(scores.shape[0]),
         "num_labelled": num_labelled,
         "strict_accuracy": strict,
-        "lenient_accuracy": _ratio(int(sets[labelled][np.arange(num_labelled), predicted].sum()),
-                                   num_labelled),
-        "macro": {"precision": _mean([r["precision"] for r in supported]),
-                  "recall": _mean([r["recall"] for r in supported]),
-                  "f1": _mean([r["f1"] for r in supported]),
-                  "ap": _mean([r["ap"] for r in rows])},
+        "lenient_accuracy": _ratio(
+            int(sets[labelled][np.arange(num_labelled), predicted].sum()), num_labelled
+        ),
+        "macro": {
+            "precision": _mean([r["precision"] for r in supported]),
+            "recall": _mean([r["recall"] for r in supported]),
+            "f1": _mean([r["f1"] for r in supported]),
+            "ap": _mean([r["ap"] for r in rows]),
+        },
         # one predicted and one true genre per labelled video: micro P = R = F1 = strict
-        "micro": {"precision": strict, "recall": strict, "f1": strict,
-                  "ap": _average_precision(scores.ravel(), sets.ravel())},
+        "micro": {
+            "precision": strict,
+            "recall": strict,
+            "f1": strict,
+            "ap": _average_precision(scores.ravel(), sets.ravel()),
+        },
         "gap": gap(scores, sets, top_k=num_genres),
     }
     if per_genre:
@@ -330,27 +373,42 @@ def _summary(scores: np.ndarray, sets: np.ndarray, majority: np.ndarray, vocab: 
     return out
 
 
-def _baselines(vocab: Vocabulary, rule: str, k: int, sets: np.ndarray, majority: np.ndarray,
-               prior: GenrePrior | None, evaluated_class_counts: np.ndarray) -> dict:
+def _baselines(
+    vocab: Vocabulary,
+    rule: str,
+    k: int,
+    sets: np.ndarray,
+    majority: np.ndarray,
+    prior: GenrePrior | None,
+    evaluated_class_counts: np.ndarray,
+) -> dict:
     if prior is None:  # no training labels: the evaluated set's own frequencies (optimistic)
         labelled = majority[majority >= 0]
-        prior = GenrePrior(evaluated_class_counts / sets.shape[0],
-                           np.bincount(labelled, minlength=vocab.num_genres) / max(1, labelled.size),
-                           sets.shape[0], "evaluated set (no training labels given)")
+        prior = GenrePrior(
+            evaluated_class_counts / sets.shape[0],
+            np.bincount(labelled, minlength=vocab.num_genres) / max(1, labelled.size),
+            sets.shape[0],
+            "evaluated set (no training labels given)",
+        )
     shape = sets.shape
     top = int(np.argmax(prior.genre_frequency))  # lowest index on ties
     constant = np.zeros(vocab.num_genres)
     constant[top] = 1.0
-    label_prior = _genre_scores(prior.class_frequency[None, :].astype(np.float64), vocab, rule, k)[0]
+    label_prior = _genre_scores(prior.class_frequency[None, :].astype(np.float64), vocab, rule, k)[
+        0
+    ]
     return {
         "source": prior.source,
         "num_source_videos": int(prior.num_videos),
         "most_frequent_genre": {
-            "genre": vocab.genre_names[top], "frequency": float(prior.genre_frequency[top]),
-            **_summary(np.broadcast_to(constant, shape), sets, majority, vocab, per_genre=False)},
+            "genre": vocab.genre_names[top],
+            "frequency": float(prior.genre_frequency[top]),
+            **_summary(np.broadcast_to(constant, shape), sets, majority, vocab, per_genre=False),
+        },
         "label_prior": {
             "genre": vocab.genre_names[int(np.argmax(label_prior))],
-            **_summary(np.broadcast_to(label_prior, shape), sets, majority, vocab, per_genre=False)},
+            **_summary(np.broadcast_to(label_prior, shape), sets, majority, vocab, per_genre=False),
+        },
     }
 
 
@@ -360,8 +418,9 @@ class GenreCounts:
     floats) plus per-class label counts.  Used by ``metrics.StreamingEvaluator`` and the
     whole-array functions here; inputs of ``add`` are validated arrays, labels bool."""
 
-    def __init__(self, vocab: Vocabulary, rule: str = "max", k: int = 3,
-                 prior: GenrePrior | None = None):
+    def __init__(
+        self, vocab: Vocabulary, rule: str = "max", k: int = 3, prior: GenrePrior | None = None
+    ):
         self.vocab = vocab
         self.rule, self.k = _check_rule(rule, k)
         self.prior = _check_prior(prior, vocab)
@@ -376,7 +435,9 @@ class GenreCounts:
     def add(self, p: np.ndarray, y: np.ndarray) -> None:
         max_scores = _genre_scores(p, self.vocab)
         # the rule's scores first: a noisy_or refusal leaves the counts untouched
-        scores = max_scores if self.rule == "max" else _genre_scores(p, self.vocab, self.rule, self.k)
+        scores = (
+            max_scores if self.rule == "max" else _genre_scores(p, self.vocab, self.rule, self.k)
+        )
         predicted = max_scores.argmax(axis=1)
         counts = _genre_label_counts(y, self.vocab)
         labelled = counts.sum(axis=1) > 0
@@ -402,13 +463,20 @@ class GenreCounts:
         majority = np.concatenate(self._majority)
         out = {"rule": self.rule, "k": self.k if self.rule == "topk_mean" else None}
         out.update(_summary(scores, sets, majority, self.vocab))
-        out["baselines"] = _baselines(self.vocab, self.rule, self.k, sets, majority, self.prior,
-                                      self.class_counts)
+        out["baselines"] = _baselines(
+            self.vocab, self.rule, self.k, sets, majority, self.prior, self.class_counts
+        )
         return out
 
 
-def _counted(predictions, labels, vocab: Vocabulary, rule: str = "max", k: int = 3,
-             prior: GenrePrior | None = None) -> GenreCounts:
+def _counted(
+    predictions,
+    labels,
+    vocab: Vocabulary,
+    rule: str = "max",
+    k: int = 3,
+    prior: GenrePrior | None = None,
+) -> GenreCounts:
     counts = GenreCounts(vocab, rule, k, prior)  # checks the rule and prior before the arrays
     p, y = _as_arrays(predictions, labels)
     if p.shape[1] != vocab.num_classes:
@@ -431,12 +499,23 @@ def genre_confusion(predictions, labels, vocab: Vocabulary):
 
     matrix = _counted(predictions, labels, vocab).confusion
     names = list(vocab.genre_names)
-    return pd.DataFrame(matrix, index=pd.Index(names, name="true genre"),
-                        columns=pd.Index(names, name="predicted genre"))
+    return pd.DataFrame(
+        matrix,
+        index=pd.Index(names, name="true genre"),
+        columns=pd.Index(names, name="predicted genre"),
+    )
 
 
-def genre_report(predictions, labels, vocab: Vocabulary, rule: str = "max", *, k: int = 3,
-                 train_labels=None, genre_prior: GenrePrior | None = None) -> dict:
+def genre_report(
+    predictions,
+    labels,
+    vocab: Vocabulary,
+    rule: str = "max",
+    *,
+    k: int = 3,
+    train_labels=None,
+    genre_prior: GenrePrior | None = None,
+) -> dict:
     """Genre metrics of (N, C) class scores and 0/1 labels, as a JSON-ready dict.
 
     Genre scores come from ``rule`` (``k`` for ``"topk_mean"``); the predicted genre is the

@@ -48,6 +48,7 @@ from yt8m_lib.evaluation.arrays import chunks as _chunks
 
 METRIC_KEYS = ("gap", "hit_at_1", "perr", "map", "num_videos")
 
+
 def top_k_sorted(scores: np.ndarray, k: int) -> np.ndarray:
     """Class indices (rows, min(k, C)) of each row's top-k scores, in rank order.
 
@@ -89,8 +90,9 @@ def _gap_from_pooled(scores: np.ndarray, hits: np.ndarray, num_positives: int) -
     return float(precision_at_hits.sum() / num_positives)
 
 
-def _map_from_pooled(classes: np.ndarray, scores: np.ndarray, hits: np.ndarray,
-                     positives_per_class: np.ndarray) -> float:
+def _map_from_pooled(
+    classes: np.ndarray, scores: np.ndarray, hits: np.ndarray, positives_per_class: np.ndarray
+) -> float:
     num_classes = positives_per_class.size
     order = _pooled_order(scores)
     cls = classes.ravel()[order]
@@ -123,10 +125,20 @@ class StreamingEvaluator:
     training labels; without it, from the evaluated set, as the report says).
     """
 
-    def __init__(self, num_classes: int, top_k: int = 20, vocabulary=None,
-                 genre_rule: str = "max", genre_k: int = 3, genre_prior=None):
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-                or num_classes < 1:
+    def __init__(
+        self,
+        num_classes: int,
+        top_k: int = 20,
+        vocabulary=None,
+        genre_rule: str = "max",
+        genre_k: int = 3,
+        genre_prior=None,
+    ):
+        if (
+            isinstance(num_classes, bool)
+            or not isinstance(num_classes, (int, np.integer))
+            or num_classes < 1
+        ):
             raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
         self.num_classes = int(num_classes)
         self.top_k = _check_top_k(top_k)
@@ -143,8 +155,10 @@ class StreamingEvaluator:
             if not isinstance(vocabulary, genres.Vocabulary):
                 vocabulary = genres.Vocabulary.load(vocabulary)
             if vocabulary.num_classes != self.num_classes:
-                raise ValueError(f"the vocabulary has {vocabulary.num_classes} classes, "
-                                 f"the evaluator {self.num_classes}")
+                raise ValueError(
+                    f"the vocabulary has {vocabulary.num_classes} classes, "
+                    f"the evaluator {self.num_classes}"
+                )
             self.vocabulary = vocabulary
             self._genre_counts = genres.GenreCounts(vocabulary, genre_rule, genre_k, genre_prior)
 
@@ -172,10 +186,10 @@ class StreamingEvaluator:
         perr_hits = np.count_nonzero(ranked_hits & within_n, axis=1)
         self._perr.append(perr_hits / np.maximum(num_labels, 1))
 
-        top = ranked[:, :self._k]
+        top = ranked[:, : self._k]
         self._classes.append(top.astype(np.int32))
         self._scores.append(p[rows, top].astype(np.float64))
-        self._hits.append(ranked_hits[:, :self._k].copy())
+        self._hits.append(ranked_hits[:, : self._k].copy())
         self._positives += np.count_nonzero(y, axis=0)
 
     def result(self) -> dict:

@@ -41,17 +41,31 @@ BIAS_INIT = "zeros"
 
 def dense(units: int, name: str, activation=None) -> layers.Dense:
     """Dense with Glorot-uniform kernel and zero bias (the spec's initialisation)."""
-    return layers.Dense(units, activation=activation, kernel_initializer=KERNEL_INIT,
-                        bias_initializer=BIAS_INIT, name=name)
+    return layers.Dense(
+        units,
+        activation=activation,
+        kernel_initializer=KERNEL_INIT,
+        bias_initializer=BIAS_INIT,
+        name=name,
+    )
 
 
 def lstm(units: int, name: str | None = None) -> layers.LSTM:
     """An LSTM returning its final state, eligible for cuDNN, initialised as the spec says."""
-    return layers.LSTM(units, activation="tanh", recurrent_activation="sigmoid",
-                       kernel_initializer=KERNEL_INIT, recurrent_initializer="orthogonal",
-                       bias_initializer=BIAS_INIT, unit_forget_bias=True,
-                       dropout=0.0, recurrent_dropout=0.0, unroll=False,
-                       return_sequences=False, name=name)
+    return layers.LSTM(
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        kernel_initializer=KERNEL_INIT,
+        recurrent_initializer="orthogonal",
+        bias_initializer=BIAS_INIT,
+        unit_forget_bias=True,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        unroll=False,
+        return_sequences=False,
+        name=name,
+    )
 
 
 @keras.saving.register_keras_serializable(package="yt8m")
@@ -83,26 +97,28 @@ class MixtureOfExperts(layers.Layer):
         self.mixtures = mixtures
 
     def call(self, gate_logits, expert_logits):
-        gates = ops.softmax(ops.reshape(gate_logits, (-1, self.num_classes, self.mixtures + 1)),
-                            axis=-1)
+        gates = ops.softmax(
+            ops.reshape(gate_logits, (-1, self.num_classes, self.mixtures + 1)), axis=-1
+        )
         experts = ops.sigmoid(ops.reshape(expert_logits, (-1, self.num_classes, self.mixtures)))
-        return ops.sum(gates[..., :self.mixtures] * experts, axis=-1)
+        return ops.sum(gates[..., : self.mixtures] * experts, axis=-1)
 
     def compute_output_shape(self, gate_logits_shape, expert_logits_shape):
         return (gate_logits_shape[0], self.num_classes)
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes,
-                "mixtures": self.mixtures}
+        return {**super().get_config(), "num_classes": self.num_classes, "mixtures": self.mixtures}
 
 
 def fc_trunk(x, config: ModelConfig):
     """[Dense -> BatchNorm -> ReLU -> Dropout] for each width in ``fc_hidden``."""
     for i, width in enumerate(config.fc_hidden):
         x = dense(width, f"trunk_dense_{i}")(x)
-        x = layers.BatchNormalization(epsilon=config.batchnorm_epsilon,
-                                      momentum=config.batchnorm_momentum,
-                                      name=f"trunk_bn_{i}")(x)
+        x = layers.BatchNormalization(
+            epsilon=config.batchnorm_epsilon,
+            momentum=config.batchnorm_momentum,
+            name=f"trunk_bn_{i}",
+        )(x)
         x = layers.ReLU(name=f"trunk_relu_{i}")(x)
         x = layers.Dropout(config.dropout, name=f"trunk_dropout_{i}")(x)
     return x
@@ -118,11 +134,15 @@ def classifier_head(x, config: ModelConfig, prefix: str = "head"):
 def model_inputs(name: str, config: ModelConfig) -> dict:
     """The named ``keras.Input`` s a model reads (a subset of the batch dict's keys)."""
     if model_level(name) == "video":
-        return {"rgb": keras.Input((config.rgb_dim,), name="rgb"),
-                "audio": keras.Input((config.audio_dim,), name="audio")}
-    inputs = {"rgb": keras.Input((None, config.rgb_dim), name="rgb"),
-              "audio": keras.Input((None, config.audio_dim), name="audio"),
-              "num_frames": keras.Input((), dtype="int32", name="num_frames")}
+        return {
+            "rgb": keras.Input((config.rgb_dim,), name="rgb"),
+            "audio": keras.Input((config.audio_dim,), name="audio"),
+        }
+    inputs = {
+        "rgb": keras.Input((None, config.rgb_dim), name="rgb"),
+        "audio": keras.Input((None, config.audio_dim), name="audio"),
+        "num_frames": keras.Input((), dtype="int32", name="num_frames"),
+    }
     if name == "hybrid":
         inputs["mean_rgb"] = keras.Input((config.rgb_dim,), name="mean_rgb")
         inputs["mean_audio"] = keras.Input((config.audio_dim,), name="mean_audio")
@@ -132,14 +152,16 @@ def model_inputs(name: str, config: ModelConfig) -> dict:
 def _outputs(name: str, inputs: dict, config: ModelConfig):
     concat = layers.Concatenate(axis=-1, name="concat_features")
     if name == "logistic":
-        return dense(config.num_classes, "classifier", "sigmoid")(concat([inputs["rgb"],
-                                                                            inputs["audio"]]))
+        return dense(config.num_classes, "classifier", "sigmoid")(
+            concat([inputs["rgb"], inputs["audio"]])
+        )
     if name == "moe":
         x = concat([inputs["rgb"], inputs["audio"]])
         gates = dense(config.num_classes * (config.moe_mixtures + 1), "gates")(x)
         experts = dense(config.num_classes * config.moe_mixtures, "experts")(x)
-        return MixtureOfExperts(config.num_classes, config.moe_mixtures,
-                                name="mixture")(gates, experts)
+        return MixtureOfExperts(config.num_classes, config.moe_mixtures, name="mixture")(
+            gates, experts
+        )
     if name == "fc":
         x = fc_trunk(concat([inputs["rgb"], inputs["audio"]]), config)
         return dense(config.num_classes, "classifier", "sigmoid")(x)
@@ -148,21 +170,28 @@ def _outputs(name: str, inputs: dict, config: ModelConfig):
     if name == "bilstm":
         frames = concat([inputs["rgb"], inputs["audio"]])
         # concat(final forward state, final backward state), like torch's h_n.
-        state = layers.Bidirectional(lstm(config.lstm_units), merge_mode="concat",
-                                     name="lstm")(frames, mask=mask)
+        state = layers.Bidirectional(lstm(config.lstm_units), merge_mode="concat", name="lstm")(
+            frames, mask=mask
+        )
         return classifier_head(state, config)
     # one bidirectional LSTM per stream, each returning concat(forward, backward) states
-    rgb = layers.Bidirectional(lstm(config.lstm_units), merge_mode="concat",
-                               name="rgb_lstm")(inputs["rgb"], mask=mask)
-    audio = layers.Bidirectional(lstm(config.lstm_units), merge_mode="concat",
-                                 name="audio_lstm")(inputs["audio"], mask=mask)
+    rgb = layers.Bidirectional(lstm(config.lstm_units), merge_mode="concat", name="rgb_lstm")(
+        inputs["rgb"], mask=mask
+    )
+    audio = layers.Bidirectional(lstm(config.lstm_units), merge_mode="concat", name="audio_lstm")(
+        inputs["audio"], mask=mask
+    )
     if name == "stream_lstm":
         rgb_p = classifier_head(rgb, config, "rgb_head")
         audio_p = classifier_head(audio, config, "audio_head")
         return layers.Average(name="mean_of_heads")([rgb_p, audio_p])
     # hybrid: concat(fc trunk on the video means, rgb state, audio state) -> head
-    means = fc_trunk(layers.Concatenate(axis=-1, name="concat_means")(
-        [inputs["mean_rgb"], inputs["mean_audio"]]), config)
+    means = fc_trunk(
+        layers.Concatenate(axis=-1, name="concat_means")(
+            [inputs["mean_rgb"], inputs["mean_audio"]]
+        ),
+        config,
+    )
     joined = layers.Concatenate(axis=-1, name="concat_streams")([means, rgb, audio])
     return classifier_head(joined, config)
 
@@ -173,8 +202,11 @@ def head_model(model: keras.Model) -> keras.Model | None:
     None for the others."""
     if model.name not in HEAD_LOSS_MODELS:
         return None
-    return keras.Model(model.input, [model.get_layer(f"{stream}_head_output").output
-                                     for stream in ("rgb", "audio")], name=f"{model.name}_heads")
+    return keras.Model(
+        model.input,
+        [model.get_layer(f"{stream}_head_output").output for stream in ("rgb", "audio")],
+        name=f"{model.name}_heads",
+    )
 
 
 def build_model(name: str, model_config: ModelConfig) -> keras.Model:
@@ -210,8 +242,13 @@ class Autoencoder(keras.Model):
     and on frames (B, T, dim) alike.
     """
 
-    def __init__(self, config: ModelConfig, rgb_dim: int | None = None,
-                 audio_dim: int | None = None, **kwargs):
+    def __init__(
+        self,
+        config: ModelConfig,
+        rgb_dim: int | None = None,
+        audio_dim: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.model_config = config
         rgb_dim = rgb_dim or config.rgb_dim
@@ -246,6 +283,7 @@ def build_autoencoder(model_config: ModelConfig) -> Autoencoder:
 
 # ------------------------------------------------------------------ losses (as in torch/models.py)
 
+
 def clipped_bce(probabilities, labels, epsilon: float):
     """Binary cross-entropy of probabilities clipped to [eps, 1 - eps], mean over classes and
     batch (written out, so Keras does not silently switch to logits)."""
@@ -263,8 +301,9 @@ def classifier_loss(model: keras.Model, inputs: dict, labels, epsilon: float):
         if heads is None:
             heads = model._yt8m_heads = head_model(model)
         outputs = heads(inputs, training=True)
-        return sum(clipped_bce(ops.cast(p, "float32"), labels, epsilon)
-                   for p in outputs) / len(outputs)
+        return sum(clipped_bce(ops.cast(p, "float32"), labels, epsilon) for p in outputs) / len(
+            outputs
+        )
     return clipped_bce(ops.cast(model(inputs, training=True), "float32"), labels, epsilon)
 
 
@@ -279,8 +318,10 @@ def reconstruction_errors(autoencoder: Autoencoder, batch: dict, training: bool)
     for rec, x in zip(reconstructions, (rgb, audio)):
         squared = tf.square(tf.cast(rec, tf.float32) - x)
         if "num_frames" in batch:
-            mask = tf.cast(tf.range(tf.shape(x)[1])[None, :]
-                           < tf.cast(batch["num_frames"], tf.int32)[:, None], tf.float32)
+            mask = tf.cast(
+                tf.range(tf.shape(x)[1])[None, :] < tf.cast(batch["num_frames"], tf.int32)[:, None],
+                tf.float32,
+            )
             total = tf.reduce_sum(squared * mask[..., None])
             errors.append(total / tf.maximum(tf.reduce_sum(mask) * x.shape[-1], 1.0))
         else:

@@ -31,18 +31,24 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402,F401
 import numpy as np  # noqa: E402
+
 # imported here, not lazily, so that a missing TensorFlow/Keras fails at dispatch
 # (yt8m_lib.commands.load_framework turns that into a MissingFrameworkError)
 import tensorflow as tf  # noqa: E402,F401
-import keras  # noqa: E402,F401
 
 from yt8m_lib import training  # noqa: E402
 from yt8m_lib.errors import ConfigError  # noqa: E402
 from yt8m_lib.evaluation.metrics import StreamingEvaluator  # noqa: E402
 from yt8m_lib.keras.data import make_loader  # noqa: E402
-from yt8m_lib.keras.models import (Autoencoder, build_model, classifier_loss,  # noqa: E402
-                                   count_parameters, reconstruction_errors)
+from yt8m_lib.keras.models import (  # noqa: E402
+    Autoencoder,
+    build_model,
+    classifier_loss,
+    count_parameters,
+    reconstruction_errors,
+)
 from yt8m_lib.runs import run_record  # noqa: E402
 from yt8m_lib.training import RunSpec  # noqa: E402
 
@@ -80,11 +86,16 @@ def setup(device: str | None, seed: int, *, deterministic: bool = True):
     _, workers = cluster_info()
     if workers > 1:
         gpus = tf.config.list_physical_devices("GPU")
-        impl = (tf.distribute.experimental.CommunicationImplementation.NCCL if gpus
-                else tf.distribute.experimental.CommunicationImplementation.RING)
+        impl = (
+            tf.distribute.experimental.CommunicationImplementation.NCCL
+            if gpus
+            else tf.distribute.experimental.CommunicationImplementation.RING
+        )
         strategy = tf.distribute.MultiWorkerMirroredStrategy(
             communication_options=tf.distribute.experimental.CommunicationOptions(
-                implementation=impl))
+                implementation=impl
+            )
+        )
     elif len(tf.config.list_logical_devices("GPU")) > 1:
         strategy = tf.distribute.MirroredStrategy()
     else:
@@ -103,11 +114,13 @@ def device_name() -> str:
 def make_optimizer(train_config):
     """Adam with every setting explicit (epsilon 1e-7 in both frameworks) and the global
     gradient-norm clipping of the config."""
-    return keras.optimizers.Adam(learning_rate=train_config.learning_rate,
-                                 beta_1=train_config.adam_beta_1,
-                                 beta_2=train_config.adam_beta_2,
-                                 epsilon=train_config.adam_epsilon,
-                                 global_clipnorm=train_config.global_clipnorm)
+    return keras.optimizers.Adam(
+        learning_rate=train_config.learning_rate,
+        beta_1=train_config.adam_beta_1,
+        beta_2=train_config.adam_beta_2,
+        epsilon=train_config.adam_epsilon,
+        global_clipnorm=train_config.global_clipnorm,
+    )
 
 
 def to_model_batch(model, batch: dict) -> tuple[dict, object]:
@@ -118,8 +131,16 @@ def to_model_batch(model, batch: dict) -> tuple[dict, object]:
     return inputs, tf.cast(batch["labels"], tf.float32)
 
 
-def make_train_step(model, optimizer, train_config, *, jit_compile: bool = False,
-                    strategy=None, encoder=None, fixed_signature: bool = False):
+def make_train_step(
+    model,
+    optimizer,
+    train_config,
+    *,
+    jit_compile: bool = False,
+    strategy=None,
+    encoder=None,
+    fixed_signature: bool = False,
+):
     """A function batch dict -> mean loss that takes one optimizer step.
 
     The loss of each replica is its batch mean; gradients are summed across replicas, so
@@ -147,12 +168,18 @@ def make_train_step(model, optimizer, train_config, *, jit_compile: bool = False
         optimizer.apply_gradients(zip(gradients, variables))
         return loss
 
-    signature = (batch_signature(model, raw_features=encoder is not None)
-                 if fixed_signature and replicas == 1 else None)
+    signature = (
+        batch_signature(model, raw_features=encoder is not None)
+        if fixed_signature and replicas == 1
+        else None
+    )
 
     @quiet_tracing
-    @tf.function(jit_compile=jit_compile, reduce_retracing=True,
-                 input_signature=None if signature is None else [signature])
+    @tf.function(
+        jit_compile=jit_compile,
+        reduce_retracing=True,
+        input_signature=None if signature is None else [signature],
+    )
     def step(batch):
         losses = strategy.run(replica_step, args=(batch,))
         return strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
@@ -160,8 +187,13 @@ def make_train_step(model, optimizer, train_config, *, jit_compile: bool = False
     keys = None if signature is None else set(signature)
 
     def run(batch: dict):
-        return step({key: value for key, value in batch.items()
-                     if key != "id" and (keys is None or key in keys)})
+        return step(
+            {
+                key: value
+                for key, value in batch.items()
+                if key != "id" and (keys is None or key in keys)
+            }
+        )
 
     return run
 
@@ -189,8 +221,9 @@ def encode_inputs(encoder, inputs: dict) -> dict:
     out = dict(inputs)
     out["rgb"], out["audio"] = encoder.encode(inputs["rgb"], inputs["audio"])
     if "mean_rgb" in inputs:
-        out["mean_rgb"], out["mean_audio"] = encoder.encode(inputs["mean_rgb"],
-                                                            inputs["mean_audio"])
+        out["mean_rgb"], out["mean_audio"] = encoder.encode(
+            inputs["mean_rgb"], inputs["mean_audio"]
+        )
     return out
 
 
@@ -201,8 +234,11 @@ def make_broadcast_statistics(model, strategy):
     every worker validates and saves the same model. None without distribution."""
     if strategy.num_replicas_in_sync == 1:
         return None
-    variables = [v for v in model.non_trainable_variables
-                 if "seed_generator" not in v.path and v.dtype == "float32"]
+    variables = [
+        v
+        for v in model.non_trainable_variables
+        if "seed_generator" not in v.path and v.dtype == "float32"
+    ]
     if not variables:
         return None
 
@@ -210,8 +246,9 @@ def make_broadcast_statistics(model, strategy):
         context = tf.distribute.get_replica_context()
         first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), tf.float32)
         # a sum in which only replica 0 contributes = replica 0's values, everywhere
-        values = context.all_reduce(tf.distribute.ReduceOp.SUM,
-                                    [tf.convert_to_tensor(v) * first for v in variables])
+        values = context.all_reduce(
+            tf.distribute.ReduceOp.SUM, [tf.convert_to_tensor(v) * first for v in variables]
+        )
         for variable, value in zip(variables, values):
             variable.assign(value)
 
@@ -247,8 +284,10 @@ def load_variables(path: Path, variables, **more_lists) -> dict:
             for i, v in enumerate(items):
                 value = data[f"{prefix}{i}"]
                 if tuple(value.shape) != tuple(v.shape):
-                    raise ConfigError(f"{path}: variable {v.path} has shape {tuple(v.shape)}, "
-                                      f"the checkpoint {value.shape}")
+                    raise ConfigError(
+                        f"{path}: variable {v.path} has shape {tuple(v.shape)}, "
+                        f"the checkpoint {value.shape}"
+                    )
                 v.assign(value)
         return json.loads(str(data["meta"]))
 
@@ -300,8 +339,9 @@ def make_forward(model, encoder=None, bce_epsilon: float = 1e-7):
 
     encode = None
     if encoder is not None:
-        encode = quiet_tracing(tf.function(lambda inputs: encode_inputs(encoder, inputs),
-                                           reduce_retracing=True))
+        encode = quiet_tracing(
+            tf.function(lambda inputs: encode_inputs(encoder, inputs), reduce_retracing=True)
+        )
 
     def forward(inputs, labels):
         if encode is not None:
@@ -313,11 +353,20 @@ def make_forward(model, encoder=None, bce_epsilon: float = 1e-7):
         sync_devices()
         seconds = time.perf_counter() - start
         return p, loss_sum(labels, p), seconds
+
     return forward
 
 
-def predict(model, batches, *, encoder=None, evaluator=None, writer=None,
-            bce_epsilon: float = 1e-7, forward=None) -> dict:
+def predict(
+    model,
+    batches,
+    *,
+    encoder=None,
+    evaluator=None,
+    writer=None,
+    bce_epsilon: float = 1e-7,
+    forward=None,
+) -> dict:
     """Scores batches: mean loss, the official metrics, timings; optional predictions file."""
     forward = forward or make_forward(model, encoder, bce_epsilon)
     loss_sum, count, latencies, sizes = 0.0, 0, [], []
@@ -335,8 +384,11 @@ def predict(model, batches, *, encoder=None, evaluator=None, writer=None,
     if count == 0:
         raise ConfigError("no videos to evaluate")
     # the first batch traces the function: inference_timings leaves it out
-    out = {"loss": loss_sum / count, "num_videos": count,
-           **training.inference_timings(latencies, sizes)}
+    out = {
+        "loss": loss_sum / count,
+        "num_videos": count,
+        **training.inference_timings(latencies, sizes),
+    }
     if evaluator is not None:
         out["metrics"] = evaluator.result()
     return out
@@ -344,6 +396,7 @@ def predict(model, batches, *, encoder=None, evaluator=None, writer=None,
 
 def validate_autoencoder(autoencoder, batches) -> dict:
     """Mean reconstruction errors of the validation set (rgb, audio and their sum)."""
+
     @quiet_tracing
     @tf.function(reduce_retracing=True)
     def errors(batch):
@@ -355,8 +408,12 @@ def validate_autoencoder(autoencoder, batches) -> dict:
         rgb, audio = errors({k: v for k, v in batch.items() if k != "id"})
         sums += [float(rgb) * n, float(audio) * n, n]
     n = max(sums[2], 1)
-    return {"val_loss": (sums[0] + sums[1]) / n, "val_rgb_mse": sums[0] / n,
-            "val_audio_mse": sums[1] / n, "num_videos": int(sums[2])}
+    return {
+        "val_loss": (sums[0] + sums[1]) / n,
+        "val_rgb_mse": sums[0] / n,
+        "val_audio_mse": sums[1] / n,
+        "num_videos": int(sums[2]),
+    }
 
 
 # ---------------------------------------------------------------- autoencoder
@@ -403,8 +460,9 @@ def make_autoencoder_step(autoencoder, optimizer, *, strategy=None):
 def per_replica_batch(batch_size: int, strategy) -> int:
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
-        raise ConfigError(f"the global batch size {batch_size} does not split evenly over "
-                          f"{replicas} replicas")
+        raise ConfigError(
+            f"the global batch size {batch_size} does not split evenly over {replicas} replicas"
+        )
     return batch_size // replicas
 
 
@@ -415,10 +473,14 @@ def distributed_info(strategy, workers: int, per_replica: int) -> dict:
         backend = "MirroredStrategy"
     else:
         backend = None  # one device, as PyTorch's single process
-    return {"world_size": strategy.num_replicas_in_sync, "workers": workers,
-            "backend": backend, "device": device_name(),
-            "per_rank_batch_size": per_replica,
-            "uneven_shards": "same number of steps on every worker" if workers > 1 else None}
+    return {
+        "world_size": strategy.num_replicas_in_sync,
+        "workers": workers,
+        "backend": backend,
+        "device": device_name(),
+        "per_rank_batch_size": per_replica,
+        "uneven_shards": "same number of steps on every worker" if workers > 1 else None,
+    }
 
 
 def distribute_batch(strategy, batch: dict, local_replicas: int):
@@ -434,6 +496,7 @@ def distribute_batch(strategy, batch: dict, local_replicas: int):
         i = context.replica_id_in_sync_group % local_replicas
         lo, hi = i * size // local_replicas, (i + 1) * size // local_replicas
         return {key: value[lo:hi] for key, value in inputs.items()}
+
     return strategy.experimental_distribute_values_from_function(slice_for)
 
 
@@ -444,8 +507,15 @@ class Trainer(training.Trainer):
     framework = "keras"
     LAST, BEST = LAST, BEST
 
-    def __init__(self, spec: RunSpec, train_paths, val_paths, *, device: str | None = None,
-                 mixed_precision: bool = False):
+    def __init__(
+        self,
+        spec: RunSpec,
+        train_paths,
+        val_paths,
+        *,
+        device: str | None = None,
+        mixed_precision: bool = False,
+    ):
         self.rank, self.world_size = cluster_info()  # workers: the readers of the data
         _, self.strategy = setup(device, spec.seed)
         self.encoder, normalize = None, None
@@ -470,27 +540,39 @@ class Trainer(training.Trainer):
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(self.model.trainable_variables)
         self.train_input, self.val_input = spec.inputs(
-            train_paths, val_paths, normalize=normalize,
-            batch_size=self.per_replica * self.local_replicas)
+            train_paths,
+            val_paths,
+            normalize=normalize,
+            batch_size=self.per_replica * self.local_replicas,
+        )
         if spec.is_autoencoder:
             self.step = make_autoencoder_step(self.model, self.optimizer, strategy=self.strategy)
         else:
-            self.step = make_train_step(self.model, self.optimizer, config,
-                                        strategy=self.strategy, encoder=self.encoder,
-                                        fixed_signature=True)
+            self.step = make_train_step(
+                self.model,
+                self.optimizer,
+                config,
+                strategy=self.strategy,
+                encoder=self.encoder,
+                fixed_signature=True,
+            )
             self.forward = make_forward(self.model, self.encoder, config.bce_epsilon)
         self.broadcast_statistics = make_broadcast_statistics(self.model, self.strategy)
         # BatchNorm cannot normalise one video; with several replicas every one must step
         # together, so there the batch is trained on (its variance is 0: no crash in Keras)
         self.skips_single_video_batches = self.strategy.num_replicas_in_sync == 1 and any(
-            isinstance(layer, keras.layers.BatchNormalization) for layer in self.model.layers)
+            isinstance(layer, keras.layers.BatchNormalization) for layer in self.model.layers
+        )
         self.lower_is_better = spec.is_autoencoder
 
     # the record
     def new_record(self) -> dict:
         record = self.spec.new_record(
-            self.framework, self.train_input, self.val_input,
-            distributed=distributed_info(self.strategy, self.world_size, self.per_replica))
+            self.framework,
+            self.train_input,
+            self.val_input,
+            distributed=distributed_info(self.strategy, self.world_size, self.per_replica),
+        )
         record["framework_version"] = keras.__version__
         record["parameters"] = count_parameters(self.model)
         return record
@@ -499,14 +581,17 @@ class Trainer(training.Trainer):
     def epoch_batches(self, epoch: int):
         limit, skipped = None, 0
         if self.world_size > 1:  # every worker takes the steps of the smallest share
-            steps = [self.train_input.steps(epoch, reader, self.world_size)
-                     for reader in range(self.world_size)]
+            steps = [
+                self.train_input.steps(epoch, reader, self.world_size)
+                for reader in range(self.world_size)
+            ]
             limit = max(1, min(steps))
             skipped = sum(s - limit for s in steps)
 
         def distributed():
-            loader = make_loader(self.train_input, epoch=epoch, reader_index=self.rank,
-                                 num_readers=self.world_size)
+            loader = make_loader(
+                self.train_input, epoch=epoch, reader_index=self.rank, num_readers=self.world_size
+            )
             iterator = iter(loader)
             try:
                 for step, batch in enumerate(iterator):
@@ -515,6 +600,7 @@ class Trainer(training.Trainer):
                     yield distribute_batch(self.strategy, batch, self.local_replicas)
             finally:
                 iterator.close()  # stopped at the step limit: stop the reader thread
+
         return distributed(), skipped
 
     def batch_ids(self, batch) -> list:
@@ -545,14 +631,21 @@ class Trainer(training.Trainer):
             evaluation = validate_autoencoder(self.model, batches)
             entry = {k: v for k, v in evaluation.items() if k != "num_videos"}
             return entry, evaluation, {}
-        out = predict(self.model, batches, forward=self.forward,
-                      evaluator=StreamingEvaluator(self.spec.num_classes,
-                                                   vocabulary=self.spec.vocabulary))
+        out = predict(
+            self.model,
+            batches,
+            forward=self.forward,
+            evaluator=StreamingEvaluator(self.spec.num_classes, vocabulary=self.spec.vocabulary),
+        )
         m = out["metrics"]
-        entry = {"val_loss": out["loss"], "val_gap": m["gap"], "val_hit_at_1": m["hit_at_1"],
-                 "val_perr": m["perr"], "val_map": m["map"]}
-        inference = {k: out[k] for k in ("inference_videos_per_s",
-                                         "inference_batch_latency_ms")}
+        entry = {
+            "val_loss": out["loss"],
+            "val_gap": m["gap"],
+            "val_hit_at_1": m["hit_at_1"],
+            "val_perr": m["perr"],
+            "val_map": m["map"],
+        }
+        inference = {k: out[k] for k in ("inference_videos_per_s", "inference_batch_latency_ms")}
         inference["inference_batch_size"] = self.val_input.batch_size
         return entry, m, inference
 
@@ -588,8 +681,7 @@ def load_trained(run_dir, device=None):
     run_dir = Path(run_dir)
     record = run_record.read_run_record(run_dir)
     setup(device, int(record.get("seed") or 0))
-    net = build_model(record["model"],
-                      training.model_config_from_dict(record["config"]["model"]))
+    net = build_model(record["model"], training.model_config_from_dict(record["config"]["model"]))
     load_variables(run_dir / BEST, net.variables)
     encoder = None
     if record.get("features") == "autoencoder" and record["config"].get("autoencoder"):
@@ -597,8 +689,9 @@ def load_trained(run_dir, device=None):
     return net, encoder, record
 
 
-def evaluate(run_dir, data_paths, *, predictions_path=None, vocabulary=None, device=None,
-             split_name="test") -> dict:
+def evaluate(
+    run_dir, data_paths, *, predictions_path=None, vocabulary=None, device=None, split_name="test"
+) -> dict:
     """Score a trained run's best weights on ``data_paths``: metrics (plus genres with a
     vocabulary), the Kaggle predictions file, and ``evaluations[split_name]`` in its record."""
     from yt8m_lib.evaluation.predictions import PredictionWriter
@@ -607,20 +700,35 @@ def evaluate(run_dir, data_paths, *, predictions_path=None, vocabulary=None, dev
     data = training.evaluation_input(record, data_paths)
     writer = PredictionWriter(predictions_path) if predictions_path else None
     try:
-        out = predict(net, make_loader(data), encoder=encoder, writer=writer,
-                      evaluator=StreamingEvaluator(data.num_classes, vocabulary=vocabulary),
-                      bce_epsilon=record["config"]["train"]["bce_epsilon"])
+        out = predict(
+            net,
+            make_loader(data),
+            encoder=encoder,
+            writer=writer,
+            evaluator=StreamingEvaluator(data.num_classes, vocabulary=vocabulary),
+            bce_epsilon=record["config"]["train"]["bce_epsilon"],
+        )
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
     if writer is not None:
         writer.close()
-    metrics = {**out["metrics"], "loss": out["loss"],
-               "inference_videos_per_s": out["inference_videos_per_s"],
-               "inference_batch_latency_ms": out["inference_batch_latency_ms"],
-               "inference_batch_size": data.batch_size}
-    training.write_evaluation(run_dir, record, split_name, metrics, data_paths=data_paths,
-                              predictions_path=predictions_path, vocabulary=vocabulary,
-                              device=device_name())
+    metrics = {
+        **out["metrics"],
+        "loss": out["loss"],
+        "inference_videos_per_s": out["inference_videos_per_s"],
+        "inference_batch_latency_ms": out["inference_batch_latency_ms"],
+        "inference_batch_size": data.batch_size,
+    }
+    training.write_evaluation(
+        run_dir,
+        record,
+        split_name,
+        metrics,
+        data_paths=data_paths,
+        predictions_path=predictions_path,
+        vocabulary=vocabulary,
+        device=device_name(),
+    )
     return metrics

@@ -40,14 +40,22 @@ SCHEMA = "yt8m-bench/1"
 
 # --------------------------------------------------------------------------- statistics
 
+
 def summarize(samples: Sequence[float]) -> dict:
     """Median, quartiles, IQR, min, max and count of ``samples`` (JSON-ready floats)."""
     x = np.asarray(samples, dtype=np.float64)
     if x.size == 0:
         raise ValueError("no samples to summarize")
     q1, median, q3 = np.percentile(x, [25, 50, 75])
-    return {"median": float(median), "q1": float(q1), "q3": float(q3), "iqr": float(q3 - q1),
-            "min": float(x.min()), "max": float(x.max()), "n": int(x.size)}
+    return {
+        "median": float(median),
+        "q1": float(q1),
+        "q3": float(q3),
+        "iqr": float(q3 - q1),
+        "min": float(x.min()),
+        "max": float(x.max()),
+        "n": int(x.size),
+    }
 
 
 @dataclass
@@ -71,8 +79,12 @@ class Timing:
         return summarize([amount / s for s in self.samples])
 
     def to_dict(self) -> dict:
-        row = {"name": self.name, "seconds": summarize(self.samples), "warmup": self.warmup,
-               "samples_s": [float(s) for s in self.samples]}
+        row = {
+            "name": self.name,
+            "seconds": summarize(self.samples),
+            "warmup": self.warmup,
+            "samples_s": [float(s) for s in self.samples],
+        }
         if self.items:
             row["items"] = self.items
             row["items_per_s"] = self.rate(self.items)
@@ -89,18 +101,38 @@ def _clock(sync: Callable[[], None] | None) -> float:
     return time.perf_counter()
 
 
-def time_fn(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
-            sync: Callable[[], None] | None = None, name: str = "",
-            items: float | None = None, nbytes: float | None = None) -> Timing:
+def time_fn(
+    fn: Callable[[], object],
+    *,
+    repeats: int = 5,
+    warmup: int = 1,
+    sync: Callable[[], None] | None = None,
+    name: str = "",
+    items: float | None = None,
+    nbytes: float | None = None,
+) -> Timing:
     """Call ``fn`` ``warmup`` times untimed, then ``repeats`` times timed."""
     name = name or getattr(fn, "__name__", "fn")
-    return compare({name: fn}, repeats=repeats, warmup=warmup, sync=sync,
-                   items={name: items}, nbytes={name: nbytes})[name]
+    return compare(
+        {name: fn},
+        repeats=repeats,
+        warmup=warmup,
+        sync=sync,
+        items={name: items},
+        nbytes={name: nbytes},
+    )[name]
 
 
-def compare(cases: dict[str, Callable[[], object]], *, repeats: int = 5, warmup: int = 1,
-            sync: Callable[[], None] | None = None, items: dict | None = None,
-            nbytes: dict | None = None, progress=None) -> dict[str, Timing]:
+def compare(
+    cases: dict[str, Callable[[], object]],
+    *,
+    repeats: int = 5,
+    warmup: int = 1,
+    sync: Callable[[], None] | None = None,
+    items: dict | None = None,
+    nbytes: dict | None = None,
+    progress=None,
+) -> dict[str, Timing]:
     """Time several cases interleaved round-robin; returns ``{name: Timing}``.
 
     Warm-up calls of every case come first; then each round calls every case once, in the
@@ -123,8 +155,10 @@ def compare(cases: dict[str, Callable[[], object]], *, repeats: int = 5, warmup:
             if progress is not None:
                 progress.update(1)
     items, nbytes = items or {}, nbytes or {}
-    return {name: Timing(name, samples[name], warmup, items.get(name), nbytes.get(name))
-            for name in names}
+    return {
+        name: Timing(name, samples[name], warmup, items.get(name), nbytes.get(name))
+        for name in names
+    }
 
 
 def ratio(faster: Timing, slower: Timing, *, paired: bool = True) -> dict:
@@ -142,29 +176,42 @@ def ratio(faster: Timing, slower: Timing, *, paired: bool = True) -> dict:
         out["paired"] = True
     else:
         qa, qb = summarize(a), summarize(b)
-        out = {"median": qb["median"] / qa["median"], "q1": qb["q1"] / qa["q3"],
-               "q3": qb["q3"] / qa["q1"], "n": int(min(a.size, b.size)), "paired": False}
+        out = {
+            "median": qb["median"] / qa["median"],
+            "q1": qb["q1"] / qa["q3"],
+            "q3": qb["q3"] / qa["q1"],
+            "n": int(min(a.size, b.size)),
+            "paired": False,
+        }
         out["iqr"] = out["q3"] - out["q1"]
     out["of"] = f"{faster.name} vs {slower.name}"
     return out
 
 
-def target(name: str, value: float, *, at_least: float | None = None,
-           at_most: float | None = None, note: str = "") -> dict:
+def target(
+    name: str,
+    value: float,
+    *,
+    at_least: float | None = None,
+    at_most: float | None = None,
+    note: str = "",
+) -> dict:
     """A target check for the summary: whether ``value`` is >= ``at_least`` / <= ``at_most``."""
     met = True
     if at_least is not None:
         met = met and value >= at_least
     if at_most is not None:
         met = met and value <= at_most
-    wanted = (f">= {at_least:g}" if at_least is not None else "") + \
-             (" and " if at_least is not None and at_most is not None else "") + \
-             (f"<= {at_most:g}" if at_most is not None else "")
-    return {"name": name, "value": float(value), "target": wanted, "met": bool(met),
-            "note": note}
+    wanted = (
+        (f">= {at_least:g}" if at_least is not None else "")
+        + (" and " if at_least is not None and at_most is not None else "")
+        + (f"<= {at_most:g}" if at_most is not None else "")
+    )
+    return {"name": name, "value": float(value), "target": wanted, "met": bool(met), "note": note}
 
 
 # --------------------------------------------------------------------------- scaling
+
 
 def scaling_efficiency(throughput_by_workers: dict[int, float]) -> dict[int, float]:
     """Parallel efficiency: ``throughput(n) / (n * throughput(1))`` for each n (1.0 = linear)."""
@@ -183,8 +230,11 @@ def memory_growth(sizes: Sequence[float], peak_mb: Sequence[float]) -> dict:
         raise ValueError("need at least two (size, peak) pairs of equal length")
     slope, intercept = np.polyfit(x, y, 1)
     low, high = intercept + slope * x.min(), intercept + slope * x.max()
-    return {"slope_mb_per_unit": float(slope), "intercept_mb": float(intercept),
-            "relative_growth": float(high / low - 1.0) if low > 0 else float("inf")}
+    return {
+        "slope_mb_per_unit": float(slope),
+        "intercept_mb": float(intercept),
+        "relative_growth": float(high / low - 1.0) if low > 0 else float("inf"),
+    }
 
 
 def peak_rss_mb() -> float:
@@ -194,6 +244,7 @@ def peak_rss_mb() -> float:
     fork+exec inherits from its (possibly big) parent. Elsewhere ``ru_maxrss`` (macOS: bytes).
     """
     import resource
+
     try:
         with open("/proc/self/status") as status:
             for line in status:
@@ -206,6 +257,7 @@ def peak_rss_mb() -> float:
 
 
 # --------------------------------------------------------------------------- threads
+
 
 def in_fresh_process(function: Callable, /, *args, **kwargs):
     """``function(*args, **kwargs)`` run in a new Python process (spawned: none of this
@@ -252,18 +304,22 @@ def set_threads(n: int, frameworks: Sequence[str] = ("torch", "tensorflow")) -> 
     if "torch" in frameworks:
         try:
             import torch
+
             torch.set_num_threads(n)
             try:
                 torch.set_num_interop_threads(min(n, 2))
             except RuntimeError:
                 pass  # allowed once only, before parallel work: keep what it has
-            got["torch"] = {"intra_op": torch.get_num_threads(),
-                            "inter_op": torch.get_num_interop_threads()}
+            got["torch"] = {
+                "intra_op": torch.get_num_threads(),
+                "inter_op": torch.get_num_interop_threads(),
+            }
         except ImportError as error:
             got["torch"] = {"error": str(error)}
     if "tensorflow" in frameworks:
         try:
             import tensorflow as tf
+
             try:
                 tf.config.threading.set_intra_op_parallelism_threads(n)
                 tf.config.threading.set_inter_op_parallelism_threads(min(n, 2))
@@ -271,13 +327,15 @@ def set_threads(n: int, frameworks: Sequence[str] = ("torch", "tensorflow")) -> 
                 got["tensorflow_error"] = str(error)
             got["tensorflow"] = {
                 "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-                "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+                "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+            }
         except ImportError as error:
             got["tensorflow"] = {"error": str(error)}
     return got
 
 
 # --------------------------------------------------------------------------- results
+
 
 def bench_dir() -> Path:
     """``results/bench`` (follows ``YT8M_RESULTS_DIR``)."""
@@ -313,10 +371,19 @@ def environment() -> dict:
 
 def new_result(section: str, *, mode: str, settings: dict | None = None) -> dict:
     """The skeleton of one section's JSON: fill ``rows``, ``ratios``, ``targets``."""
-    return {"schema": SCHEMA, "section": section, "mode": mode,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "settings": settings or {}, "rows": [], "ratios": {}, "targets": [],
-            "failures": [], "environment": {}, "git": {}}
+    return {
+        "schema": SCHEMA,
+        "section": section,
+        "mode": mode,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "settings": settings or {},
+        "rows": [],
+        "ratios": {},
+        "targets": [],
+        "failures": [],
+        "environment": {},
+        "git": {},
+    }
 
 
 def write_result(result: dict, folder: Path | None = None) -> Path:
@@ -347,14 +414,17 @@ def load_result(section: str, folder: Path | None = None) -> dict:
     """One section's JSON (e.g. ``load_result("read")``); FileNotFoundError says how to make it."""
     path = (Path(folder) if folder is not None else bench_dir()) / f"{section}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: run `make bench BENCH_ONLY={section}` "
-                                "(or `make bench` for every section)")
+        raise FileNotFoundError(
+            f"{path} does not exist: run `make bench BENCH_ONLY={section}` "
+            "(or `make bench` for every section)"
+        )
     return json.loads(path.read_text())
 
 
 def rows_frame(section: str, folder: Path | None = None):
     """A section's rows as a pandas DataFrame, nested stats flattened (``seconds.median`` ...)."""
     import pandas as pd
+
     return pd.json_normalize(load_result(section, folder)["rows"])
 
 
@@ -369,21 +439,35 @@ def step_times(folders: dict) -> tuple:
     parts, notes = [], []
     for where, folder in folders.items():
         for section, kind, column, to_ms, task in (
-                ("train", "alone", "step_s.median", 1e3, "train step"),
-                ("infer", "predict", "batch_latency_ms.median", 1.0, "inference")):
+            ("train", "alone", "step_s.median", 1e3, "train step"),
+            ("infer", "predict", "batch_latency_ms.median", 1.0, "inference"),
+        ):
             try:
                 rows = rows_frame(section, folder)
             except FileNotFoundError as missing:
                 notes.append(f"{where}: {missing}")
                 continue
             rows = rows[rows["kind"] == kind]
-            parts.append(pd.DataFrame({
-                "where": where, "model": rows["model"], "framework": rows["framework"],
-                "device": rows["device"], "task": task, "batch_size": rows["batch_size"],
-                "ms": rows[column] * to_ms}))
-    frame = (pd.concat(parts, ignore_index=True) if parts else
-             pd.DataFrame(columns=["where", "model", "framework", "device", "task",
-                                   "batch_size", "ms"]))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "where": where,
+                        "model": rows["model"],
+                        "framework": rows["framework"],
+                        "device": rows["device"],
+                        "task": task,
+                        "batch_size": rows["batch_size"],
+                        "ms": rows[column] * to_ms,
+                    }
+                )
+            )
+    frame = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(
+            columns=["where", "model", "framework", "device", "task", "batch_size", "ms"]
+        )
+    )
     return frame, notes
 
 
@@ -397,29 +481,41 @@ def summary_markdown(results: Sequence[dict]) -> str:
     lines = ["# Benchmark summary", ""]
     for result in results:
         env = result.get("environment", {})
-        lines += [f"## {result['section']} ({result['mode']} mode, {result['created']}, "
-                  f"{env.get('cpu_count', '?')} CPUs, load {env.get('load_average_1m', '?')}, commit "
-                  f"{str(result.get('git', {}).get('commit') or '?')[:10]})", ""]
+        lines += [
+            f"## {result['section']} ({result['mode']} mode, {result['created']}, "
+            f"{env.get('cpu_count', '?')} CPUs, load {env.get('load_average_1m', '?')}, commit "
+            f"{str(result.get('git', {}).get('commit') or '?')[:10]})",
+            "",
+        ]
         for check in result.get("targets", []):
-            lines.append(f"- target **{check['name']}**: {_fmt(check['value'])} "
-                         f"(want {check['target']}) -> {'MET' if check['met'] else 'NOT MET'}"
-                         + (f"; {check['note']}" if check.get("note") else ""))
+            lines.append(
+                f"- target **{check['name']}**: {_fmt(check['value'])} "
+                f"(want {check['target']}) -> {'MET' if check['met'] else 'NOT MET'}"
+                + (f"; {check['note']}" if check.get("note") else "")
+            )
         for name, r in result.get("ratios", {}).items():
             if isinstance(r, dict) and "median" in r:
-                lines.append(f"- ratio {name}: {_fmt(r['median'])} "
-                             f"(IQR {_fmt(r['q1'])}-{_fmt(r['q3'])}; {r.get('of', '')})")
+                lines.append(
+                    f"- ratio {name}: {_fmt(r['median'])} "
+                    f"(IQR {_fmt(r['q1'])}-{_fmt(r['q3'])}; {r.get('of', '')})"
+                )
         for failure in result.get("failures", []):
             lines.append(f"- failed: {failure.get('case')}: {failure.get('error')}")
         rows = result.get("rows", [])
         if rows:
-            lines += ["", "| case | median s/call | IQR s | videos/s (median) | MB/s |",
-                      "|---|---|---|---|---|"]
+            lines += [
+                "",
+                "| case | median s/call | IQR s | videos/s (median) | MB/s |",
+                "|---|---|---|---|---|",
+            ]
             for row in rows:
                 s = row.get("seconds", {})
                 ips = row.get("items_per_s", {}).get("median")
                 mbs = row.get("mb_per_s", {}).get("median")
-                lines.append(f"| {row['name']} | {_fmt(s['median']) if s else ''} | "
-                             f"{_fmt(s['q1']) + '-' + _fmt(s['q3']) if s else ''} | "
-                             f"{_fmt(ips) if ips else ''} | {_fmt(mbs) if mbs else ''} |")
+                lines.append(
+                    f"| {row['name']} | {_fmt(s['median']) if s else ''} | "
+                    f"{_fmt(s['q1']) + '-' + _fmt(s['q3']) if s else ''} | "
+                    f"{_fmt(ips) if ips else ''} | {_fmt(mbs) if mbs else ''} |"
+                )
         lines.append("")
     return "\n".join(lines)

@@ -66,21 +66,29 @@ def _query_gpus() -> list:
 
 def detect_gpus() -> list[dict]:
     """[{index, name, memory_total_mb}] of the NVIDIA GPUs; [] when there is none."""
-    return [{"index": int(g.id), "name": str(g.name), "memory_total_mb": float(g.memoryTotal)}
-            for g in _query_gpus()]
+    return [
+        {"index": int(g.id), "name": str(g.name), "memory_total_mb": float(g.memoryTotal)}
+        for g in _query_gpus()
+    ]
 
 
 def _framework_gpu_peak_mb(framework: str | None) -> float | None:
     """The framework's own peak device memory (max over devices), if it is loaded and on a GPU."""
-    wanted = {"torch": ("torch",), "keras": ("tensorflow",), "tensorflow": ("tensorflow",),
-              None: ("torch", "tensorflow")}[framework]
+    wanted = {
+        "torch": ("torch",),
+        "keras": ("tensorflow",),
+        "tensorflow": ("tensorflow",),
+        None: ("torch", "tensorflow"),
+    }[framework]
     peaks = []
     if "torch" in wanted and "torch" in sys.modules:
         torch = sys.modules["torch"]
         try:  # is_initialized: never create a CUDA context from the monitor thread
             if torch.cuda.is_available() and torch.cuda.is_initialized():
-                peaks += [torch.cuda.max_memory_allocated(i) / MB
-                          for i in range(torch.cuda.device_count())]
+                peaks += [
+                    torch.cuda.max_memory_allocated(i) / MB
+                    for i in range(torch.cuda.device_count())
+                ]
         except Exception:
             pass
     if "tensorflow" in wanted and "tensorflow" in sys.modules:
@@ -112,7 +120,7 @@ class HardwareMonitor:
         self._children: dict = {}
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "HardwareMonitor":
+    def start(self) -> HardwareMonitor:
         import psutil
 
         if self._thread is not None:
@@ -122,8 +130,7 @@ class HardwareMonitor:
         psutil.cpu_percent(None)
         self.gpus = detect_gpus()
         self._start = time.perf_counter()
-        self._thread = threading.Thread(target=self._run, name="yt8m-hardware-monitor",
-                                         daemon=True)
+        self._thread = threading.Thread(target=self._run, name="yt8m-hardware-monitor", daemon=True)
         self._thread.start()
         return self
 
@@ -135,7 +142,7 @@ class HardwareMonitor:
         self._sample()  # the last partial interval, and at least one sample
         self._end = time.perf_counter()
 
-    def __enter__(self) -> "HardwareMonitor":
+    def __enter__(self) -> HardwareMonitor:
         return self.start()
 
     def __exit__(self, exc_type, exc, tb) -> bool:

@@ -39,8 +39,14 @@ RUN_FILE = "run.json"
 # packages whose versions every record keeps (read from metadata: nothing gets imported)
 PACKAGES = ("numpy", "pandas", "torch", "tensorflow", "keras", "psutil", "gputil", "protobuf")
 # environment variables that set thread counts (a fair comparison uses the same ones)
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "CUDA_VISIBLE_DEVICES")
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "CUDA_VISIBLE_DEVICES",
+)
 
 
 def package_version(name: str) -> str | None:
@@ -79,8 +85,9 @@ def environment_info() -> dict:
         info["torch_threads"] = torch.get_num_threads()
         info["torch_cuda"] = getattr(torch.version, "cuda", None)
         if torch.cuda.is_available():
-            info["torch_devices"] = [torch.cuda.get_device_name(i)
-                                     for i in range(torch.cuda.device_count())]
+            info["torch_devices"] = [
+                torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+            ]
     if "tensorflow" in sys.modules:
         tf = sys.modules["tensorflow"]
         try:
@@ -126,8 +133,15 @@ def new_run_record(**fields) -> dict:
         "profile": None,
         "seed": None,
         "config": {"model": {}, "train": {}},
-        "data": {"train": None, "val": None, "level": None, "num_train_videos": None,
-                 "num_val_videos": None, "num_classes": None, "vocabulary": None},
+        "data": {
+            "train": None,
+            "val": None,
+            "level": None,
+            "num_train_videos": None,
+            "num_val_videos": None,
+            "num_classes": None,
+            "vocabulary": None,
+        },
         "history": [],
         "best_epoch": None,
         "evaluations": {},
@@ -142,8 +156,13 @@ def new_run_record(**fields) -> dict:
     if record["framework_version"] is None and framework in ("torch", "keras"):
         record["framework_version"] = package_version(framework)
     if record["run_id"] is None:
-        parts = [created.strftime("%Y%m%dT%H%M%S"), framework, record["model"],
-                 None if record["seed"] is None else f"s{record['seed']}", uuid.uuid4().hex[:6]]
+        parts = [
+            created.strftime("%Y%m%dT%H%M%S"),
+            framework,
+            record["model"],
+            None if record["seed"] is None else f"s{record['seed']}",
+            uuid.uuid4().hex[:6],
+        ]
         record["run_id"] = "-".join(str(p) for p in parts if p is not None)
     return record
 

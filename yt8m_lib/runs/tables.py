@@ -20,16 +20,35 @@ from yt8m_lib.errors import DataError
 from yt8m_lib.runs.run_record import read_run_record
 
 METRICS = ("gap", "hit_at_1", "perr", "map", "genre_accuracy")
-METRIC_NAMES = {"gap": "GAP@20", "hit_at_1": "Hit@1", "perr": "PERR", "map": "mAP@20",
-                "genre_accuracy": "genre acc."}
+METRIC_NAMES = {
+    "gap": "GAP@20",
+    "hit_at_1": "Hit@1",
+    "perr": "PERR",
+    "map": "mAP@20",
+    "genre_accuracy": "genre acc.",
+}
 # the columns that name a run, first in ``runs_frame`` (also those of an empty table)
-ID_COLUMNS = ("framework", "model", "features", "seed", "profile", "parameters", "best_epoch",
-              "epochs_trained")
+ID_COLUMNS = (
+    "framework",
+    "model",
+    "features",
+    "seed",
+    "profile",
+    "parameters",
+    "best_epoch",
+    "epochs_trained",
+)
 
 
-def load_records(results_dir=None, profile: str | None = None, tag: str | None = None,
-                 framework: str | None = None, features: str | None = None,
-                 models=None, seeds=None) -> list[dict]:
+def load_records(
+    results_dir=None,
+    profile: str | None = None,
+    tag: str | None = None,
+    framework: str | None = None,
+    features: str | None = None,
+    models=None,
+    seeds=None,
+) -> list[dict]:
     """Run records of trained models (not autoencoders) under ``results_dir``, filtered, each
     with ``run_dir`` added. A broken record is skipped with a warning that names it, so it
     neither hides the other runs nor goes unnoticed."""
@@ -61,19 +80,25 @@ def runs_frame(records, split: str = "test"):
 
     rows = []
     for r in records:
-        row = {"framework": r.get("framework"), "model": r.get("model"),
-               "features": r.get("features", "raw"), "seed": r.get("seed"),
-               "profile": r.get("profile"), "parameters": r.get("parameters"),
-               "best_epoch": r.get("best_epoch"), "epochs_trained": len(r.get("history") or [])}
+        row = {
+            "framework": r.get("framework"),
+            "model": r.get("model"),
+            "features": r.get("features", "raw"),
+            "seed": r.get("seed"),
+            "profile": r.get("profile"),
+            "parameters": r.get("parameters"),
+            "best_epoch": r.get("best_epoch"),
+            "epochs_trained": len(r.get("history") or []),
+        }
         metrics = (r.get("evaluations") or {}).get(split) or {}
         for key in METRICS:
             value = metrics.get(key)
             row[key] = np.nan if value is None else value
-        row.update({k: v for k, v in (r.get("timings") or {}).items()
-                    if isinstance(v, (int, float))})
+        row.update(
+            {k: v for k, v in (r.get("timings") or {}).items() if isinstance(v, (int, float))}
+        )
         summary = (r.get("hardware") or {}).get("summary") or {}
-        row.update({f"hw_{k}": v for k, v in summary.items()
-                    if isinstance(v, (int, float))})
+        row.update({f"hw_{k}": v for k, v in summary.items() if isinstance(v, (int, float))})
         row["run_dir"] = r.get("run_dir")
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else list(ID_COLUMNS))
@@ -96,7 +121,8 @@ def format_mean_std(table, columns, digits: int = 3):
         mean, std = table[(col, "mean")], table[(col, "std")]
         out[METRIC_NAMES.get(col, col)] = [
             f"{m:.{digits}f} ± {s:.{digits}f}" if np.isfinite(s) else f"{m:.{digits}f}"
-            for m, s in zip(mean, std)]
+            for m, s in zip(mean, std)
+        ]
     out["seeds"] = table[("seeds", "")]
     return out
 
@@ -108,8 +134,15 @@ def history_frame(records):
     rows = []
     for r in records:
         for entry in r.get("history") or []:
-            rows.append({"framework": r.get("framework"), "model": r.get("model"),
-                         "features": r.get("features", "raw"), "seed": r.get("seed"), **entry})
+            rows.append(
+                {
+                    "framework": r.get("framework"),
+                    "model": r.get("model"),
+                    "features": r.get("features", "raw"),
+                    "seed": r.get("seed"),
+                    **entry,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -120,8 +153,14 @@ def hardware_frame(records):
     rows = []
     for r in records:
         for sample in (r.get("hardware") or {}).get("samples") or []:
-            rows.append({"framework": r.get("framework"), "model": r.get("model"),
-                         "seed": r.get("seed"), **sample})
+            rows.append(
+                {
+                    "framework": r.get("framework"),
+                    "model": r.get("model"),
+                    "seed": r.get("seed"),
+                    **sample,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -139,11 +178,15 @@ def genre_confusion_sum(records, split: str = "test"):
         names = metrics.get("genres") or [str(i) for i in range(len(matrix))]
     if total is None:
         return None
-    return pd.DataFrame(total, index=pd.Index(names, name="true genre"),
-                        columns=pd.Index(names, name="predicted genre"))
+    return pd.DataFrame(
+        total,
+        index=pd.Index(names, name="true genre"),
+        columns=pd.Index(names, name="predicted genre"),
+    )
 
 
 # --------------------------------------------------------------------------- per-class analysis
+
 
 def per_class_ap(predictions_path, labels: np.ndarray, ids, top_k: int = 20) -> np.ndarray:
     """AP@top_k of each class from a Kaggle predictions file, as the 2018 challenge's mAP
@@ -192,8 +235,10 @@ def class_type_table(records, data_dir, split_files_: dict | None = None):
         if level not in labels_cache:
             files = (split_files_ or datasets.split_files(data_dir, level))["test"]
             examples = datasets.read_split(files, level, num_classes)
-            labels_cache[level] = ([e.id for e in examples],
-                                   datasets.label_matrix(examples, num_classes))
+            labels_cache[level] = (
+                [e.id for e in examples],
+                datasets.label_matrix(examples, num_classes),
+            )
         ids, y = labels_cache[level]
         path = Path(r["run_dir"]) / "test_predictions.csv"
         if not path.is_file():
@@ -202,14 +247,21 @@ def class_type_table(records, data_dir, split_files_: dict | None = None):
         for kind in ("rgb", "audio", "temporal"):
             classes = np.asarray(manifest["classes"][kind], dtype=np.int64)
             values = ap[classes] if classes.size else np.array([np.nan])
-            rows.append({"framework": r["framework"], "model": r["model"], "seed": r["seed"],
-                         "class_kind": kind, "mean_ap": float(np.nanmean(values))
-                         if np.isfinite(values).any() else np.nan,
-                         "classes": int(np.isfinite(values).sum())})
+            rows.append(
+                {
+                    "framework": r["framework"],
+                    "model": r["model"],
+                    "seed": r["seed"],
+                    "class_kind": kind,
+                    "mean_ap": float(np.nanmean(values)) if np.isfinite(values).any() else np.nan,
+                    "classes": int(np.isfinite(values).sum()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- multi-process runs
+
 
 def scaling_frame(records):
     """One row per multi-process run: framework, model, processes, throughput, step time,
@@ -217,25 +269,33 @@ def scaling_frame(records):
     efficiency relative to the fewest processes of the same framework and model."""
     import pandas as pd
 
-    frame = pd.DataFrame([{
-        "framework": r.get("framework"), "model": r.get("model"),
-        "processes": (r.get("distributed") or {}).get("world_size", 1),
-        "per-process batch": (r.get("distributed") or {}).get("per_rank_batch_size"),
-        "videos / s": (r.get("timings") or {}).get("train_examples_per_s", np.nan),
-        "median step (s)": (r.get("timings") or {}).get("median_step_s", np.nan),
-        "train time (s)": (r.get("timings") or {}).get("total_train_s", np.nan),
-        "val GAP": (r.get("history") or [{}])[-1].get("val_gap", np.nan),
-        "peak memory, rank 0 (MB)": ((r.get("hardware") or {}).get("summary") or {})
-        .get("rss_mb_peak", np.nan),
-        # Keras workers all run the batches of the smallest shard (PyTorch: DDP join)
-        "skipped batches": (r.get("distributed") or {}).get("skipped_batches", 0),
-    } for r in records])
+    frame = pd.DataFrame(
+        [
+            {
+                "framework": r.get("framework"),
+                "model": r.get("model"),
+                "processes": (r.get("distributed") or {}).get("world_size", 1),
+                "per-process batch": (r.get("distributed") or {}).get("per_rank_batch_size"),
+                "videos / s": (r.get("timings") or {}).get("train_examples_per_s", np.nan),
+                "median step (s)": (r.get("timings") or {}).get("median_step_s", np.nan),
+                "train time (s)": (r.get("timings") or {}).get("total_train_s", np.nan),
+                "val GAP": (r.get("history") or [{}])[-1].get("val_gap", np.nan),
+                "peak memory, rank 0 (MB)": ((r.get("hardware") or {}).get("summary") or {}).get(
+                    "rss_mb_peak", np.nan
+                ),
+                # Keras workers all run the batches of the smallest shard (PyTorch: DDP join)
+                "skipped batches": (r.get("distributed") or {}).get("skipped_batches", 0),
+            }
+            for r in records
+        ]
+    )
     if frame.empty:
         return frame
     group = frame.groupby(["framework", "model"])
     fewest = group["processes"].transform("min")
     base = frame["videos / s"].where(frame["processes"] == fewest)
-    frame["speed-up"] = frame["videos / s"] / base.groupby([frame.framework, frame.model]) \
-        .transform("max")
+    frame["speed-up"] = frame["videos / s"] / base.groupby(
+        [frame.framework, frame.model]
+    ).transform("max")
     frame["parallel efficiency"] = frame["speed-up"] / (frame["processes"] / fewest)
     return frame

@@ -49,14 +49,21 @@ class YT8MDataset(IterableDataset):
     def __iter__(self):
         info = get_worker_info()
         workers, worker = (info.num_workers, info.id) if info else (1, 0)
-        return iter(self.spec.examples(self.epoch, reader_index=self.rank * workers + worker,
-                                       num_readers=self.world_size * workers))
+        return iter(
+            self.spec.examples(
+                self.epoch,
+                reader_index=self.rank * workers + worker,
+                num_readers=self.world_size * workers,
+            )
+        )
 
 
 def to_tensors(batch: dict) -> dict:
     """A numpy batch dict as tensors sharing its memory (ids stay a list of str)."""
-    return {key: value if key == "id" else torch.from_numpy(np.ascontiguousarray(value))
-            for key, value in batch.items()}
+    return {
+        key: value if key == "id" else torch.from_numpy(np.ascontiguousarray(value))
+        for key, value in batch.items()
+    }
 
 
 # On CUDA the loader collates chunks of about this many videos (whole batches) and moves each
@@ -65,9 +72,16 @@ def to_tensors(batch: dict) -> dict:
 CUDA_CHUNK_VIDEOS = 512
 
 
-def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
-                device: torch.device | str = "cpu", prefetch: int = 2,
-                chunk_videos: int | None = None, read_in_thread: bool = False):
+def make_loader(
+    dataset: YT8MDataset,
+    batch_size: int,
+    *,
+    num_workers: int = 0,
+    device: torch.device | str = "cpu",
+    prefetch: int = 2,
+    chunk_videos: int | None = None,
+    read_in_thread: bool = False,
+):
     """A DataLoader of batch dicts; pinned memory when the model runs on CUDA.
 
     ``num_workers`` 0 (the default profile's) reads beside the training step in one reader,
@@ -87,8 +101,13 @@ def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
     workers = reading_workers(num_workers, device, read_in_thread)
     if workers and dataset.level == "frame":
         records.prepare_frame_reader()  # each pass's fresh readers inherit the compiled walk
-    loader = DataLoader(dataset, batch_size=batch_size * per_chunk, collate_fn=dataset.collate,
-                        num_workers=workers, pin_memory=pin)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size * per_chunk,
+        collate_fn=dataset.collate,
+        num_workers=workers,
+        pin_memory=pin,
+    )
     if workers == 0 and prefetch > 0:
         # read ahead whole chunks: the next chunk is read while this one is trained on
         loader = BackgroundLoader(loader, prefetch)
@@ -97,8 +116,9 @@ def make_loader(dataset: YT8MDataset, batch_size: int, *, num_workers: int = 0,
     return loader
 
 
-def reading_workers(num_workers: int, device: torch.device | str,
-                    read_in_thread: bool = False) -> int:
+def reading_workers(
+    num_workers: int, device: torch.device | str, read_in_thread: bool = False
+) -> int:
     """DataLoader worker processes of ``make_loader``: ``num_workers``, except that 0 on CUDA
     is one worker process unless ``read_in_thread``. One worker is the same single reader
     (index 0 of 1) as a thread, so it gives the very same batches in the same order, but
@@ -110,8 +130,9 @@ def reading_workers(num_workers: int, device: torch.device | str,
     return num_workers
 
 
-def batches_per_chunk(batch_size: int, device: torch.device | str,
-                      chunk_videos: int | None = None) -> int:
+def batches_per_chunk(
+    batch_size: int, device: torch.device | str, chunk_videos: int | None = None
+) -> int:
     """Batches per chunk of ``make_loader``: ``chunk_videos`` (default ``CUDA_CHUNK_VIDEOS``
     on CUDA, 0 elsewhere) in whole batches, at least one (1: batch by batch)."""
     if chunk_videos is None:
@@ -138,11 +159,12 @@ class DeviceChunks:
         for chunk in self.chunk_loader:
             chunk = to_device(chunk, self.device)
             for start in range(0, len(chunk["id"]), self.batch_size):
-                yield {key: value[start:start + self.batch_size]
-                       for key, value in chunk.items()}
+                yield {key: value[start : start + self.batch_size] for key, value in chunk.items()}
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
     non_blocking = device.type == "cuda"
-    return {key: value.to(device, non_blocking=non_blocking) if torch.is_tensor(value)
-            else value for key, value in batch.items()}
+    return {
+        key: value.to(device, non_blocking=non_blocking) if torch.is_tensor(value) else value
+        for key, value in batch.items()
+    }

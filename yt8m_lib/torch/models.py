@@ -34,24 +34,33 @@ def dense(in_features: int, out_features: int) -> nn.Linear:
 
 def batch_norm(features: int, config: ModelConfig) -> nn.BatchNorm1d:
     """BatchNorm with Keras' epsilon; PyTorch's momentum is 1 - Keras' momentum."""
-    return nn.BatchNorm1d(features, eps=config.batchnorm_epsilon,
-                          momentum=1.0 - config.batchnorm_momentum)
+    return nn.BatchNorm1d(
+        features, eps=config.batchnorm_epsilon, momentum=1.0 - config.batchnorm_momentum
+    )
 
 
 def fc_trunk(in_features: int, config: ModelConfig) -> nn.Sequential:
     """[Linear -> BatchNorm -> ReLU -> Dropout] for each width in ``fc_hidden``."""
     layers: list[nn.Module] = []
     for width in config.fc_hidden:
-        layers += [dense(in_features, width), batch_norm(width, config), nn.ReLU(),
-                   nn.Dropout(config.dropout)]
+        layers += [
+            dense(in_features, width),
+            batch_norm(width, config),
+            nn.ReLU(),
+            nn.Dropout(config.dropout),
+        ]
         in_features = width
     return nn.Sequential(*layers)
 
 
 def classifier_head(in_features: int, config: ModelConfig) -> nn.Sequential:
     """Dense(head_hidden, ReLU) -> Dropout -> Dense(C); the sigmoid is applied by the model."""
-    return nn.Sequential(dense(in_features, config.head_hidden), nn.ReLU(),
-                         nn.Dropout(config.dropout), dense(config.head_hidden, config.num_classes))
+    return nn.Sequential(
+        dense(in_features, config.head_hidden),
+        nn.ReLU(),
+        nn.Dropout(config.dropout),
+        dense(config.head_hidden, config.num_classes),
+    )
 
 
 class PackedLSTM(nn.Module):
@@ -75,7 +84,7 @@ class PackedLSTM(nn.Module):
             elif name.startswith("bias_ih"):
                 with torch.no_grad():
                     param.zero_()
-                    param[units:2 * units] = 1.0  # forget gate (Keras' unit_forget_bias)
+                    param[units : 2 * units] = 1.0  # forget gate (Keras' unit_forget_bias)
             elif name.startswith("bias_hh"):
                 nn.init.zeros_(param)
                 param.requires_grad_(False)
@@ -124,7 +133,7 @@ class MoE(nn.Module):
         x = torch.cat([batch["rgb"], batch["audio"]], dim=-1)
         gates = self.gates(x).view(-1, self.num_classes, self.mixtures + 1).softmax(dim=-1)
         experts = torch.sigmoid(self.experts(x).view(-1, self.num_classes, self.mixtures))
-        return (gates[..., :self.mixtures] * experts).sum(dim=-1)
+        return (gates[..., : self.mixtures] * experts).sum(dim=-1)
 
 
 class FC(nn.Module):
@@ -141,8 +150,9 @@ class FC(nn.Module):
 class BiLSTM(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.lstm = PackedLSTM(config.rgb_dim + config.audio_dim, config.lstm_units,
-                               bidirectional=True)
+        self.lstm = PackedLSTM(
+            config.rgb_dim + config.audio_dim, config.lstm_units, bidirectional=True
+        )
         self.head = classifier_head(self.lstm.output_size, config)
 
     def forward(self, batch: dict) -> torch.Tensor:
@@ -165,8 +175,7 @@ class StreamLSTM(nn.Module):
 
     def forward(self, batch: dict, heads: bool = False) -> torch.Tensor:
         rgb = torch.sigmoid(self.rgb_head(self.rgb_lstm(batch["rgb"], batch["num_frames"])))
-        audio = torch.sigmoid(self.audio_head(self.audio_lstm(batch["audio"],
-                                                              batch["num_frames"])))
+        audio = torch.sigmoid(self.audio_head(self.audio_lstm(batch["audio"], batch["num_frames"])))
         if heads:
             return torch.stack([rgb, audio])
         return (rgb + audio) / 2
@@ -180,8 +189,9 @@ class Hybrid(nn.Module):
         self.trunk = fc_trunk(config.rgb_dim + config.audio_dim, config)
         self.rgb_lstm = PackedLSTM(config.rgb_dim, config.lstm_units, bidirectional=True)
         self.audio_lstm = PackedLSTM(config.audio_dim, config.lstm_units, bidirectional=True)
-        self.head = classifier_head(config.fc_hidden[-1] + self.rgb_lstm.output_size
-                                    + self.audio_lstm.output_size, config)
+        self.head = classifier_head(
+            config.fc_hidden[-1] + self.rgb_lstm.output_size + self.audio_lstm.output_size, config
+        )
 
     def forward(self, batch: dict) -> torch.Tensor:
         means = self.trunk(torch.cat([batch["mean_rgb"], batch["mean_audio"]], dim=-1))
@@ -190,8 +200,14 @@ class Hybrid(nn.Module):
         return torch.sigmoid(self.head(torch.cat([means, rgb, audio], dim=-1)))
 
 
-MODEL_CLASSES = {"logistic": Logistic, "moe": MoE, "fc": FC, "bilstm": BiLSTM,
-                 "stream_lstm": StreamLSTM, "hybrid": Hybrid}
+MODEL_CLASSES = {
+    "logistic": Logistic,
+    "moe": MoE,
+    "fc": FC,
+    "bilstm": BiLSTM,
+    "stream_lstm": StreamLSTM,
+    "hybrid": Hybrid,
+}
 assert tuple(MODEL_CLASSES) == MODEL_NAMES
 
 
@@ -216,8 +232,9 @@ class Autoencoder(nn.Module):
     (B, dim) and on frames (B, T, dim) alike.
     """
 
-    def __init__(self, config: ModelConfig, rgb_dim: int | None = None,
-                 audio_dim: int | None = None):
+    def __init__(
+        self, config: ModelConfig, rgb_dim: int | None = None, audio_dim: int | None = None
+    ):
         super().__init__()
         rgb_dim = rgb_dim or config.rgb_dim
         audio_dim = audio_dim or config.audio_dim
@@ -249,6 +266,7 @@ def build_autoencoder(model_config: ModelConfig) -> Autoencoder:
 
 # ------------------------------------------------------------------ losses (as in keras/models.py)
 
+
 def clipped_bce(probabilities: torch.Tensor, labels: torch.Tensor, epsilon: float) -> torch.Tensor:
     """Binary cross-entropy of probabilities clipped to [eps, 1 - eps], mean over classes and
     batch (Keras' binary_crossentropy on probabilities)."""
@@ -257,8 +275,9 @@ def clipped_bce(probabilities: torch.Tensor, labels: torch.Tensor, epsilon: floa
     return -(y * torch.log(p) + (1.0 - y) * torch.log(1.0 - p)).mean()
 
 
-def classifier_loss(model: nn.Module, inputs: dict, labels: torch.Tensor,
-                    epsilon: float) -> torch.Tensor:
+def classifier_loss(
+    model: nn.Module, inputs: dict, labels: torch.Tensor, epsilon: float
+) -> torch.Tensor:
     """The training loss of a classifier (maybe inside DDP or torch.compile): clipped BCE of
     its probabilities; for the late-fusion models (``config.HEAD_LOSS_MODELS``) the mean of
     each head's own loss."""
@@ -277,8 +296,9 @@ def reconstruction_errors(autoencoder: Autoencoder, batch: dict):
         squared = (rec.float() - x.float()).square()
         if "num_frames" in batch:
             frames = x.shape[1]
-            mask = (torch.arange(frames, device=x.device)[None, :]
-                    < batch["num_frames"][:, None]).to(squared.dtype)[..., None]
+            mask = (
+                torch.arange(frames, device=x.device)[None, :] < batch["num_frames"][:, None]
+            ).to(squared.dtype)[..., None]
             errors.append((squared * mask).sum() / (mask.sum() * x.shape[-1]).clamp(min=1))
         else:
             errors.append(squared.mean())

@@ -36,14 +36,21 @@ from yt8m_lib.errors import ConfigError, DataError
 from yt8m_lib.evaluation.metrics import StreamingEvaluator
 from yt8m_lib.runs import run_record
 from yt8m_lib.torch.data import YT8MDataset, make_loader, to_device
-from yt8m_lib.torch.models import (Autoencoder, build_model, classifier_loss, clipped_bce,
-                                   count_parameters, reconstruction_errors)
+from yt8m_lib.torch.models import (
+    Autoencoder,
+    build_model,
+    classifier_loss,
+    clipped_bce,
+    count_parameters,
+    reconstruction_errors,
+)
 from yt8m_lib.training import RunSpec
 
 LAST, BEST = "last.pt", "best.pt"
 
 
 # ------------------------------------------------------------------ set-up
+
 
 def resolve_device(device: str | None) -> torch.device:
     if device:
@@ -112,8 +119,9 @@ class Distributed:
 
     def sum(self, *values: float) -> list[float]:
         """Sum of each value over all ranks (float64 on CPU for gloo, on the device for nccl)."""
-        tensor = torch.tensor(values, dtype=torch.float64,
-                              device=self.device if self.backend == "nccl" else "cpu")
+        tensor = torch.tensor(
+            values, dtype=torch.float64, device=self.device if self.backend == "nccl" else "cpu"
+        )
         if self.active:
             dist.all_reduce(tensor)
         return tensor.tolist()
@@ -124,9 +132,13 @@ class Distributed:
                 dist.broadcast(buffer.data, src=0)
 
     def info(self, per_rank_batch: int) -> dict:
-        return {"world_size": self.world_size, "backend": self.backend,
-                "device": str(self.device), "per_rank_batch_size": per_rank_batch,
-                "uneven_shards": "ddp join" if self.active else None}
+        return {
+            "world_size": self.world_size,
+            "backend": self.backend,
+            "device": str(self.device),
+            "per_rank_batch_size": per_rank_batch,
+            "uneven_shards": "ddp join" if self.active else None,
+        }
 
     def close(self) -> None:
         if self.owns_group:
@@ -135,8 +147,9 @@ class Distributed:
 
 def per_rank_batch(batch_size: int, world_size: int) -> int:
     if batch_size % world_size:
-        raise ConfigError(f"the global batch size {batch_size} does not split evenly over "
-                          f"{world_size} processes")
+        raise ConfigError(
+            f"the global batch size {batch_size} does not split evenly over {world_size} processes"
+        )
     return batch_size // world_size
 
 
@@ -166,8 +179,9 @@ def encode_batch(autoencoder: Autoencoder | None, batch: dict) -> dict:
     with torch.no_grad():
         out["rgb"], out["audio"] = autoencoder.encode(batch["rgb"], batch["audio"])
         if "mean_rgb" in batch:
-            out["mean_rgb"], out["mean_audio"] = autoencoder.encode(batch["mean_rgb"],
-                                                                    batch["mean_audio"])
+            out["mean_rgb"], out["mean_audio"] = autoencoder.encode(
+                batch["mean_rgb"], batch["mean_audio"]
+            )
     return out
 
 
@@ -175,15 +189,20 @@ def make_optimizer(model: torch.nn.Module, train_config) -> torch.optim.Adam:
     """Adam over the trainable parameters with every setting of the config explicit
     (epsilon included: PyTorch's default differs from Keras')."""
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.Adam(params, lr=train_config.learning_rate,
-                            betas=(train_config.adam_beta_1, train_config.adam_beta_2),
-                            eps=train_config.adam_epsilon)
+    return torch.optim.Adam(
+        params,
+        lr=train_config.learning_rate,
+        betas=(train_config.adam_beta_1, train_config.adam_beta_2),
+        eps=train_config.adam_epsilon,
+    )
 
 
 # ------------------------------------------------------------------ one step, one forward
 
-def train_step(model, optimizer, batch: dict, train_config, *, loss_fn=None, scaler=None,
-               amp: bool = False) -> float:
+
+def train_step(
+    model, optimizer, batch: dict, train_config, *, loss_fn=None, scaler=None, amp: bool = False
+) -> float:
     """One optimizer step on a batch already on the model's device: forward, loss, backward,
     global gradient-norm clipping (when the config asks for it), update. Returns the loss as
     a float, which waits for the step to finish. ``loss_fn(model, batch)`` defaults to the
@@ -191,8 +210,9 @@ def train_step(model, optimizer, batch: dict, train_config, *, loss_fn=None, sca
     ``Trainer.train_step`` takes every step through here, and so do parity and the benchmarks."""
     device = optimizer.param_groups[0]["params"][0].device
     with autocast(device, amp):
-        loss = (loss_fn or (lambda m, b: classifier_loss(m, b, b["labels"],
-                                                         train_config.bce_epsilon)))(model, batch)
+        loss = (
+            loss_fn or (lambda m, b: classifier_loss(m, b, b["labels"], train_config.bce_epsilon))
+        )(model, batch)
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()
@@ -213,8 +233,18 @@ def train_step(model, optimizer, batch: dict, train_config, *, loss_fn=None, sca
     return value
 
 
-def predict(model, loader, device, amp, num_classes, bce_epsilon, autoencoder=None, *,
-            vocabulary=None, writer=None):
+def predict(
+    model,
+    loader,
+    device,
+    amp,
+    num_classes,
+    bce_epsilon,
+    autoencoder=None,
+    *,
+    vocabulary=None,
+    writer=None,
+):
     """Metrics, mean loss and inference timing of ``model`` over ``loader`` (one process)."""
     model.eval()
     evaluator = StreamingEvaluator(num_classes, vocabulary=vocabulary)
@@ -240,8 +270,10 @@ def predict(model, loader, device, amp, num_classes, bce_epsilon, autoencoder=No
                 writer.write(batch["id"], p_np)
     if count == 0:
         raise DataError("?", "no videos to evaluate")
-    timing = {**training.inference_timings(latencies, sizes),
-              "inference_batch_size": loader.batch_size}
+    timing = {
+        **training.inference_timings(latencies, sizes),
+        "inference_batch_size": loader.batch_size,
+    }
     return evaluator.result(), loss_sum / count, timing
 
 
@@ -257,11 +289,16 @@ def validate_autoencoder(model, loader, device, amp) -> dict:
             n = len(batch["id"])
             sums += [float(rgb) * n, float(audio) * n, n]
     n = max(sums[2], 1)
-    return {"val_loss": (sums[0] + sums[1]) / n, "val_rgb_mse": sums[0] / n,
-            "val_audio_mse": sums[1] / n, "num_videos": int(sums[2])}
+    return {
+        "val_loss": (sums[0] + sums[1]) / n,
+        "val_rgb_mse": sums[0] / n,
+        "val_audio_mse": sums[1] / n,
+        "num_videos": int(sums[2]),
+    }
 
 
 # ------------------------------------------------------------------ the adapter
+
 
 class Trainer(training.Trainer):
     """What the epoch loop needs from PyTorch, for a classifier or the autoencoder."""
@@ -269,8 +306,15 @@ class Trainer(training.Trainer):
     framework = "torch"
     LAST, BEST = LAST, BEST
 
-    def __init__(self, spec: RunSpec, train_paths, val_paths, *, device: str | None = None,
-                 mixed_precision: bool = False):
+    def __init__(
+        self,
+        spec: RunSpec,
+        train_paths,
+        val_paths,
+        *,
+        device: str | None = None,
+        mixed_precision: bool = False,
+    ):
         self.spec = spec
         self.dist = Distributed(device)
         self.rank, self.world_size = self.dist.rank, self.dist.world_size
@@ -290,25 +334,33 @@ class Trainer(training.Trainer):
         else:
             self.model = build_model(spec.model, spec.model_config).to(self.device)
         self.per_rank_batch = per_rank_batch(config.batch_size, self.world_size)
-        self.train_input, self.val_input = spec.inputs(train_paths, val_paths,
-                                                       normalize=normalize)
-        self.train_data = YT8MDataset(self.train_input, rank=self.rank,
-                                      world_size=self.world_size)
+        self.train_input, self.val_input = spec.inputs(train_paths, val_paths, normalize=normalize)
+        self.train_data = YT8MDataset(self.train_input, rank=self.rank, world_size=self.world_size)
         self.optimizer = make_optimizer(self.model, config)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.wrapped = DistributedDataParallel(self.model) if self.dist.active else self.model
-        self.loader = make_loader(self.train_data, self.per_rank_batch,
-                                  num_workers=config.num_workers, device=self.device)
-        self.val_loader = make_loader(YT8MDataset(self.val_input), config.eval_batch_size,
-                                      num_workers=config.num_workers, device=self.device)
+        self.loader = make_loader(
+            self.train_data, self.per_rank_batch, num_workers=config.num_workers, device=self.device
+        )
+        self.val_loader = make_loader(
+            YT8MDataset(self.val_input),
+            config.eval_batch_size,
+            num_workers=config.num_workers,
+            device=self.device,
+        )
         self.skips_single_video_batches = any(
-            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.model.modules())
+            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.model.modules()
+        )
         self.lower_is_better = spec.is_autoencoder
 
     # the record
     def new_record(self) -> dict:
-        record = self.spec.new_record(self.framework, self.train_input, self.val_input,
-                                      distributed=self.dist.info(self.per_rank_batch))
+        record = self.spec.new_record(
+            self.framework,
+            self.train_input,
+            self.val_input,
+            distributed=self.dist.info(self.per_rank_batch),
+        )
         record["parameters"] = count_parameters(self.model)
         return record
 
@@ -325,6 +377,7 @@ class Trainer(training.Trainer):
                     batch = to_device(batch, self.device)
                     sync(self.device)
                     yield batch
+
         return on_device(), 0  # DDP join: no process skips a batch
 
     def examples_in_step(self, batch) -> int:
@@ -335,12 +388,18 @@ class Trainer(training.Trainer):
             rgb, audio = reconstruction_errors(model, batch)
             return rgb + audio
         inputs = encode_batch(self.autoencoder, batch)
-        return classifier_loss(model, inputs, batch["labels"],
-                               self.spec.train_config.bce_epsilon)
+        return classifier_loss(model, inputs, batch["labels"], self.spec.train_config.bce_epsilon)
 
     def train_step(self, batch) -> float:
-        return train_step(self.wrapped, self.optimizer, batch, self.spec.train_config,
-                          loss_fn=self.loss, scaler=self.scaler, amp=self.amp)
+        return train_step(
+            self.wrapped,
+            self.optimizer,
+            batch,
+            self.spec.train_config,
+            loss_fn=self.loss,
+            scaler=self.scaler,
+            amp=self.amp,
+        )
 
     def end_epoch(self, loss_sum, count):
         loss_sum, count = self.dist.sum(loss_sum, count)
@@ -349,24 +408,41 @@ class Trainer(training.Trainer):
 
     def validate(self):
         if self.spec.is_autoencoder:
-            evaluation = validate_autoencoder(self.model, self.val_loader, self.device,
-                                              self.amp)
+            evaluation = validate_autoencoder(self.model, self.val_loader, self.device, self.amp)
             entry = {k: v for k, v in evaluation.items() if k != "num_videos"}
             return entry, evaluation, {}
-        metrics, loss, timing = predict(self.model, self.val_loader, self.device, self.amp,
-                                        self.spec.num_classes,
-                                        self.spec.train_config.bce_epsilon, self.autoencoder,
-                                        vocabulary=self.spec.vocabulary)
-        entry = {"val_loss": loss, "val_gap": metrics["gap"], "val_hit_at_1": metrics["hit_at_1"],
-                 "val_perr": metrics["perr"], "val_map": metrics["map"]}
+        metrics, loss, timing = predict(
+            self.model,
+            self.val_loader,
+            self.device,
+            self.amp,
+            self.spec.num_classes,
+            self.spec.train_config.bce_epsilon,
+            self.autoencoder,
+            vocabulary=self.spec.vocabulary,
+        )
+        entry = {
+            "val_loss": loss,
+            "val_gap": metrics["gap"],
+            "val_hit_at_1": metrics["hit_at_1"],
+            "val_perr": metrics["perr"],
+            "val_map": metrics["map"],
+        }
         return entry, metrics, timing
 
     def save_weights(self, path: Path, epoch: int | None = None) -> None:
         save_atomic({"model": self.model.state_dict(), "epoch": epoch}, path)
 
     def save_checkpoint(self, path: Path, state: dict) -> None:
-        save_atomic({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                     "scaler": self.scaler.state_dict(), "state": state}, path)
+        save_atomic(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "state": state,
+            },
+            path,
+        )
 
     def load_checkpoint(self, path: Path) -> dict:
         checkpoint = torch.load(path, map_location=self.device, weights_only=False)
@@ -413,8 +489,15 @@ def load_trained(run_dir, device: torch.device):
     return net, autoencoder, record
 
 
-def evaluate(run_dir, data_paths, *, predictions_path=None, vocabulary=None,
-             device: str | None = None, split_name: str = "test") -> dict:
+def evaluate(
+    run_dir,
+    data_paths,
+    *,
+    predictions_path=None,
+    vocabulary=None,
+    device: str | None = None,
+    split_name: str = "test",
+) -> dict:
     """Score a trained run's best weights on ``data_paths``: metrics (plus genres with a
     vocabulary), the Kaggle predictions file, and ``evaluations[split_name]`` in its record."""
     from yt8m_lib.evaluation.predictions import PredictionWriter
@@ -422,16 +505,34 @@ def evaluate(run_dir, data_paths, *, predictions_path=None, vocabulary=None,
     chosen = resolve_device(device)
     net, autoencoder, record = load_trained(run_dir, chosen)
     data = training.evaluation_input(record, data_paths)
-    loader = make_loader(YT8MDataset(data), data.batch_size,
-                         num_workers=training.train_config_from_dict(
-                             record["config"]["train"]).num_workers, device=chosen)
+    loader = make_loader(
+        YT8MDataset(data),
+        data.batch_size,
+        num_workers=training.train_config_from_dict(record["config"]["train"]).num_workers,
+        device=chosen,
+    )
     writer = PredictionWriter(predictions_path) if predictions_path else None
     with writer if writer is not None else contextlib.nullcontext():
-        metrics, loss, timing = predict(net, loader, chosen, False, data.num_classes,
-                                        record["config"]["train"]["bce_epsilon"], autoencoder,
-                                        vocabulary=vocabulary, writer=writer)
+        metrics, loss, timing = predict(
+            net,
+            loader,
+            chosen,
+            False,
+            data.num_classes,
+            record["config"]["train"]["bce_epsilon"],
+            autoencoder,
+            vocabulary=vocabulary,
+            writer=writer,
+        )
     metrics = dict(metrics, loss=loss, **timing)
-    training.write_evaluation(run_dir, record, split_name, metrics, data_paths=data_paths,
-                              predictions_path=predictions_path, vocabulary=vocabulary,
-                              device=str(chosen))
+    training.write_evaluation(
+        run_dir,
+        record,
+        split_name,
+        metrics,
+        data_paths=data_paths,
+        predictions_path=predictions_path,
+        vocabulary=vocabulary,
+        device=str(chosen),
+    )
     return metrics
