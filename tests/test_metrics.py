@@ -234,3 +234,15 @@ def test_bad_input_raises_a_clear_value_error(function, p, y, message):
 def test_bad_top_k_raises(top_k):
     with pytest.raises(ValueError, match="top_k"):
         gap(P2, Y2, top_k=top_k)
+
+
+def test_the_ranking_module_gap_equals_the_evaluator_gap():
+    """Genre GAP uses ranking.global_average_precision (no import of this module): it must
+    be the official GAP, ties and all."""
+    from yt8m_lib.evaluation.ranking import global_average_precision
+
+    rng = np.random.default_rng(3)
+    scores = np.round(rng.random((200, 40)), 2)  # rounded: many ties
+    labels = rng.random((200, 40)) < 0.1
+    for k in (1, 5, 20, 40):
+        assert global_average_precision(scores, labels, k) == gap(scores, labels, k)

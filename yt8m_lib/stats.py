@@ -354,7 +354,7 @@ def compare_frameworks(
     """One row per group (model) comparing framework ``a`` with ``b`` on column ``metric``.
 
     ``frame`` has one row per run: the ``by`` column(s), ``pair_on`` (the seed),
-    ``framework_col`` and ``metric`` (e.g. ``yt8m_lib.runs.run_record.load_runs``'s table).
+    ``framework_col`` and ``metric`` (e.g. ``yt8m_lib.runs.tables.runs_frame``).
     Within each group the runs of ``a`` and ``b`` are paired on ``pair_on``; seeds present
     for only one framework are dropped with a warning (and listed in ``note``); rows of other
     frameworks are ignored.  Two runs of the same group, framework and seed, or a NaN

@@ -49,6 +49,7 @@ from yt8m_lib.evaluation.arrays import as_arrays as _as_arrays
 from yt8m_lib.evaluation.arrays import check_values as _check_values
 from yt8m_lib.evaluation.arrays import chunk_rows as _chunk_rows
 from yt8m_lib.evaluation.arrays import chunks as _chunks
+from yt8m_lib.evaluation.ranking import global_average_precision
 
 UNKNOWN_GENRE = "(Unknown)"
 VOCABULARY_COLUMNS = (
@@ -312,8 +313,6 @@ def _summary(
     per_genre: bool = True,
 ) -> dict:
     """The metrics of ``genre_report`` from (N, G) genre scores, genre sets and majority genres."""
-    from yt8m_lib.evaluation.metrics import gap  # metrics imports this module: import late
-
     num_genres = vocab.num_genres
     labelled = majority >= 0
     num_labelled = int(labelled.sum())
@@ -366,7 +365,7 @@ def _summary(
             "f1": strict,
             "ap": _average_precision(scores.ravel(), sets.ravel()),
         },
-        "gap": gap(scores, sets, top_k=num_genres),
+        "gap": global_average_precision(scores, sets, top_k=num_genres),
     }
     if per_genre:
         out["per_genre"] = rows

@@ -45,56 +45,16 @@ from yt8m_lib.evaluation import genres
 from yt8m_lib.evaluation.arrays import as_arrays as _as_arrays
 from yt8m_lib.evaluation.arrays import check_top_k as _check_top_k
 from yt8m_lib.evaluation.arrays import chunks as _chunks
+from yt8m_lib.evaluation.ranking import gap_from_pooled, pooled_order, top_k_sorted
 
 METRIC_KEYS = ("gap", "hit_at_1", "perr", "map", "num_videos")
-
-
-def top_k_sorted(scores: np.ndarray, k: int) -> np.ndarray:
-    """Class indices (rows, min(k, C)) of each row's top-k scores, in rank order.
-
-    Rank order: score descending, then class index ascending (the lowest index wins a tie,
-    also at the boundary of the top-k set).  Uses ``np.partition`` (O(C) per row) to find
-    the k-th score; rows where that score is tied with scores left outside fall back to a
-    stable full sort.
-    """
-    rows, num_classes = scores.shape
-    k = min(k, num_classes)
-    if k == num_classes:
-        return np.argsort(-scores, axis=1, kind="stable")
-    kth = np.partition(scores, num_classes - k, axis=1)[:, num_classes - k, None]
-    above = scores >= kth
-    exact = np.count_nonzero(above, axis=1) == k  # no tie with the k-th left outside
-    # flat positions list a row's columns in ascending order: class index order
-    if exact.all():
-        candidates = (np.flatnonzero(above) % num_classes).reshape(rows, k)
-    else:  # ties at the boundary: lowest class indices win, by a stable sort of those rows
-        candidates = np.empty((rows, k), dtype=np.int64)
-        candidates[exact] = (np.flatnonzero(above[exact]) % num_classes).reshape(-1, k)
-        candidates[~exact] = np.argsort(-scores[~exact], axis=1, kind="stable")[:, :k]
-    chosen = np.take_along_axis(scores, candidates, axis=1)
-    order = np.argsort(-chosen, axis=1, kind="stable")  # ties keep class index order
-    return np.take_along_axis(candidates, order, axis=1)
-
-
-def _pooled_order(scores: np.ndarray) -> np.ndarray:
-    """Order of the pooled (row-major) top-k entries: score descending, stable."""
-    return np.argsort(-scores.ravel(), kind="stable")
-
-
-def _gap_from_pooled(scores: np.ndarray, hits: np.ndarray, num_positives: int) -> float:
-    if num_positives == 0:
-        return 0.0  # as the starter code: no positives, AP 0
-    rel = hits.ravel()[_pooled_order(scores)]
-    ranks = np.flatnonzero(rel) + 1.0
-    precision_at_hits = np.arange(1, ranks.size + 1) / ranks
-    return float(precision_at_hits.sum() / num_positives)
 
 
 def _map_from_pooled(
     classes: np.ndarray, scores: np.ndarray, hits: np.ndarray, positives_per_class: np.ndarray
 ) -> float:
     num_classes = positives_per_class.size
-    order = _pooled_order(scores)
+    order = pooled_order(scores)
     cls = classes.ravel()[order]
     rel = hits.ravel()[order]
     # regroup by class, keeping the score-descending pooled order inside each class
@@ -199,7 +159,7 @@ class StreamingEvaluator:
         scores = np.concatenate(self._scores)
         hits = np.concatenate(self._hits)
         out = {
-            "gap": _gap_from_pooled(scores, hits, int(self._positives.sum())),
+            "gap": gap_from_pooled(scores, hits, int(self._positives.sum())),
             "hit_at_1": self._hit_count / self.num_videos,
             # an exact sum: the result must not depend on how the set was split into batches
             "perr": math.fsum(np.concatenate(self._perr).tolist()) / self.num_videos,

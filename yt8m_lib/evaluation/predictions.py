@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from yt8m_lib.errors import DataError
-from yt8m_lib.evaluation.metrics import top_k_sorted
+from yt8m_lib.evaluation.ranking import top_k_sorted
 
 HEADER = "VideoId,LabelConfidencePairs"
 SCORE_FORMAT = "%.6g"
