@@ -22,17 +22,22 @@ def fake_trainer(monkeypatch):
     """Records what it was asked to do; writes a run record like the real trainers."""
     calls = []
 
-    def train(*, model, out_dir, profile, seed, epochs, batch_size, **kwargs):
-        calls.append(("train", model, seed))
+    def run(spec, train_paths, val_paths, out_dir, **options):
+        calls.append(("train", spec.model, spec.seed))
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         record = {
             "framework": "torch",
-            "model": model,
-            "features": kwargs["features"],
-            "profile": profile,
-            "seed": seed,
-            "config": {"train": {"epochs": epochs, "batch_size": batch_size}},
+            "model": spec.model,
+            "features": spec.features,
+            "profile": spec.profile,
+            "seed": spec.seed,
+            "config": {
+                "train": {
+                    "epochs": spec.train_config.epochs,
+                    "batch_size": spec.train_config.batch_size,
+                }
+            },
             "history": [{"epoch": 1, "train_loss": 0.5, "val_gap": 0.1}],
             "evaluations": {"validate": {"gap": 0.1}},
             "timings": {"total_train_s": 1.0},
@@ -58,7 +63,7 @@ def fake_trainer(monkeypatch):
         path.write_text(json.dumps(record))
         return record["evaluations"][split_name]
 
-    fake = types.SimpleNamespace(train=train, evaluate=evaluate)
+    fake = types.SimpleNamespace(run=run, evaluate=evaluate)
     monkeypatch.setattr(experiments, "_trainer", lambda framework: fake)
     return calls
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from yt8m_lib import paths
-from yt8m_lib.config import get_profile, model_level, to_dict
+from yt8m_lib.config import model_level, to_dict
 from yt8m_lib.data.datasets import (
     MANIFEST_FILE,
     SPLITS,
@@ -44,6 +44,7 @@ from yt8m_lib.data.datasets import (
     vocabulary_path,
 )
 from yt8m_lib.runs.run_record import RUN_FILE, read_run_record
+from yt8m_lib.training import RunSpec
 
 
 def run_path(results_dir, profile: str, tag: str, framework: str, name: str) -> Path:
@@ -108,14 +109,18 @@ def code_fingerprint(package=None) -> str:
     return digest.hexdigest()[:20]
 
 
-def run_key(profile: str, data_dir, level: str, **settings) -> dict:
-    """What a run depends on: the profile's configuration, the data, the code that trains
-    and scores it, and ``settings`` (epochs, batch size, features, world size, the
-    autoencoder's own key, ...)."""
+def run_key(spec: RunSpec, data_dir, **settings) -> dict:
+    """What a run depends on: its ``RunSpec`` (profile, model, the model and training
+    configuration with every override, features), the data, the code that trains and scores
+    it, and ``settings`` (world size, threads, the autoencoder's own key, ...)."""
     return {
-        "profile": profile,
-        "config": json.loads(json.dumps(to_dict(get_profile(profile)))),
-        "data": data_fingerprint(data_dir, level),
+        "profile": spec.profile,
+        "model": spec.model,
+        "features": spec.features,
+        "config": json.loads(
+            json.dumps({"model": to_dict(spec.model_config), "train": to_dict(spec.train_config)})
+        ),
+        "data": data_fingerprint(data_dir, spec.level),
         "code": code_fingerprint(),
         **settings,
     }
@@ -171,21 +176,24 @@ def run_one(
     """
     data_dir = Path(data_dir)
     results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
-    settings = get_profile(profile).train
-    epochs = epochs if epochs is not None else settings.epochs
-    batch_size = batch_size if batch_size is not None else settings.batch_size
+    vocab = vocabulary_path(data_dir)
+    spec = RunSpec.create(
+        model,
+        profile=profile,
+        seed=seed,
+        num_classes=num_classes_of(data_dir),
+        epochs=epochs,
+        batch_size=batch_size,
+        features=features,
+        autoencoder_dir=None if autoencoder_dir is None else str(autoencoder_dir),
+        vocabulary=None if vocab is None else str(vocab),
+    )
     run_dir = run_path(
         results_dir, profile, data_tag(data_dir), framework, run_name(model, seed, features)
     )
     label = f"{framework:5s} {model:11s} {features} seed {seed}"
     key = run_key(
-        profile,
-        data_dir,
-        model_level(model),
-        epochs=epochs,
-        batch_size=batch_size,
-        features=features,
-        autoencoder=None if autoencoder_dir is None else _key_of(autoencoder_dir),
+        spec, data_dir, autoencoder=None if autoencoder_dir is None else _key_of(autoencoder_dir)
     )
     record = reusable_record(run_dir, key, force)
     if record is not None and "test" in (record.get("evaluations") or {}):
@@ -198,25 +206,16 @@ def run_one(
         raise FileNotFoundError(
             f"{data_dir}: no {model_level(model)}-level shards for {', '.join(missing)}"
         )
-    vocab = vocabulary_path(data_dir)
     trainer = _trainer(framework)
     start = time.perf_counter()
     if record is None or "validate" not in (record.get("evaluations") or {}):
-        trainer.train(
-            model=model,
-            train_paths=[str(f) for f in files["train"]],
-            val_paths=[str(f) for f in files["validate"]],
-            out_dir=str(run_dir),
-            profile=profile,
-            seed=seed,
-            features=features,
-            autoencoder_dir=None if autoencoder_dir is None else str(autoencoder_dir),
-            vocabulary=None if vocab is None else str(vocab),
-            num_classes=num_classes_of(data_dir),
+        trainer.run(
+            spec,
+            [str(f) for f in files["train"]],
+            [str(f) for f in files["validate"]],
+            str(run_dir),
             resume=True,
             progress=False,
-            epochs=epochs,
-            batch_size=batch_size,
         )
     trainer.evaluate(
         str(run_dir),
@@ -293,20 +292,20 @@ def ensure_autoencoder(
     run_dir = run_path(
         results_dir, profile, data_tag(data_dir), framework, f"autoencoder-{level}-seed{seed}"
     )
-    record = reusable_record(run_dir, run_key(profile, data_dir, level, seed=seed), force)
+    spec = RunSpec.create(
+        "autoencoder", level=level, profile=profile, seed=seed, num_classes=num_classes_of(data_dir)
+    )
+    record = reusable_record(run_dir, run_key(spec, data_dir), force)
     if record is not None and record.get("history"):
         _log(f"{framework} autoencoder {level}: reused {run_dir}", verbose)
         return run_dir
     files = split_files(data_dir, level)
     start = time.perf_counter()
-    _trainer(framework).train_autoencoder(
-        level=level,
-        train_paths=[str(f) for f in files["train"]],
-        val_paths=[str(f) for f in files["validate"]],
-        out_dir=str(run_dir),
-        profile=profile,
-        seed=seed,
-        num_classes=num_classes_of(data_dir),
+    _trainer(framework).run(
+        spec,
+        [str(f) for f in files["train"]],
+        [str(f) for f in files["validate"]],
+        str(run_dir),
         progress=False,
     )
     _log(f"{framework} autoencoder {level}: {time.perf_counter() - start:.1f} s", verbose)

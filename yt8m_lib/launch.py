@@ -21,6 +21,7 @@ from yt8m_lib import paths
 from yt8m_lib.config import model_level
 from yt8m_lib.data.datasets import data_tag, num_classes_of
 from yt8m_lib.experiments import load_run_record, reusable_record, run_key
+from yt8m_lib.training import RunSpec
 
 SCALING_KINDS = {"torch": "torch-ddp", "keras": "keras-multiworker"}
 
@@ -244,7 +245,10 @@ def run_multiprocess(
     )
     label = f"{name} {model} x{world_size}"
     threads = threads_per_process(world_size, threads)
-    key = run_key(profile, data_dir, model_level(model), epochs=epochs, threads=threads)
+    spec = RunSpec.create(
+        model, profile=profile, seed=seed, num_classes=num_classes_of(data_dir), epochs=epochs
+    )
+    key = run_key(spec, data_dir, world_size=world_size, threads=threads)
     record = reusable_record(run_dir, key, force)
     if record is not None and record.get("history"):
         if verbose:
