@@ -15,7 +15,7 @@ BUILD  := build/$(PROFILE)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data lint check test reproduce bench lab clean real-check
+.PHONY: help setup data data-real lint check test reproduce bench lab clean real-check
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -63,13 +63,19 @@ BENCH_ONLY ?=
 bench: setup ## benchmarks -> results/bench/ (BENCH=quick for a few minutes, BENCH_ONLY=read,...)
 	$(PY) -m benchmarks.run $(if $(filter quick,$(BENCH)),--quick) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
 
-# The real-data quality bar: fc vs logistic vs the label prior, trained on real
-# video-level shards and scored on the last 8 shards of the folder (held out).
-#   make real-check REAL_DATA=/path/to/yt8m_real [FRAMEWORK=torch|keras]
+# The real sample as a dataset: a train/validate/test split by shard (60/10/10 of the 80
+# local shards) in $(REAL_DIR)/split.json, with links to the shards (nothing is copied).
+#   make data-real [REAL_DATA=/path/to/yt8m_real]   (default: $YT8M_REAL_DIR or ../shared/yt8m_real)
+REAL_DIR := $(DATA_DIR)/real
+data-real: setup ## split the real sample by shard -> data/real (split.json + links; REAL_DATA=folder)
+	$(VENV)/bin/yt8m real-data $(REAL_DATA) --out $(REAL_DIR)
+
+# The real-data quality bar: fc vs logistic vs the label prior, trained on the train shards
+# of that split, best epoch chosen on validate, scored once on test.
+#   make real-check [REAL_DATA=/path/to/yt8m_real] [FRAMEWORK=torch|keras]
 FRAMEWORK ?= torch
-real-check: setup ## fc vs logistic on real shards (REAL_DATA=folder) -> results/real_check/
-	@test -n "$(REAL_DATA)" || { echo "make real-check needs REAL_DATA=folder of real video-level shards"; exit 2; }
-	$(VENV)/bin/yt8m real-check $(REAL_DATA) --framework $(FRAMEWORK) --out results/real_check
+real-check: data-real ## fc vs logistic on the real split (train/validate/test) -> results/real_check/
+	$(VENV)/bin/yt8m real-check $(REAL_DIR) --framework $(FRAMEWORK) --out results/real_check
 
 # ---------------------------------------------------------------- reproduce: notebooks -> figures
 # Every notebook runs top to bottom with papermill into $(NB_BUILD)/ (kept out of git); one

@@ -26,8 +26,26 @@ COMMANDS = {
     "train": ("yt8m_lib.commands", "cli_train"),
     "evaluate": ("yt8m_lib.commands", "cli_evaluate"),
     "parity": ("yt8m_lib.parity", "cli_main"),
+    "real-data": ("yt8m_lib.data.splits", "cli_main"),
     "real-check": ("yt8m_lib.real_check", "cli_main"),
 }
+
+
+def add_split_arguments(p, seed_flag: str) -> None:
+    p.add_argument(
+        "--split",
+        default=None,
+        metavar="TRAIN/VALIDATE/TEST",
+        help="shards per split, e.g. 60/10/10 (default: 6:1:1 of the shards)",
+    )
+    p.add_argument(
+        seed_flag,
+        dest="split_seed",
+        metavar="SEED",
+        type=int,
+        default=0,
+        help="seed of the shard order (sha256 of seed and file name)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,17 +161,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=PROFILES, default="smoke")
 
     p = sub.add_parser(
-        "real-check",
-        help="the quality bar on real video-level shards: fc vs "
-        "logistic vs the label prior, on held-out shards",
+        "real-data",
+        help="a folder of real shards as a dataset: a train/validate/test split by shard "
+        "(split.json) and links to the shards",
     )
-    p.add_argument("data_dir", help="folder of real video-level shards (e.g. $YT8M_REAL_DIR)")
+    p.add_argument(
+        "folder",
+        nargs="?",
+        default=None,
+        help="folder of real video-level shards (default: $YT8M_REAL_DIR or ../shared/yt8m_real)",
+    )
+    p.add_argument("--out", default="data/real", help="where split.json and the links go")
+    add_split_arguments(p, "--seed")
+    p.add_argument("--no-links", action="store_true", help="write split.json only")
+
+    p = sub.add_parser(
+        "real-check",
+        help="the quality bar on real video-level shards: fc vs logistic vs the label "
+        "prior, best epoch chosen on validate, scored once on test",
+    )
+    p.add_argument(
+        "data_dir",
+        help="a folder made by `yt8m real-data` (split.json), or a folder of real "
+        "video-level shards (split here, into OUT/split)",
+    )
     p.add_argument("--out", default="results/real_check", help="run folders and summary.json")
     p.add_argument("--framework", choices=FRAMEWORKS, default="torch")
     p.add_argument("--profile", choices=PROFILES, default="paper")
-    p.add_argument("--val-shards", type=int, default=8, help="the last N shards are held out")
+    add_split_arguments(p, "--split-seed")
+    p.add_argument("--val-shards", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--epochs", type=int, default=None, help="default: the profile's")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the training seed")
     p.add_argument("--no-progress", action="store_true")
     return parser
 

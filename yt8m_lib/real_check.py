@@ -1,52 +1,60 @@
 """The real-data quality bar: ``fc`` against ``logistic`` (and the label prior) on real shards.
 
-``yt8m real-check DATA_DIR`` (``make real-check REAL_DATA=…``) splits the video-level
-shards of a real YouTube-8M folder by file: the last ``--val-shards`` files (sorted by name)
-are held out, the others train. Each model is trained with the trainer of the chosen
-framework (the same code as every other run), the best epoch by validation GAP is kept, and
-the held-out shards are scored with the official metrics. Splitting by file, never by video,
-keeps every video of a shard on one side.
+``yt8m real-check FOLDER`` (``make real-check``) trains on the **train** shards of a split
+by shard (``yt8m_lib.data.splits``), keeps the epoch with the best GAP on the **validate**
+shards (the trainers do: the validate shards are their validation data), then scores the
+**test** shards once with ``evaluate`` (``evaluations.test`` of each run record). FOLDER is a
+folder made by ``yt8m real-data`` (its ``split.json`` is used as it is) or a folder of real
+video-level shards, which is split here into ``OUT/split`` (``--split``, ``--split-seed``).
+Every run record carries the split (``data.split``).
 
-The **label prior** scores every video with the training frequency of each class: what a
-model learns without looking at any feature, the floor "far above chance" is measured
+The **label prior** scores every test video with the training frequency of each class: what
+a model learns without looking at any feature, the floor "far above chance" is measured
 against (random scores would be far lower still).
 
-Writes ``OUT/summary.json`` (the split, every model's held-out metrics and run folder, the
-prior's metrics) beside one run folder per model, and prints a table.
+Writes ``OUT/<framework>/summary.json`` (the split, every model's test metrics, its best
+epoch and validate GAP, its run folder, the prior's test metrics) beside one run folder per
+model, and prints a table.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from yt8m_lib.data import splits
 from yt8m_lib.errors import ConfigError
 
 CHECK_MODELS = ("logistic", "fc")
 OFFICIAL_METRICS = ("gap", "hit_at_1", "perr", "map")
 
 
-def split_shards(data_dir, val_shards: int) -> tuple[list[Path], list[Path]]:
-    """(train files, held-out files) of the video-level shards under ``data_dir``."""
+def prepare_split(data_dir, out_dir, *, split: str | None = None, seed: int = 0) -> Path:
+    """The split manifest to use: ``data_dir/split.json`` when there is one (checked, md5s
+    included), else a new split of ``data_dir``'s shards written to ``out_dir/split``."""
     data_dir = Path(data_dir)
-    files = sorted(
-        {p for pattern in ("*.tfrecord", "video*/*.tfrecord") for p in data_dir.glob(pattern)},
-        key=lambda p: p.name,
-    )
-    if not files:
-        raise ConfigError(f"{data_dir}: no .tfrecord shards (looked in ., video*/)")
-    if not 1 <= val_shards < len(files):
-        raise ConfigError(
-            f"--val-shards {val_shards}: need 1 to {len(files) - 1} of the {len(files)} shards"
-        )
-    return files[:-val_shards], files[-val_shards:]
+    if not data_dir.is_dir():
+        raise ConfigError(f"{data_dir}: no such folder")
+    path = data_dir / splits.SPLIT_FILE
+    if path.is_file():
+        manifest = splits.read_manifest(path)
+        if split is not None or seed != 0:
+            raise ConfigError(
+                f"{data_dir} has its split ({path}); --split and --split-seed apply to a "
+                "folder of shards (or remake it: yt8m real-data --split ...)"
+            )
+        splits.validate_manifest(manifest, path)
+        return path
+    return splits.make_real_data(data_dir, Path(out_dir) / "split", split=split, seed=seed)
 
 
-def prior_metrics(train_files, held_out_files, num_classes: int) -> dict:
-    """Official metrics of the label-prior predictor (training class frequencies)."""
+def prior_metrics(train_files, test_files, num_classes: int) -> dict:
+    """Official metrics of the label-prior predictor (training class frequencies) on the
+    test files."""
     from yt8m_lib.data.datasets import label_matrix, read_split
     from yt8m_lib.data.records import iter_examples
     from yt8m_lib.evaluation.metrics import evaluate_all
@@ -57,9 +65,19 @@ def prior_metrics(train_files, held_out_files, num_classes: int) -> dict:
         counts[ex.labels] += 1
         videos += 1
     prior = (counts / max(videos, 1)).astype(np.float32)
-    y = label_matrix(read_split(held_out_files, "video", num_classes), num_classes)
+    y = label_matrix(read_split(test_files, "video", num_classes), num_classes)
     scores = np.broadcast_to(prior, y.shape)
-    return {"train_videos": videos, "held_out_videos": len(y), **evaluate_all(scores, y)}
+    return {"train_videos": videos, "test_videos": len(y), **evaluate_all(scores, y)}
+
+
+def _same_split(run_dir: Path, split_id: str) -> bool:
+    """Whether the run folder's record was trained on this split (else it is not resumed)."""
+    from yt8m_lib.runs import run_record
+
+    if not (run_dir / run_record.RUN_FILE).is_file():
+        return True  # nothing to resume
+    record = run_record.read_run_record(run_dir)
+    return (record.get("data", {}).get("split") or {}).get("id") == split_id
 
 
 def run_check(
@@ -68,7 +86,8 @@ def run_check(
     *,
     framework: str = "torch",
     profile: str = "paper",
-    val_shards: int = 8,
+    split: str | None = None,
+    split_seed: int = 0,
     epochs: int | None = None,
     seed: int = 0,
     models=CHECK_MODELS,
@@ -79,50 +98,65 @@ def run_check(
     from yt8m_lib.commands import load_framework, resolve_num_classes
     from yt8m_lib.data.datasets import resolve_vocabulary
 
-    train_files, held_out = split_shards(data_dir, val_shards)
-    vocab = resolve_vocabulary(vocabulary, [str(p) for p in train_files])
-    num_classes = resolve_num_classes(vocab, None, [str(p) for p in train_files])
-    trainer = load_framework(framework)
     out = Path(out_dir)
+    manifest_path = prepare_split(data_dir, out, split=split, seed=split_seed)
+    manifest = splits.read_manifest(manifest_path)
+    files = {name: [str(p) for p in fs] for name, fs in splits.split_files(manifest_path).items()}
+    vocab = resolve_vocabulary(vocabulary, files["train"])
+    num_classes = resolve_num_classes(vocab, None, files["train"])
+    vocab = None if vocab is None else str(vocab)
+    trainer = load_framework(framework)
     summary = {
         "data_dir": str(Path(data_dir).resolve()),
         "framework": framework,
         "profile": profile,
         "seed": seed,
         "epochs": epochs,
-        "train_shards": [p.name for p in train_files],
-        "held_out_shards": [p.name for p in held_out],
+        "split": {
+            "manifest": str(manifest_path),
+            "sha256": splits.sha256_file(manifest_path),
+            "id": manifest["id"],
+            "seed": manifest["seed"],
+            **{
+                name: {
+                    "shards": [s["name"] for s in manifest["splits"][name]["shards"]],
+                    "videos": manifest["splits"][name]["num_videos"],
+                }
+                for name in splits.SPLITS
+            },
+        },
+        "selection": "best epoch by GAP on validate; test scored once",
         "models": {},
     }
     for model in models:
         run_dir = out / framework / model
+        resume = _same_split(run_dir, manifest["id"])
+        if not resume:
+            print(f"{run_dir}: trained on another split; training afresh", file=sys.stderr)
         start = time.perf_counter()
-        trainer.train(
+        record = trainer.train(
             model=model,
-            train_paths=[str(p) for p in train_files],
-            val_paths=[str(p) for p in held_out],
+            train_paths=files["train"],
+            val_paths=files["validate"],
             out_dir=str(run_dir),
             profile=profile,
             seed=seed,
-            vocabulary=None if vocab is None else str(vocab),
+            vocabulary=vocab,
             num_classes=num_classes,
-            resume=True,
+            resume=resume,
             progress=progress,
             epochs=epochs,
         )
-        metrics = trainer.evaluate(
-            str(run_dir),
-            [str(p) for p in held_out],
-            vocabulary=None if vocab is None else str(vocab),
-            split_name="held_out",
-        )
+        metrics = trainer.evaluate(str(run_dir), files["test"], vocabulary=vocab, split_name="test")
         summary["models"][model] = {
             "run_dir": str(run_dir),
             **{k: float(metrics[k]) for k in OFFICIAL_METRICS},
+            "best_epoch": record["best_epoch"],
+            "validate_gap": float(record["evaluations"]["validate"]["gap"]),
             "seconds": round(time.perf_counter() - start, 1),
         }
-    summary["label_prior"] = prior_metrics(train_files, held_out, num_classes)
-    out.mkdir(parents=True, exist_ok=True)
+    summary["label_prior"] = prior_metrics(files["train"], files["test"], num_classes)
+    (out / framework).mkdir(parents=True, exist_ok=True)
     (out / framework / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -134,20 +168,29 @@ def format_summary(summary: dict) -> str:
         rows.append((name, *(f"{m[k]:.3f}" for k in OFFICIAL_METRICS)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    split = summary["split"]
     return (
         f"{summary['framework']}, profile {summary['profile']}: trained on "
-        f"{len(summary['train_shards'])} shards, held out "
-        f"{', '.join(summary['held_out_shards'])}\n" + "\n".join(lines)
+        f"{len(split['train']['shards'])} shards ({split['train']['videos']} videos), best "
+        f"epoch chosen on validate ({len(split['validate']['shards'])} shards), scored on "
+        f"test ({len(split['test']['shards'])} shards, {split['test']['videos']} videos); "
+        f"split {split['manifest']}\n" + "\n".join(lines)
     )
 
 
 def cli_main(args) -> int:
+    if args.val_shards is not None:
+        raise ConfigError(
+            "--val-shards is gone: real-check selects on validate and scores test; "
+            "give --split TRAIN/VALIDATE/TEST (shards per split) instead"
+        )
     summary = run_check(
         args.data_dir,
         args.out,
         framework=args.framework,
         profile=args.profile,
-        val_shards=args.val_shards,
+        split=args.split,
+        split_seed=args.split_seed,
         epochs=args.epochs,
         seed=args.seed,
         progress=not args.no_progress,

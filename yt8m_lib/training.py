@@ -197,6 +197,7 @@ def new_training_record(
 ) -> dict:
     """The run record of a training run before its first epoch (both trainers fill it in)."""
     from yt8m_lib.config import to_dict
+    from yt8m_lib.data.splits import split_of
     from yt8m_lib.runs.run_record import new_run_record
 
     record = new_run_record(
@@ -223,6 +224,8 @@ def new_training_record(
     )
     record["timing_definitions"] = dict(TIMING_DEFINITIONS)
     record["config"]["data_normalize"] = data_normalize
+    # the train/validate/test split by shard, when the shards sit under a split manifest
+    record["data"]["split"] = split_of(train_paths, val_paths)
     return record
 
 
