@@ -23,6 +23,7 @@ from yt8m_lib.evaluation.genres import (
     genre_report,
     genre_scores,
     majority_genre,
+    report_summary,
     true_genres,
 )
 from yt8m_lib.evaluation.metrics import METRIC_KEYS, StreamingEvaluator, evaluate_all
@@ -405,6 +406,41 @@ def test_genre_prior_from_labels_in_batches_equals_the_whole_array(tiny):
     assert genre_report(P6, Y6, tiny, genre_prior=whole) == genre_report(
         P6, Y6, tiny, train_labels=TRAIN
     )
+
+
+SUMMARY_KEYS = [
+    "rule",
+    "num_labelled",
+    "strict_accuracy",
+    "lenient_accuracy",
+    "macro_f1",
+    "micro_f1",
+    "macro_ap",
+    "gap",
+    "baselines",
+    "per_genre",
+]
+BASELINE_KEYS = ["strict_accuracy", "lenient_accuracy", "macro_f1", "micro_f1"]
+
+
+def test_the_printed_summary_flattens_the_report(tiny):
+    report = genre_report(P6, Y6, tiny, train_labels=TRAIN)
+    summary = report_summary(report)
+    assert list(summary) == SUMMARY_KEYS
+    assert summary["macro_f1"] == report["macro"]["f1"]
+    assert summary["micro_f1"] == report["micro"]["f1"] == report["strict_accuracy"]
+    assert summary["macro_ap"] == report["macro"]["ap"] and summary["gap"] == report["gap"]
+    assert summary["per_genre"] == report["per_genre"]
+    base = summary["baselines"]
+    assert list(base) == ["source", "num_source_videos", "most_frequent_genre", "label_prior"]
+    assert base["source"] == "training labels" and base["num_source_videos"] == 6
+    assert list(base["most_frequent_genre"]) == ["genre", "frequency", *BASELINE_KEYS]
+    assert list(base["label_prior"]) == ["genre", *BASELINE_KEYS]
+    full = report["baselines"]["label_prior"]
+    assert base["label_prior"]["macro_f1"] == full["macro"]["f1"]
+    assert json.loads(json.dumps(summary, allow_nan=False)) == summary
+    top = report_summary(genre_report(P6, Y6, tiny, "topk_mean", k=2))
+    assert top["rule"] == "topk_mean" and top["k"] == 2  # k only where the rule has one
 
 
 @pytest.mark.parametrize(

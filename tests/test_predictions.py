@@ -4,9 +4,13 @@ import numpy as np
 import pytest
 
 from yt8m_lib.errors import DataError
+from yt8m_lib.evaluation.genres import Vocabulary, genre_scores
 from yt8m_lib.evaluation.predictions import (
+    GENRE_HEADER,
     HEADER,
     PredictionWriter,
+    genre_predictions_path,
+    read_genre_predictions,
     read_predictions,
     to_dense,
     write_predictions,
@@ -85,3 +89,103 @@ def test_malformed_files_name_the_problem(tmp_path, text, message):
     (tmp_path / "p.csv").write_text(text)
     with pytest.raises(DataError, match=message):
         read_predictions(tmp_path / "p.csv")
+
+
+# ---------------------------------------------------------------- the genre predictions file
+
+VOCAB = Vocabulary.from_genres(list("abcde"), ["Games", "Arts", "Games", "Autos", "Arts"])
+# genre index: Arts 0 (b, e), Autos 1 (d), Games 2 (a, c)
+
+
+@pytest.mark.parametrize(
+    "name, genres_name",
+    [
+        ("p.csv", "p.genres.csv"),
+        ("test_predictions.csv", "test_predictions.genres.csv"),
+        ("p", "p.genres.csv"),
+        ("p.txt", "p.txt.genres.csv"),
+    ],
+)
+def test_the_genre_file_sits_beside_the_predictions_file(tmp_path, name, genres_name):
+    assert genre_predictions_path(tmp_path / name) == tmp_path / genres_name
+
+
+def test_a_vocabulary_adds_the_genre_file_and_leaves_the_kaggle_file_as_it_was(tmp_path):
+    p = np.array(
+        [
+            [0.9, 0.1, 0.2, 0.3, 0.4],  # Games (a)
+            [0.1, 0.5, 0.2, 0.5, 0.3],  # Arts 0.5 ties Autos 0.5: the lowest genre index
+            [0.1, 0.1, 0.3, 0.7, 0.2],  # Autos
+        ]
+    )
+    ids = ["v1", "v2", "v3"]
+    plain = write_predictions(tmp_path / "plain.csv", ids, p, top_k=3)
+    path = tmp_path / "p.csv"
+    with PredictionWriter(path, top_k=3, vocabulary=VOCAB) as writer:
+        writer.write(ids[:2], p[:2])
+        writer.write(ids[2:], p[2:])
+    assert writer.genre_path == tmp_path / "p.genres.csv"
+    assert path.read_text() == plain.read_text()  # the Kaggle format is untouched
+    assert writer.genre_path.read_text().splitlines() == [
+        ",".join(GENRE_HEADER),
+        "v1,Games,0.9,max",
+        "v2,Arts,0.5,max",
+        "v3,Autos,0.7,max",
+    ]
+    assert read_genre_predictions(writer.genre_path) == {
+        "v1": ("Games", 0.9, "max"),
+        "v2": ("Arts", 0.5, "max"),
+        "v3": ("Autos", 0.7, "max"),
+    }
+
+
+def test_the_genre_file_follows_the_rule_and_quotes_genre_names(tmp_path):
+    vocab = Vocabulary.from_genres(list("abc"), ["Food, Drink", "Music", "Music"])
+    p = np.array([[0.5, 0.3, 0.4]])  # max: Food 0.5; sum: Music 0.7
+    with PredictionWriter(tmp_path / "p.csv", vocabulary=vocab, genre_rule="sum") as writer:
+        writer.write(["v"], p)
+    genre, score, rule = read_genre_predictions(writer.genre_path)["v"]
+    assert (genre, rule) == ("Music", "sum")
+    assert score == pytest.approx(genre_scores(p, vocab, "sum")[0].max())
+    with PredictionWriter(tmp_path / "q.csv", vocabulary=vocab) as writer:
+        writer.write(["v"], p)
+    assert '"Food, Drink"' in writer.genre_path.read_text()  # a comma in a name is quoted
+    assert read_genre_predictions(writer.genre_path)["v"] == ("Food, Drink", 0.5, "max")
+
+
+def test_no_vocabulary_no_genre_file(tmp_path):
+    with PredictionWriter(tmp_path / "p.csv") as writer:
+        writer.write(["v"], [[0.1, 0.2]])
+    assert writer.genre_path is None
+    assert [f.name for f in tmp_path.iterdir()] == ["p.csv"]
+
+
+def test_a_failed_writer_leaves_neither_file(tmp_path):
+    with pytest.raises(ValueError, match="probabilities"):  # noisy_or refuses scores above 1
+        with PredictionWriter(tmp_path / "p.csv", vocabulary=VOCAB, genre_rule="noisy_or") as w:
+            w.write(["v"], [[0.1, 0.2, 0.3, 0.4, 0.5]])
+            w.write(["w"], [[0.1, 0.2, 0.3, 0.4, 1.5]])
+    with pytest.raises(ValueError, match="5"):  # classes differ from the vocabulary's
+        with PredictionWriter(tmp_path / "q.csv", vocabulary=VOCAB) as w:
+            w.write(["v"], [[0.1, 0.2]])
+    with pytest.raises(ValueError, match="unknown genre rule"):
+        PredictionWriter(tmp_path / "r.csv", vocabulary=VOCAB, genre_rule="mean")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("VideoId,Genre,Score\n", "first line"),
+        ("VideoId,Genre,Score,Rule\nv,Games,0.5\n", "line 2"),
+        ("VideoId,Genre,Score,Rule\nv,Games,high,max\n", "not a number"),
+        ("VideoId,Genre,Score,Rule\nv,Games,0.5,max\nv,Arts,0.2,max\n", "twice"),
+    ],
+)
+def test_malformed_genre_files_name_the_problem(tmp_path, text, message):
+    path = tmp_path / "p.genres.csv"
+    path.write_text(text)
+    with pytest.raises(DataError, match=message):
+        read_genre_predictions(path)
+    with pytest.raises(DataError, match="not found"):
+        read_genre_predictions(tmp_path / "missing.csv")

@@ -130,7 +130,7 @@ def test_the_best_checkpoint_is_the_epoch_of_the_best_validation_gap(fc_run):
 
 def test_evaluate_scores_the_best_weights_and_writes_predictions(fc_run, data, tmp_path):
     _, trainer, out, record = fc_run
-    from yt8m_lib.evaluation.predictions import read_predictions
+    from yt8m_lib.evaluation.predictions import read_genre_predictions, read_predictions
 
     predictions = tmp_path / "validate.csv"
     metrics = trainer.evaluate(
@@ -149,6 +149,67 @@ def test_evaluate_scores_the_best_weights_and_writes_predictions(fc_run, data, t
     assert saved["evaluations"]["again"]["gap"] == metrics["gap"]
     assert saved["evaluations"]["again"]["predictions"] == str(predictions)
     assert "validate" in saved["evaluations"]
+    # genre baselines from the 64 training videos (validation during training: its own set)
+    base = metrics["genre"]["baselines"]
+    assert base["source"] == "training labels" and base["num_source_videos"] == 64
+    assert record["evaluations"]["validate"]["genre"]["baselines"]["source"].startswith(
+        "evaluated set"
+    )
+    genres_path = tmp_path / "validate.genres.csv"
+    assert saved["evaluations"]["again"]["genre_predictions"] == str(genres_path)
+    assert list(read_genre_predictions(genres_path)) == list(rows)
+
+
+def _training_labels(data, level):
+    from yt8m_lib.data import records
+
+    examples = records.iter_examples(files(data, level, "train"), level)
+    rows = [np.isin(np.arange(TINY_NUM_CLASSES), ex.labels) for ex in examples]
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("level", ["video", "frame"])
+def test_the_evaluator_of_evaluate_takes_its_genre_baselines_from_the_training_labels(
+    level, data, monkeypatch
+):
+    """Both trainers' ``evaluate`` score through ``training.evaluation_evaluator``."""
+    from yt8m_lib.evaluation.genres import GenrePrior, Vocabulary, genre_report
+
+    vocab = Vocabulary.load(data / "vocabulary.csv")
+    record = {
+        "data": {
+            "num_classes": TINY_NUM_CLASSES,
+            "level": level,
+            "train": [str(f) for f in files(data, level, "train")],
+        }
+    }
+    monkeypatch.setattr(training, "GENRE_PRIOR_BATCH", 5)  # 64 videos: 13 label batches
+    evaluator = training.evaluation_evaluator(record, data / "vocabulary.csv")
+    rng = np.random.default_rng(0)
+    p = rng.random((20, TINY_NUM_CLASSES))
+    y = rng.random((20, TINY_NUM_CLASSES)) < 0.1
+    evaluator.add(p, y)
+    prior = GenrePrior.from_labels(_training_labels(data, level), vocab)
+    assert evaluator.result()["genre"] == genre_report(p, y, vocab, genre_prior=prior)
+    assert evaluator.result()["genre"]["baselines"]["num_source_videos"] == 64
+
+
+def test_the_evaluator_of_evaluate_without_training_files_or_vocabulary(data, tmp_path, capsys):
+    record = {
+        "data": {
+            "num_classes": TINY_NUM_CLASSES,
+            "level": "video",
+            "train": [str(tmp_path / "gone.tfrecord"), str(files(data, "video", "train")[0])],
+        }
+    }
+    evaluator = training.evaluation_evaluator(record, data / "vocabulary.csv")
+    assert "not on this machine" in capsys.readouterr().err
+    rng = np.random.default_rng(1)
+    evaluator.add(rng.random((6, TINY_NUM_CLASSES)), rng.random((6, TINY_NUM_CLASSES)) < 0.2)
+    base = evaluator.result()["genre"]["baselines"]
+    assert base["source"].startswith("evaluated set") and base["num_source_videos"] == 6
+    plain = training.evaluation_evaluator(record, None)  # no vocabulary: no genres, no cost
+    assert plain.vocabulary is None and capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("name", FRAMEWORKS)

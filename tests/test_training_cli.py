@@ -10,6 +10,8 @@ import pytest
 from yt8m_lib import commands, training
 from yt8m_lib.cli import main
 from yt8m_lib.errors import MissingFrameworkError
+from yt8m_lib.evaluation.genres import report_summary
+from yt8m_lib.evaluation.predictions import read_genre_predictions, read_predictions
 
 pytestmark = pytest.mark.xdist_group("training_cli")
 
@@ -187,6 +189,63 @@ def test_train_then_evaluate_from_the_command_line(data, capsys, tmp_path):
     assert predictions.read_text().startswith("VideoId,LabelConfidencePairs\n")
     record = json.loads((data.parent / "cli_run" / "run.json").read_text())
     assert record["evaluations"]["heldout"]["gap"] == metrics["gap"]
+    # the genre block: the headline numbers, baselines from the training labels, per genre
+    genre = metrics["genre"]
+    saved = record["evaluations"]["heldout"]
+    assert genre == report_summary(saved["genre"])  # printed: the summary of the record's report
+    assert {"strict_accuracy", "lenient_accuracy", "macro_f1", "micro_f1"} <= set(genre)
+    assert genre["micro_f1"] == genre["strict_accuracy"] <= genre["lenient_accuracy"]
+    assert genre["lenient_accuracy"] == metrics["genre_accuracy"]  # the max rule
+    base = genre["baselines"]
+    assert base["source"] == "training labels" and base["num_source_videos"] == 32
+    assert set(base["most_frequent_genre"]) >= {"genre", "frequency", "strict_accuracy"}
+    assert len(genre["per_genre"]) == len(metrics["genres"])
+    assert saved["genre"]["macro"]["f1"] == genre["macro_f1"]  # the record keeps it all
+    assert saved["genre_predictions"] == str(tmp_path / "p.genres.csv")
+    rows = read_genre_predictions(tmp_path / "p.genres.csv")
+    assert list(rows) == list(read_predictions(predictions)) and len(rows) == 8
+    assert {genre for genre, _, _ in rows.values()} <= set(metrics["genres"])
+
+
+def test_evaluate_without_the_training_files_uses_the_evaluated_set_and_says_so(
+    data, capsys, tmp_path
+):
+    pytest.importorskip("torch")
+    run = data.parent / "cli_run"
+    if not (run / "run.json").is_file():
+        assert main(train_args(data, "--epochs", "1", out="cli_run")) == 0
+    moved = tmp_path / "moved_run"
+    shutil.copytree(run, moved)
+    record = json.loads((moved / "run.json").read_text())
+    record["data"]["train"] = [str(tmp_path / "elsewhere" / "train0000.tfrecord")]
+    (moved / "run.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    assert main(["evaluate", str(moved), "--data", str(data / "video" / "test*")]) == 0
+    out = capsys.readouterr()
+    base = json.loads(out.out)["genre"]["baselines"]
+    assert base["source"].startswith("evaluated set") and base["num_source_videos"] == 8
+    assert "training files are not on this machine" in out.err
+
+
+def test_metrics_json_is_valid_json_one_key_per_line_with_nan_as_null():
+    metrics = {
+        "gap": 0.5,
+        "genre_accuracy": float("nan"),
+        "genre_confusion": [[1, 0], [0, 1]],
+        "genre": {
+            "strict_accuracy": None,
+            "baselines": {"source": "training labels", "label_prior": {"genre": "A"}},
+            "per_genre": [{"genre": "A", "f1": 0.5}, {"genre": "B", "f1": None}],
+        },
+        "empty": {},
+    }
+    text = commands.metrics_json(metrics)
+    assert json.loads(text) == {**metrics, "genre_accuracy": None}
+    lines = text.splitlines()
+    assert ' "genre_confusion": [[1, 0], [0, 1]],' in lines  # a matrix stays on one line
+    assert '   "label_prior": {"genre": "A"}' in lines  # a baseline's numbers: one line
+    assert '   {"genre": "B", "f1": null}' in lines  # one per-genre row per line
+    assert "NaN" not in text
 
 
 def test_evaluate_refuses_data_of_the_wrong_level(data, capsys):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -212,17 +213,52 @@ def cli_evaluate(args) -> int:
         device=args.device,
         split_name=args.split_name,
     )
-    print(metrics_json(metrics))
+    print(metrics_json(printed_metrics(metrics)))
     return 0
 
 
 # ------------------------------------------------------------------ output
 
 
-def metrics_json(metrics: dict) -> str:
-    """Valid JSON with one key per line (the genre confusion matrix stays on one line)."""
-    lines = [f" {json.dumps(key)}: {json.dumps(value)}" for key, value in metrics.items()]
-    return "{\n" + ",\n".join(lines) + "\n}"
+def printed_metrics(metrics: dict) -> dict:
+    """What ``yt8m evaluate`` prints: the metrics, with ``genre`` cut down to the headline
+    numbers, the baselines and the per-genre rows (``genres.report_summary``; the run record
+    keeps the whole report)."""
+    if not isinstance(metrics.get("genre"), dict):
+        return metrics
+    from yt8m_lib.evaluation.genres import report_summary
+
+    return {**metrics, "genre": report_summary(metrics["genre"])}
+
+
+def metrics_json(metrics: dict, expand: int = 3) -> str:
+    """Valid JSON with one key per line: objects nested less than ``expand`` deep are opened
+    one key per line, lists of objects one object per line (the per-genre rows); anything
+    else (the genre confusion matrix, a baseline's numbers) stays on one line.  NaN and
+    infinities (a genre accuracy without labelled videos) become null."""
+    return _json_lines(_finite(metrics), " ", expand)
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _json_lines(value, indent: str, expand: int) -> str:
+    if isinstance(value, dict) and value and expand > 0:
+        items = [
+            f"{indent}{json.dumps(key)}: {_json_lines(item, indent + ' ', expand - 1)}"
+            for key, item in value.items()
+        ]
+        return "{\n" + ",\n".join(items) + f"\n{indent[:-1]}}}"
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return "[\n" + ",\n".join(indent + json.dumps(item) for item in value) + f"\n{indent[:-1]}]"
+    return json.dumps(value, allow_nan=False)
 
 
 def summary(record: dict) -> dict:

@@ -855,6 +855,59 @@ def evaluation_input(record: dict, data_paths) -> InputSpec:
     )
 
 
+GENRE_PRIOR_BATCH = 4096  # training videos per label batch of the genre prior
+
+
+def evaluation_evaluator(record: dict, vocabulary=None):
+    """The ``StreamingEvaluator`` of ``evaluate`` for a trained run: with ``vocabulary`` it
+    scores genres, and the genre baselines come from the run's *training* labels
+    (``record["data"]["train"]``), streamed once (labels only; video-level records parse at
+    about 10,000 videos/s on one core).  When those files are not on this machine the
+    baselines fall back to the evaluated set, the report's ``baselines.source`` says so, and a
+    line on stderr says why.  Validation during training does not pay this: only ``evaluate``
+    calls this."""
+    from yt8m_lib.errors import DataError
+    from yt8m_lib.evaluation.genres import GenrePrior, Vocabulary
+    from yt8m_lib.evaluation.metrics import StreamingEvaluator
+
+    num_classes = record["data"]["num_classes"]
+    if vocabulary is None:
+        return StreamingEvaluator(num_classes)
+    if not isinstance(vocabulary, Vocabulary):
+        vocabulary = Vocabulary.load(vocabulary)
+    train = record["data"].get("train") or []
+    try:
+        paths = records.expand_paths([train] if isinstance(train, str) else train)
+    except DataError:  # a training file is missing here
+        paths = []
+    if not paths:
+        print(
+            "genre baselines: the run's training files are not on this machine; "
+            "using the evaluated set's own frequencies (optimistic)",
+            file=sys.stderr,
+        )
+        return StreamingEvaluator(num_classes, vocabulary=vocabulary)
+
+    def label_batches():
+        examples = records.iter_examples(
+            paths, record["data"]["level"], num_classes=num_classes, verify_crc=False, max_frames=1
+        )
+        while True:
+            batch = np.zeros((GENRE_PRIOR_BATCH, num_classes), dtype=bool)
+            n = 0
+            for n, example in enumerate(examples, start=1):
+                batch[n - 1, example.labels] = True
+                if n == GENRE_PRIOR_BATCH:
+                    break
+            if n:
+                yield batch[:n]
+            if n < GENRE_PRIOR_BATCH:
+                return
+
+    prior = GenrePrior.from_labels(label_batches(), vocabulary)
+    return StreamingEvaluator(num_classes, vocabulary=vocabulary, genre_prior=prior)
+
+
 def write_evaluation(
     run_dir,
     record: dict,
@@ -866,13 +919,18 @@ def write_evaluation(
     vocabulary,
     device: str,
 ) -> None:
-    """``evaluations[split_name]`` of a run record: the metrics and where they came from."""
+    """``evaluations[split_name]`` of a run record: the metrics and where they came from
+    (``genre_predictions``: the genre predictions file written beside the predictions file
+    when there is a vocabulary)."""
+    from yt8m_lib.evaluation.predictions import genre_predictions_path
     from yt8m_lib.runs import run_record
 
+    with_genres = predictions_path is not None and vocabulary is not None
     record.setdefault("evaluations", {})[split_name] = dict(
         metrics,
         data=[str(p) for p in data_paths],
         predictions=None if predictions_path is None else str(predictions_path),
+        genre_predictions=str(genre_predictions_path(predictions_path)) if with_genres else None,
         vocabulary=None if vocabulary is None else str(vocabulary),
         device=device,
     )

@@ -34,6 +34,8 @@ Metrics:
   (see ``genre_report``);
 * **confusion matrix** (``genre_confusion``, max rule): rows = a video's majority genre,
   columns = its predicted genre; videos without labels are left out.
+
+``report_summary`` cuts a report down to what ``yt8m evaluate`` prints under ``genre``.
 """
 
 from __future__ import annotations
@@ -556,3 +558,46 @@ def genre_report(
     if train_labels is not None:
         genre_prior = GenrePrior.from_labels(train_labels, vocab)
     return _counted(predictions, labels, vocab, rule, k, genre_prior).report()
+
+
+def _headline(report: dict) -> dict:
+    return {
+        "strict_accuracy": report["strict_accuracy"],
+        "lenient_accuracy": report["lenient_accuracy"],
+        "macro_f1": report["macro"]["f1"],
+        "micro_f1": report["micro"]["f1"],
+    }
+
+
+def report_summary(report: dict) -> dict:
+    """The genre block ``yt8m evaluate`` prints, from a ``genre_report`` dict (the run record
+    keeps the whole report): ``rule`` (and ``k`` for ``topk_mean``), ``num_labelled``,
+    ``strict_accuracy``, ``lenient_accuracy``, ``macro_f1``, ``micro_f1`` (= strict accuracy),
+    ``macro_ap``, ``gap``, ``baselines`` (``source``, ``num_source_videos`` and, for
+    ``most_frequent_genre`` and ``label_prior``, the ``genre`` predicted, the most frequent
+    genre's ``frequency`` and the four headline numbers) and ``per_genre`` (the report's rows)."""
+    base = report["baselines"]
+    out = {"rule": report["rule"]}
+    if report.get("k") is not None:
+        out["k"] = report["k"]
+    return {
+        **out,
+        "num_labelled": report["num_labelled"],
+        **_headline(report),
+        "macro_ap": report["macro"]["ap"],
+        "gap": report["gap"],
+        "baselines": {
+            "source": base["source"],
+            "num_source_videos": base["num_source_videos"],
+            "most_frequent_genre": {
+                "genre": base["most_frequent_genre"]["genre"],
+                "frequency": base["most_frequent_genre"]["frequency"],
+                **_headline(base["most_frequent_genre"]),
+            },
+            "label_prior": {
+                "genre": base["label_prior"]["genre"],
+                **_headline(base["label_prior"]),
+            },
+        },
+        "per_genre": report["per_genre"],
+    }

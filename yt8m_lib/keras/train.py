@@ -693,19 +693,25 @@ def evaluate(
     run_dir, data_paths, *, predictions_path=None, vocabulary=None, device=None, split_name="test"
 ) -> dict:
     """Score a trained run's best weights on ``data_paths``: metrics (plus genres with a
-    vocabulary), the Kaggle predictions file, and ``evaluations[split_name]`` in its record."""
+    vocabulary, baselines from the training labels), the Kaggle predictions file (and the
+    genre predictions beside it), and ``evaluations[split_name]`` in its record."""
     from yt8m_lib.evaluation.predictions import PredictionWriter
 
     net, encoder, record = load_trained(run_dir, device)
     data = training.evaluation_input(record, data_paths)
-    writer = PredictionWriter(predictions_path) if predictions_path else None
+    evaluator = training.evaluation_evaluator(record, vocabulary)
+    writer = (
+        PredictionWriter(predictions_path, vocabulary=evaluator.vocabulary)
+        if predictions_path
+        else None
+    )
     try:
         out = predict(
             net,
             make_loader(data),
             encoder=encoder,
             writer=writer,
-            evaluator=StreamingEvaluator(data.num_classes, vocabulary=vocabulary),
+            evaluator=evaluator,
             bce_epsilon=record["config"]["train"]["bce_epsilon"],
         )
     except BaseException:

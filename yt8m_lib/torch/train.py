@@ -244,10 +244,13 @@ def predict(
     *,
     vocabulary=None,
     writer=None,
+    evaluator=None,
 ):
-    """Metrics, mean loss and inference timing of ``model`` over ``loader`` (one process)."""
+    """Metrics, mean loss and inference timing of ``model`` over ``loader`` (one process);
+    ``evaluator`` (default: a ``StreamingEvaluator`` with ``vocabulary``) scores them."""
     model.eval()
-    evaluator = StreamingEvaluator(num_classes, vocabulary=vocabulary)
+    if evaluator is None:
+        evaluator = StreamingEvaluator(num_classes, vocabulary=vocabulary)
     loss_sum, count, latencies, sizes = 0.0, 0, [], []
     with torch.no_grad():
         for batch in loader:
@@ -499,19 +502,25 @@ def evaluate(
     split_name: str = "test",
 ) -> dict:
     """Score a trained run's best weights on ``data_paths``: metrics (plus genres with a
-    vocabulary), the Kaggle predictions file, and ``evaluations[split_name]`` in its record."""
+    vocabulary, baselines from the training labels), the Kaggle predictions file (and the
+    genre predictions beside it), and ``evaluations[split_name]`` in its record."""
     from yt8m_lib.evaluation.predictions import PredictionWriter
 
     chosen = resolve_device(device)
     net, autoencoder, record = load_trained(run_dir, chosen)
     data = training.evaluation_input(record, data_paths)
+    evaluator = training.evaluation_evaluator(record, vocabulary)
     loader = make_loader(
         YT8MDataset(data),
         data.batch_size,
         num_workers=training.train_config_from_dict(record["config"]["train"]).num_workers,
         device=chosen,
     )
-    writer = PredictionWriter(predictions_path) if predictions_path else None
+    writer = (
+        PredictionWriter(predictions_path, vocabulary=evaluator.vocabulary)
+        if predictions_path
+        else None
+    )
     with writer if writer is not None else contextlib.nullcontext():
         metrics, loss, timing = predict(
             net,
@@ -521,8 +530,8 @@ def evaluate(
             data.num_classes,
             record["config"]["train"]["bce_epsilon"],
             autoencoder,
-            vocabulary=vocabulary,
             writer=writer,
+            evaluator=evaluator,
         )
     metrics = dict(metrics, loss=loss, **timing)
     training.write_evaluation(
