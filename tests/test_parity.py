@@ -4,6 +4,9 @@ loss curves when both train from the same weights on the same batches."""
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +14,7 @@ import pytest
 pytest.importorskip("tensorflow")
 torch = pytest.importorskip("torch")
 
-from yt8m_lib import parity  # noqa: E402
+from yt8m_lib import cli, parity  # noqa: E402
 from yt8m_lib.config import MODEL_NAMES, get_profile, with_overrides  # noqa: E402
 from yt8m_lib.errors import ConfigError  # noqa: E402
 
@@ -56,12 +59,32 @@ def test_both_frameworks_train_alike_from_the_same_weights(name):
     assert len(set(np.round(keras_losses, 6))) > 1
 
 
+def test_global_clipping_trains_alike():
+    """Clipping on (the profiles leave it off), Adam's epsilon out of the way (see
+    parity.check_steps): the same losses to float32 round-off."""
+    config = with_overrides(get_profile("smoke").model, num_classes=NUM_CLASSES)
+    batches = [parity.random_batch("fc", config, batch_size=16, seed=step) for step in range(3)]
+    losses = parity.train_both(
+        "fc",
+        batches,
+        num_classes=NUM_CLASSES,
+        global_clipnorm=0.05,
+        adam_epsilon=parity.PROOF_ADAM_EPSILON,
+    )
+    np.testing.assert_allclose(losses["keras"], losses["torch"], rtol=0, atol=parity.STEP_TOLERANCE)
+
+
 def test_cli_reports_counts_and_differences(capsys):
-    code = parity.cli_main(argparse.Namespace(model="fc", json=True, profile="smoke"))
+    args = cli.build_parser().parse_args(["parity", "--model", "fc", "--json"])
+    assert args.keras_backend == "tensorflow"  # the default is unchanged
+    code = parity.cli_main(args)
     assert code == 0
     (result,) = json.loads(capsys.readouterr().out)
     assert result["model"] == "fc" and result["ok"]
+    assert result["keras_backend"] == "tensorflow"
     assert result["keras_parameters"] == result["torch_parameters"]
+    assert result["max_step_loss_diff"] <= parity.STEP_TOLERANCE
+    assert len(result["step_losses"]["keras"]) == parity.STEPS
 
 
 def test_cli_refuses_an_unknown_model():
@@ -69,17 +92,94 @@ def test_cli_refuses_an_unknown_model():
         parity.cli_main(argparse.Namespace(model="transformer", json=False, profile="smoke"))
 
 
-def test_cli_fails_when_a_model_differs(monkeypatch, capsys):
-    def differing(name, profile):
-        return {
-            "model": name,
-            "keras_parameters": 10,
-            "torch_parameters": 11,
-            "max_abs_diff": 0.0,
-            "output_scale": 1.0,
-            "ok": False,
-        }
+def fake_row(name, torch_parameters=10, ok=True):
+    """A check_parity row with Keras' 10 parameters and equal outputs."""
+    return {
+        "model": name,
+        "keras_backend": "tensorflow",
+        "keras_parameters": 10,
+        "torch_parameters": torch_parameters,
+        "max_abs_diff": 0.0,
+        "output_scale": 1.0,
+        "ok": ok,
+    }
 
-    monkeypatch.setattr(parity, "check_parity", differing)
+
+def test_cli_fails_when_a_model_differs(monkeypatch, capsys):
+    monkeypatch.setattr(parity, "check_parity", lambda name, profile: fake_row(name, 11, False))
+    assert (
+        parity.cli_main(argparse.Namespace(model="autoencoder", json=False, profile="smoke")) == 1
+    )
+    assert "FAILED" in capsys.readouterr().err
+
+
+def test_cli_fails_when_the_training_losses_differ(monkeypatch, capsys):
+    def differing_steps(name, profile):
+        return {"max_step_loss_diff": 1e-3, "steps_ok": False}
+
+    monkeypatch.setattr(parity, "check_parity", lambda name, profile: fake_row(name))
+    monkeypatch.setattr(parity, "check_steps", differing_steps)
     assert parity.cli_main(argparse.Namespace(model="fc", json=False, profile="smoke")) == 1
     assert "FAILED" in capsys.readouterr().err
+
+
+def test_keras_on_torch_needs_a_fresh_process(monkeypatch, capsys):
+    """Keras is imported on TensorFlow here, and cannot switch: `--keras-backend torch` runs
+    the same command in a child process with KERAS_BACKEND=torch and passes its output on."""
+    calls = []
+
+    def fake_run(command, env, **kwargs):
+        calls.append((command, env["KERAS_BACKEND"]))
+        return subprocess.CompletedProcess(command, 0, stdout="[]\n", stderr="")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    args = cli.build_parser().parse_args(["parity", "--keras-backend", "torch", "--json"])
+    assert parity.cli_main(args) == 0
+    ((command, backend),) = calls
+    assert backend == "torch"
+    assert command[1:] == [
+        "-m", "yt8m_lib", "parity", "--model", "all", "--profile", "smoke",
+        "--keras-backend", "torch", "--json",
+    ]  # fmt: skip
+    assert capsys.readouterr().out == "[]\n"
+
+
+def test_both_keras_backends_build_the_same_adam():
+    from yt8m_lib.keras import torch_step
+    from yt8m_lib.keras import train as keras_train
+
+    train_config = with_overrides(get_profile("smoke").train, global_clipnorm=1.0)
+    configs = [
+        {k: v for k, v in module.make_optimizer(train_config).get_config().items() if k != "name"}
+        for module in (keras_train, torch_step)
+    ]
+    assert configs[0] == configs[1]
+    assert configs[0]["global_clipnorm"] == 1.0 and configs[0]["epsilon"] == 1e-7
+
+
+@pytest.mark.slow
+def test_keras_on_torch_equals_native_pytorch():
+    """`yt8m parity --model all --keras-backend torch --json`, as a user runs it: the same
+    Keras model code on the torch backend has PyTorch's parameter counts and outputs, and
+    trains to the same losses (Keras' Adam and the torch autograd step of
+    yt8m_lib.keras.torch_step against yt8m_lib.torch.train)."""
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    command = [sys.executable, "-m", "yt8m_lib", "parity", "--model", "all"]
+    command += ["--keras-backend", "torch", "--json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {row["model"]: row for row in json.loads(done.stdout)}
+    assert tuple(rows) == parity.PARITY_NAMES
+    for name, row in rows.items():
+        assert row["ok"], row
+        assert row["keras_backend"] == "torch"
+        assert row["keras_parameters"] == row["torch_parameters"] > 0
+        assert row["max_abs_diff"] <= parity.TOLERANCE
+        if row["sequence_lengths"] is not None:  # masks: empty, one-frame and full videos
+            assert {0, 1, 8} <= set(row["sequence_lengths"])
+        if name == "autoencoder":
+            continue
+        keras_losses, torch_losses = row["step_losses"]["keras"], row["step_losses"]["torch"]
+        assert len(keras_losses) == len(torch_losses) == parity.STEPS
+        np.testing.assert_allclose(keras_losses, torch_losses, rtol=0, atol=parity.STEP_TOLERANCE)
+        assert len(set(np.round(keras_losses, 6))) > 1  # they really trained

@@ -159,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="all", help=f"one of {', '.join(MODEL_NAMES)} or all")
     p.add_argument("--json", action="store_true")
     p.add_argument("--profile", choices=PROFILES, default="smoke")
+    p.add_argument(
+        "--keras-backend",
+        choices=("tensorflow", "torch"),
+        default="tensorflow",
+        help="the backend Keras runs on (sets KERAS_BACKEND); PyTorch is always native",
+    )
 
     p = sub.add_parser(
         "real-data",

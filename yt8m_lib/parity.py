@@ -16,7 +16,12 @@ Weight mapping (Keras -> PyTorch):
   running_var.
 
 ``train_both`` also trains both frameworks from the same initial weights on the same batches
-(dropout off) and returns their losses, step by step.
+(dropout off) and returns their losses, step by step; ``check_steps`` judges them.
+
+Keras runs on the backend it was imported with: TensorFlow by default, or PyTorch
+(``--keras-backend torch``: the same model code, ``keras.ops`` on torch tensors, trained by
+``yt8m_lib.keras.torch_step``). PyTorch is always native. Every result row names the Keras
+backend (``keras_backend``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,12 @@ from yt8m_lib.errors import ConfigError
 # that exceeds 1: only the autoencoder's reconstructions do)
 TOLERANCE = 1e-5
 PARITY_NAMES = MODEL_NAMES + ("autoencoder",)
+# the training half (check_steps): this many steps, losses within STEP_TOLERANCE, with Adam's
+# epsilon at PROOF_ADAM_EPSILON (the one setting Keras and PyTorch read differently)
+STEPS = 5
+STEP_TOLERANCE = 1e-5
+PROOF_ADAM_EPSILON = 1e-12
+KERAS_BACKENDS = ("tensorflow", "torch")
 
 
 # ---------------------------------------------------------------- weight mapping
@@ -63,6 +74,23 @@ def layer_pairs(name: str, config) -> list[tuple[str, str]]:
     }[name]
 
 
+def to_numpy(value) -> np.ndarray:
+    """A Keras tensor or variable as a numpy array, on any backend (on the torch backend a
+    tensor may require grad or sit on a GPU, which ``np.asarray`` refuses)."""
+    import keras
+
+    if isinstance(value, keras.Variable):
+        return np.asarray(value.numpy())
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+def keras_backend() -> str:
+    """The backend Keras runs on in this process (imports Keras: it is fixed from then on)."""
+    import keras
+
+    return keras.backend.backend()
+
+
 def _get_keras_layer(model, name):
     if hasattr(model, "get_layer") and not hasattr(model, "rgb_encoder"):
         return model.get_layer(name)
@@ -83,10 +111,10 @@ def copy_keras_to_torch(keras_model, torch_model, name: str, config) -> None:
 
     def put_lstm(module, keras_lstm, suffix=""):
         cell = keras_lstm.cell
-        put(getattr(module, f"weight_ih_l0{suffix}"), cell.kernel.numpy().T)
-        put(getattr(module, f"weight_hh_l0{suffix}"), cell.recurrent_kernel.numpy().T)
-        put(getattr(module, f"bias_ih_l0{suffix}"), cell.bias.numpy())
-        put(getattr(module, f"bias_hh_l0{suffix}"), np.zeros_like(cell.bias.numpy()))
+        put(getattr(module, f"weight_ih_l0{suffix}"), to_numpy(cell.kernel).T)
+        put(getattr(module, f"weight_hh_l0{suffix}"), to_numpy(cell.recurrent_kernel).T)
+        put(getattr(module, f"bias_ih_l0{suffix}"), to_numpy(cell.bias))
+        put(getattr(module, f"bias_hh_l0{suffix}"), np.zeros_like(to_numpy(cell.bias)))
 
     for keras_name, torch_path in layer_pairs(name, config):
         layer = _get_keras_layer(keras_model, keras_name)
@@ -97,13 +125,13 @@ def copy_keras_to_torch(keras_model, torch_model, name: str, config) -> None:
         elif isinstance(layer, layers.LSTM):
             put_lstm(module, layer)
         elif isinstance(layer, layers.BatchNormalization):
-            put(module.weight, layer.gamma.numpy())
-            put(module.bias, layer.beta.numpy())
-            put(module.running_mean, layer.moving_mean.numpy())
-            put(module.running_var, layer.moving_variance.numpy())
+            put(module.weight, to_numpy(layer.gamma))
+            put(module.bias, to_numpy(layer.beta))
+            put(module.running_mean, to_numpy(layer.moving_mean))
+            put(module.running_var, to_numpy(layer.moving_variance))
         elif isinstance(layer, layers.Dense):
-            put(module.weight, layer.kernel.numpy().T)
-            put(module.bias, layer.bias.numpy())
+            put(module.weight, to_numpy(layer.kernel).T)
+            put(module.bias, to_numpy(layer.bias))
         else:
             raise TypeError(f"no weight mapping for Keras layer {keras_name!r} ({type(layer)})")
 
@@ -213,13 +241,13 @@ def _outputs(name, keras_model, torch_model, batch):
         recs = keras_model(batch["rgb"], batch["audio"], training=False)
         k_out = np.concatenate(
             [
-                np.concatenate([np.asarray(c) for c in codes], -1),
-                np.concatenate([np.asarray(r) for r in recs], -1),
+                np.concatenate([to_numpy(c) for c in codes], -1),
+                np.concatenate([to_numpy(r) for r in recs], -1),
             ],
             -1,
         )
     else:
-        k_out = np.asarray(keras_model(select_inputs(keras_model, batch), training=False))
+        k_out = to_numpy(keras_model(select_inputs(keras_model, batch), training=False))
     return k_out, t_out.numpy()
 
 
@@ -241,6 +269,7 @@ def check_parity(
     k_out, t_out = _outputs(model_name, keras_model, torch_model, batch)
     result = {
         "model": model_name,
+        "keras_backend": keras_backend(),
         "profile": profile,
         "num_classes": config.num_classes,
         "keras_parameters": keras_count(keras_model),
@@ -267,23 +296,33 @@ def train_both(
     profile: str = "smoke",
     seed: int = 0,
     num_classes: int | None = None,
+    global_clipnorm: float | None = None,
+    adam_epsilon: float | None = None,
 ) -> dict:
     """Train both frameworks one step per batch, from the same initial weights (Keras',
     copied), with dropout off; returns {"keras": [losses], "torch": [losses]}.
+    ``global_clipnorm`` and ``adam_epsilon`` replace the profile's (None: keep it).
 
-    Keras runs its trainer's step (``yt8m_lib.keras.train.make_train_step``: Adam with the
-    config's epsilon, clipped BCE, global clipping); PyTorch runs its trainer's step
-    (``yt8m_lib.torch.train.make_optimizer`` and ``train_step``, which ``fit`` takes).
+    Keras runs its trainer's step on TensorFlow (``yt8m_lib.keras.train.make_train_step``:
+    Adam with the config's epsilon, clipped BCE, global clipping) and the same step written
+    for torch autograd on the torch backend (``yt8m_lib.keras.torch_step``); PyTorch runs its
+    trainer's step (``yt8m_lib.torch.train.make_optimizer`` and ``train_step``, which ``fit``
+    takes).
     """
-    from yt8m_lib.keras import train as keras_train
     from yt8m_lib.torch import train as torch_train
 
     prof = get_profile(profile)
     config = with_overrides(prof.model, num_classes=num_classes, dropout=0.0)
-    train_config = prof.train
+    train_config = with_overrides(
+        prof.train, global_clipnorm=global_clipnorm, adam_epsilon=adam_epsilon
+    )
     keras_model, torch_model = _build_pair(model_name, config, seed)
     copy_keras_to_torch(keras_model, torch_model, model_name, config)
 
+    if keras_backend() == "torch":
+        from yt8m_lib.keras import torch_step as keras_train
+    else:
+        from yt8m_lib.keras import train as keras_train
     keras_optimizer = keras_train.make_optimizer(train_config)
     keras_optimizer.build(keras_model.trainable_variables)
     keras_step = keras_train.make_train_step(keras_model, keras_optimizer, train_config)
@@ -298,10 +337,102 @@ def train_both(
     return losses
 
 
+def check_steps(
+    model_name: str,
+    profile: str = "smoke",
+    steps: int = STEPS,
+    batch_size: int = 16,
+    num_classes: int | None = None,
+    seed: int = 0,
+) -> dict:
+    """The training half of the proof for one classifier: ``steps`` optimizer steps in both
+    frameworks from the same weights on the same random batches, twice.
+
+    * With Adam's epsilon negligible (``PROOF_ADAM_EPSILON``): the losses must agree within
+      ``STEP_TOLERANCE`` (``max_step_loss_diff``). Epsilon is the one setting the two Adams
+      do not read alike: Keras adds it to sqrt(v) before the bias correction, PyTorch after,
+      so Keras' effective epsilon is epsilon / sqrt(1 - beta_2^t) (31.6 times PyTorch's at
+      the first step). Everything else (forward, loss, gradients, moments, clipping) must
+      give the same numbers.
+    * With the profile's epsilon (the trainers as they run): ``max_step_loss_diff_profile``,
+      reported, not judged (about 1e-5 on the smoke profile, on either Keras backend).
+    """
+    prof = get_profile(profile)
+    config = with_overrides(prof.model, num_classes=num_classes)
+    batches = [
+        random_batch(
+            model_name,
+            config,
+            batch_size=batch_size,
+            frames=prof.train.frames_per_video,
+            seed=seed + step,
+        )
+        for step in range(steps)
+    ]
+
+    def max_diff(losses):
+        return float(np.max(np.abs(np.subtract(losses["keras"], losses["torch"]))))
+
+    proof = train_both(
+        model_name, batches, profile, seed, num_classes, adam_epsilon=PROOF_ADAM_EPSILON
+    )
+    as_run = train_both(model_name, batches, profile, seed, num_classes)
+    return {
+        "steps": steps,
+        "step_batch_size": batch_size,
+        "step_adam_epsilon": PROOF_ADAM_EPSILON,
+        "step_losses": proof,
+        "max_step_loss_diff": max_diff(proof),
+        "max_step_loss_diff_profile": max_diff(as_run),
+        "steps_ok": bool(max_diff(proof) <= STEP_TOLERANCE),
+    }
+
+
 # ---------------------------------------------------------------- CLI
+def use_keras_backend(backend: str) -> bool:
+    """Make Keras run on ``backend`` in this process if it still can: True when it does.
+
+    Keras reads ``KERAS_BACKEND`` once, when it is first imported, and cannot switch after.
+    The ``yt8m`` command dispatches before anything imports Keras (``yt8m_lib.cli``; this
+    module imports no framework at import time), so a command-line run sets the variable
+    here and runs in this process; ``--keras-backend`` wins over an inherited
+    ``KERAS_BACKEND``. False when Keras is already imported with another backend (a notebook
+    or a test process): the caller then runs the command in a child process."""
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = backend
+    return keras_backend() == backend
+
+
+def _run_in_child(args) -> int:
+    """The same parity command in a fresh interpreter with ``KERAS_BACKEND`` set; its output
+    is passed on (through sys.stdout/sys.stderr, so callers that capture them see it)."""
+    import subprocess
+
+    command = [sys.executable, "-m", "yt8m_lib", "parity", "--model", args.model]
+    command += ["--profile", args.profile, "--keras-backend", args.keras_backend]
+    command += ["--json"] if args.json else []
+    env = {**os.environ, "KERAS_BACKEND": args.keras_backend}
+    child = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    sys.stdout.write(child.stdout)
+    sys.stderr.write(child.stderr)
+    return child.returncode
+
+
+def parity_row(name: str, profile: str) -> dict:
+    """One model's proof: ``check_parity`` (counts, outputs) and, for the classifiers,
+    ``check_steps`` (losses over the first training steps); ``ok`` needs both."""
+    row = check_parity(name, profile)
+    if name in MODEL_NAMES:
+        row.update(check_steps(name, profile))
+        row["ok"] = bool(row["ok"] and row["steps_ok"])
+    return row
+
+
 def cli_main(args) -> int:
-    """`yt8m parity [--model NAME|all] [--json] [--profile P]`: non-zero unless every model
-    has equal parameter counts and outputs within TOLERANCE."""
+    """`yt8m parity [--model NAME|all] [--json] [--profile P] [--keras-backend B]`: non-zero
+    unless every model has equal parameter counts, outputs within TOLERANCE and (classifiers)
+    training losses within STEP_TOLERANCE. Keras runs on ``--keras-backend`` (default
+    tensorflow); every row records it (``keras_backend``)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     names = PARITY_NAMES if args.model == "all" else (args.model,)
     for name in names:
@@ -309,19 +440,34 @@ def cli_main(args) -> int:
             raise ConfigError(
                 f"unknown model {name!r}; choose from {', '.join(PARITY_NAMES)} or all"
             )
-    results = [check_parity(name, args.profile) for name in names]
+    backend = getattr(args, "keras_backend", KERAS_BACKENDS[0])
+    if backend not in KERAS_BACKENDS:
+        raise ConfigError(
+            f"unknown Keras backend {backend!r}; choose from {', '.join(KERAS_BACKENDS)}"
+        )
+    if not use_keras_backend(backend):
+        return _run_in_child(args)
+    results = [parity_row(name, args.profile) for name in names]
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        print(f"{'model':<12} {'keras params':>13} {'torch params':>13} {'max |diff|':>11}  ok")
+        print(
+            f"{'model':<12} {'keras on':<10} {'keras params':>13} {'torch params':>13} "
+            f"{'max |diff|':>11} {'step |diff|':>11}  ok"
+        )
         for r in results:
+            step = (
+                f"{r['max_step_loss_diff']:>11.2e}" if "max_step_loss_diff" in r else "          -"
+            )
             print(
-                f"{r['model']:<12} {r['keras_parameters']:>13,} {r['torch_parameters']:>13,} "
-                f"{r['max_abs_diff']:>11.2e}  {'yes' if r['ok'] else 'NO'}"
+                f"{r['model']:<12} {r['keras_backend']:<10} {r['keras_parameters']:>13,} "
+                f"{r['torch_parameters']:>13,} {r['max_abs_diff']:>11.2e} {step}  "
+                f"{'yes' if r['ok'] else 'NO'}"
             )
     if not all(r["ok"] for r in results):
         print(
-            f"parity: FAILED (counts differ or outputs differ by more than {TOLERANCE:g})",
+            f"parity: FAILED (counts differ, outputs differ by more than {TOLERANCE:g} or "
+            f"training losses by more than {STEP_TOLERANCE:g})",
             file=sys.stderr,
         )
         return 1

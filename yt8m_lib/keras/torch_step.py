@@ -1,0 +1,77 @@
+"""One training step of a Keras model on the PyTorch backend (``KERAS_BACKEND=torch``).
+
+The Keras model code is the same as on TensorFlow (``yt8m_lib.keras.models``); only the step
+differs, because ``tf.GradientTape`` (``yt8m_lib.keras.train.make_train_step``) does not
+exist here. On the torch backend Keras variables are ``torch.nn.Parameter`` s and Keras ops
+are torch ops, so the step is the one the Keras guide for this backend ("Writing a training
+loop from scratch in PyTorch") describes: the loss through torch autograd
+(``loss.backward()``), the gradients read from each variable's ``.value.grad``, and a Keras
+optimizer applying them under ``torch.no_grad()``. What the comparison depends on is the same
+as on TensorFlow: the loss (``models.classifier_loss``), Adam with the config's epsilon and
+global gradient-norm clipping (``make_optimizer``, the same settings as
+``yt8m_lib.keras.train.make_optimizer``; a test compares the two).
+
+This module imports no TensorFlow, so it also runs where only torch is installed (the lent
+GPU machines). Only ``yt8m parity --keras-backend torch`` uses it so far: the trainer, the
+notebooks and the benchmarks do not yet run Keras on torch.
+"""
+
+from __future__ import annotations
+
+import keras
+import torch
+
+from yt8m_lib.keras.models import classifier_loss
+
+
+def require_torch_backend() -> None:
+    """Stop unless Keras runs on torch (the backend is fixed when ``keras`` is imported)."""
+    backend = keras.backend.backend()
+    if backend != "torch":
+        raise RuntimeError(
+            f"Keras runs on the {backend!r} backend here; this step needs KERAS_BACKEND=torch "
+            "set before keras is first imported"
+        )
+
+
+def make_optimizer(train_config) -> keras.optimizers.Adam:
+    """Keras' Adam with every setting of the config explicit, as on TensorFlow (epsilon 1e-7
+    in both frameworks; global gradient-norm clipping when the config asks for it)."""
+    return keras.optimizers.Adam(
+        learning_rate=train_config.learning_rate,
+        beta_1=train_config.adam_beta_1,
+        beta_2=train_config.adam_beta_2,
+        epsilon=train_config.adam_epsilon,
+        global_clipnorm=train_config.global_clipnorm,
+    )
+
+
+def to_model_batch(model, batch: dict) -> tuple[dict, torch.Tensor]:
+    """(model inputs, labels) of a batch dict of numpy arrays or tensors, as torch tensors on
+    Keras' device; ``num_frames`` as int32, labels as float32."""
+    inputs = {key: keras.ops.convert_to_tensor(batch[key]) for key in model.input}
+    if "num_frames" in inputs:
+        inputs["num_frames"] = keras.ops.cast(inputs["num_frames"], "int32")
+    return inputs, keras.ops.cast(keras.ops.convert_to_tensor(batch["labels"]), "float32")
+
+
+def make_train_step(model, optimizer, train_config):
+    """A function batch dict -> mean loss (a float) that takes one optimizer step: forward in
+    training mode, ``classifier_loss``, ``loss.backward()``, ``optimizer.apply``."""
+    require_torch_backend()
+    variables = model.trainable_variables
+    if not optimizer.built:
+        optimizer.build(variables)
+    epsilon = train_config.bce_epsilon
+
+    def step(batch: dict) -> float:
+        inputs, labels = to_model_batch(model, batch)
+        model.zero_grad(set_to_none=True)
+        loss = classifier_loss(model, inputs, labels, epsilon)
+        loss.backward()
+        gradients = [variable.value.grad for variable in variables]
+        with torch.no_grad():
+            optimizer.apply(gradients, variables)
+        return float(loss.detach())
+
+    return step
