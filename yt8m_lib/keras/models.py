@@ -281,6 +281,18 @@ def build_autoencoder(model_config: ModelConfig) -> Autoencoder:
     return Autoencoder(model_config)
 
 
+def make_optimizer(train_config) -> keras.optimizers.Adam:
+    """Adam with every setting of the config explicit (epsilon 1e-7 in both frameworks) and
+    the global gradient-norm clipping of the config; the same on every Keras backend."""
+    return keras.optimizers.Adam(
+        learning_rate=train_config.learning_rate,
+        beta_1=train_config.adam_beta_1,
+        beta_2=train_config.adam_beta_2,
+        epsilon=train_config.adam_epsilon,
+        global_clipnorm=train_config.global_clipnorm,
+    )
+
+
 # ------------------------------------------------------------------ losses (as in torch/models.py)
 
 

@@ -8,8 +8,8 @@ loop from scratch in PyTorch") describes: the loss through torch autograd
 (``loss.backward()``), the gradients read from each variable's ``.value.grad``, and a Keras
 optimizer applying them under ``torch.no_grad()``. What the comparison depends on is the same
 as on TensorFlow: the loss (``models.classifier_loss``), Adam with the config's epsilon and
-global gradient-norm clipping (``make_optimizer``, the same settings as
-``yt8m_lib.keras.train.make_optimizer``; a test compares the two).
+global gradient-norm clipping (``models.make_optimizer``, the one Keras optimizer of both
+backends).
 
 This module imports no TensorFlow, so it also runs where only torch is installed (the lent
 GPU machines). Only ``yt8m parity --keras-backend torch`` uses it so far: the trainer, the
@@ -22,6 +22,7 @@ import keras
 import torch
 
 from yt8m_lib.keras.models import classifier_loss
+from yt8m_lib.keras.models import make_optimizer as make_optimizer  # the step's optimizer
 
 
 def require_torch_backend() -> None:
@@ -32,18 +33,6 @@ def require_torch_backend() -> None:
             f"Keras runs on the {backend!r} backend here; this step needs KERAS_BACKEND=torch "
             "set before keras is first imported"
         )
-
-
-def make_optimizer(train_config) -> keras.optimizers.Adam:
-    """Keras' Adam with every setting of the config explicit, as on TensorFlow (epsilon 1e-7
-    in both frameworks; global gradient-norm clipping when the config asks for it)."""
-    return keras.optimizers.Adam(
-        learning_rate=train_config.learning_rate,
-        beta_1=train_config.adam_beta_1,
-        beta_2=train_config.adam_beta_2,
-        epsilon=train_config.adam_epsilon,
-        global_clipnorm=train_config.global_clipnorm,
-    )
 
 
 def to_model_batch(model, batch: dict) -> tuple[dict, torch.Tensor]:

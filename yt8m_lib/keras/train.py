@@ -47,6 +47,7 @@ from yt8m_lib.keras.models import (  # noqa: E402
     build_model,
     classifier_loss,
     count_parameters,
+    make_optimizer,
     reconstruction_errors,
 )
 from yt8m_lib.runs import run_record  # noqa: E402
@@ -109,18 +110,6 @@ def setup(device: str | None, seed: int, *, deterministic: bool = True):
 def device_name() -> str:
     gpus = tf.config.list_logical_devices("GPU")
     return "gpu" if gpus else "cpu"
-
-
-def make_optimizer(train_config):
-    """Adam with every setting explicit (epsilon 1e-7 in both frameworks) and the global
-    gradient-norm clipping of the config."""
-    return keras.optimizers.Adam(
-        learning_rate=train_config.learning_rate,
-        beta_1=train_config.adam_beta_1,
-        beta_2=train_config.adam_beta_2,
-        epsilon=train_config.adam_epsilon,
-        global_clipnorm=train_config.global_clipnorm,
-    )
 
 
 def to_model_batch(model, batch: dict) -> tuple[dict, object]:
