@@ -575,6 +575,17 @@ class ScalarWriter:
 LOG_EVERY = 10  # steps between TensorBoard loss points
 
 
+def validation_entry(loss: float, metrics: dict) -> dict:
+    """The history fields of a classifier's validation: its loss and the official metrics."""
+    return {
+        "val_loss": loss,
+        "val_gap": metrics["gap"],
+        "val_hit_at_1": metrics["hit_at_1"],
+        "val_perr": metrics["perr"],
+        "val_map": metrics["map"],
+    }
+
+
 def fresh_state() -> dict:
     return {
         "epoch": 0,

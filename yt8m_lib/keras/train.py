@@ -627,13 +627,7 @@ class Trainer(training.Trainer):
             evaluator=StreamingEvaluator(self.spec.num_classes, vocabulary=self.spec.vocabulary),
         )
         m = out["metrics"]
-        entry = {
-            "val_loss": out["loss"],
-            "val_gap": m["gap"],
-            "val_hit_at_1": m["hit_at_1"],
-            "val_perr": m["perr"],
-            "val_map": m["map"],
-        }
+        entry = training.validation_entry(out["loss"], m)
         inference = {k: out[k] for k in ("inference_videos_per_s", "inference_batch_latency_ms")}
         inference["inference_batch_size"] = self.val_input.batch_size
         return entry, m, inference

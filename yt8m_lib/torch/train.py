@@ -424,14 +424,7 @@ class Trainer(training.Trainer):
             self.autoencoder,
             vocabulary=self.spec.vocabulary,
         )
-        entry = {
-            "val_loss": loss,
-            "val_gap": metrics["gap"],
-            "val_hit_at_1": metrics["hit_at_1"],
-            "val_perr": metrics["perr"],
-            "val_map": metrics["map"],
-        }
-        return entry, metrics, timing
+        return training.validation_entry(loss, metrics), metrics, timing
 
     def save_weights(self, path: Path, epoch: int | None = None) -> None:
         save_atomic({"model": self.model.state_dict(), "epoch": epoch}, path)
