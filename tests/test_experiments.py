@@ -213,3 +213,14 @@ def test_the_code_fingerprint_covers_the_trainers_of_both_frameworks():
         "evaluation/metrics.py",
         "data/batches.py",
     } <= covered  # batches: the input pipeline
+
+
+def test_a_real_data_split_manifest_is_part_of_the_data_fingerprint(tmp_path):
+    """Re-split real data keeps its link names (train0000, ...) and often their sizes: the
+    split manifest (its shards' md5s per split) must still tell the two apart."""
+    data = empty_dataset(tmp_path / "data")
+    plain = experiments.data_fingerprint(data, "video")
+    (data / "split.json").write_text('{"id": "a"}')
+    first = experiments.data_fingerprint(data, "video")
+    (data / "split.json").write_text('{"id": "b"}')
+    assert len({plain, first, experiments.data_fingerprint(data, "video")}) == 3

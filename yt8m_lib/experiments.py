@@ -43,6 +43,7 @@ from yt8m_lib.data.datasets import (
     split_files,
     vocabulary_path,
 )
+from yt8m_lib.data.splits import SPLIT_FILE
 from yt8m_lib.runs.run_record import RUN_FILE, read_run_record
 from yt8m_lib.training import RunSpec
 
@@ -68,12 +69,13 @@ KEY_FILE = "experiment_key.json"
 
 def data_fingerprint(data_dir, level: str) -> str:
     """Names the exact data of one level: its shards' split, name and size, plus the
-    synthetic manifest (which holds every file's md5), so regenerated data never passes for
-    the old."""
+    synthetic manifest and the real data's split manifest (each holds every file's md5), so
+    regenerated or re-split data never passes for the old."""
     digest = hashlib.sha256()
-    manifest = find_in_dataset(data_dir, MANIFEST_FILE)
-    if manifest is not None:
-        digest.update(manifest.read_bytes())
+    for name in (MANIFEST_FILE, SPLIT_FILE):
+        manifest = find_in_dataset(data_dir, name)
+        if manifest is not None:
+            digest.update(manifest.read_bytes())
     for split, files in sorted(split_files(data_dir, level).items()):
         for path in files:
             digest.update(f"{split}/{path.name}:{path.stat().st_size}\n".encode())
