@@ -52,6 +52,19 @@ MEMORY_SHARD_VIDEOS = 64
 MEMORY_BATCH = 16
 
 
+def _run_child(command) -> subprocess.CompletedProcess:
+    """A benchmark child process in the checkout (its output captured, 15 minutes at most):
+    the DDP trainings and the memory probes each measure in a fresh process."""
+    return subprocess.run(
+        command,
+        cwd=data.CHECKOUT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ, PYTHONPATH=str(data.CHECKOUT)),
+    )
+
+
 def _training_cases(model, level, batch_size, frames=None):
     """{torch: case, keras: case}: one pass of training steps over 256 preloaded videos."""
     paths = shards(level)
@@ -121,14 +134,7 @@ def _ddp(result, model, steps, threads):
                 "--out",
                 str(out),
             ]
-            done = subprocess.run(
-                command,
-                cwd=data.CHECKOUT,
-                capture_output=True,
-                text=True,
-                timeout=900,
-                env=dict(os.environ, PYTHONPATH=str(data.CHECKOUT)),
-            )
+            done = _run_child(command)
             if done.returncode != 0 or not out.is_file():
                 result["failures"].append(
                     {"case": f"processes/{model}/{world}", "error": done.stderr[-800:]}
@@ -176,14 +182,7 @@ def _memory(result, shard_counts):
                 str(MEMORY_BATCH),
                 *[str(p) for p in paths[:count]],
             ]
-            done = subprocess.run(
-                command,
-                cwd=data.CHECKOUT,
-                capture_output=True,
-                text=True,
-                timeout=900,
-                env=dict(os.environ, PYTHONPATH=str(data.CHECKOUT)),
-            )
+            done = _run_child(command)
             if done.returncode != 0:
                 result["failures"].append(
                     {"case": f"memory/{how}/{count}", "error": done.stderr[-800:]}
