@@ -24,6 +24,7 @@ from pathlib import Path
 
 from benchmarks import adapters, data
 from benchmarks.train import PROFILE, shards
+from yt8m_lib import config
 from yt8m_lib.runs import benchmarking as bm
 
 SIZES = {
@@ -247,7 +248,7 @@ def run(mode: str, progress=True) -> dict:
     )
     with tqdm(total=total, desc="scaling batch/frames", disable=not progress) as bar:
         for model in sizes["batch_models"]:
-            level = "video" if model in ("logistic", "moe", "fc") else "frame"
+            level = config.model_level(model)
             _sweep(
                 result,
                 "batch",

@@ -132,6 +132,10 @@ def test_parameter_counts_match_the_formulas(models):
     assert M.count_parameters(models["logistic"]) == (d + 1) * k
     m = c.moe_mixtures
     assert M.count_parameters(models["moe"]) == (d + 1) * k * (m + 1) + (d + 1) * k * m
+    # the moe head + context gating: Dense (C, C) + BatchNorm gamma/beta (trainable)
+    assert M.count_parameters(models["gated_moe"]) == (
+        (d + 1) * k * (m + 1) + (d + 1) * k * m + (k + 1) * k + 2 * k
+    )
     trunk, width = 0, d
     for w in c.fc_hidden:
         trunk += (width + 1) * w + 2 * w  # Dense + BatchNorm gamma/beta
@@ -149,6 +153,25 @@ def test_moe_mixes_class_major_units():
     experts = np.array([[0.0, 50.0, -50.0, 0.0]], np.float32)  # sigmoid: .5 1 | 0 .5
     p = np.asarray(layer(gates, experts))
     np.testing.assert_allclose(p[0], [0.25 * 0.5 + 0.75 * 1.0, 0.25 * 0 + 0.25 * 0.5], atol=1e-6)
+
+
+def test_gated_moe_with_the_gate_open_is_the_moe_model():
+    """output = p * sigmoid(BatchNorm(Dense(C)(p))) on the moe head's probabilities p: with
+    the moe model's weights and the gate forced open it gives the moe model's output."""
+    keras.utils.set_random_seed(1)
+    gated, moe = M.build_model("gated_moe", CONFIG), M.build_model("moe", CONFIG)
+    for name in ("gates", "experts"):
+        gated.get_layer(name).set_weights(moe.get_layer(name).get_weights())
+    k = CONFIG.num_classes
+    assert tuple(gated.get_layer("context_gate").kernel.shape) == (k, k)
+    norm = gated.get_layer("context_norm")
+    assert isinstance(norm, keras.layers.BatchNormalization)  # top level: trainers see it
+    assert norm.epsilon == CONFIG.batchnorm_epsilon and norm.momentum == CONFIG.batchnorm_momentum
+    batch = batch_for("gated_moe")
+    p = run(moe, batch)
+    assert np.abs(run(gated, batch) - p).max() > 1e-3  # at initialisation the gate is half shut
+    norm.beta.assign(np.full(k, 100.0, np.float32))  # sigmoid(...) == 1: the gate is open
+    np.testing.assert_allclose(run(gated, batch), p, rtol=0, atol=1e-7)
 
 
 def test_unknown_model_name_is_refused():

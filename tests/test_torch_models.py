@@ -84,6 +84,11 @@ def test_parameter_counts_match_the_keras_formulas():
     expected = {
         "logistic": (d + 1) * k,
         "moe": (d + 1) * k * (c.moe_mixtures + 1) + (d + 1) * k * c.moe_mixtures,
+        # the moe head + context gating: Linear (C, C) + BatchNorm gamma/beta (trainable)
+        "gated_moe": (d + 1) * k * (c.moe_mixtures + 1)
+        + (d + 1) * k * c.moe_mixtures
+        + (k + 1) * k
+        + 2 * k,
         "fc": fc_trunk + (width + 1) * k,
         "bilstm": 2 * lstm_params(d, u) + head(2 * u),
         # every stream is bidirectional: two LSTMs per stream, heads on 2u states
@@ -224,6 +229,33 @@ def test_moe_matches_the_starter_code_formula():
     expected = (g[:, :m] * e).sum(1).reshape(-1, k)
     with torch.no_grad():
         np.testing.assert_allclose(model(batch).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_gated_moe_is_the_moe_head_then_context_gating():
+    """output = p * sigmoid(BatchNorm(p W + b)) with p the moe head's probabilities; with the
+    gate forced open it is the moe model itself."""
+    torch.manual_seed(0)
+    moe = build_model("moe", CONFIG).eval()
+    gated = build_model("gated_moe", CONFIG).eval()
+    missing, unexpected = gated.load_state_dict(moe.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("context_") for k in missing)
+    gate, norm = gated.context_gate, gated.context_norm
+    assert isinstance(norm, torch.nn.BatchNorm1d) and norm.eps == CONFIG.batchnorm_epsilon
+    assert norm.momentum == pytest.approx(1 - CONFIG.batchnorm_momentum)
+    assert gate.weight.shape == (CONFIG.num_classes, CONFIG.num_classes)
+    assert torch.all(gate.bias == 0)
+    batch = video_batch()
+    with torch.no_grad():
+        for tensor in (gate.weight, gate.bias, norm.weight, norm.bias, norm.running_mean):
+            tensor.normal_()
+        norm.running_var.uniform_(0.5, 1.5)
+        p = moe(batch)
+        z = (p @ gate.weight.T + gate.bias - norm.running_mean) / torch.sqrt(
+            norm.running_var + norm.eps
+        ) * norm.weight + norm.bias
+        torch.testing.assert_close(gated(batch), p * torch.sigmoid(z), rtol=1e-6, atol=1e-7)
+        norm.bias.fill_(100.0)  # sigmoid(...) == 1: the gate is open
+        torch.testing.assert_close(gated(batch), p, rtol=0, atol=1e-7)
 
 
 def test_hybrid_reads_the_video_means_and_the_frames():

@@ -16,6 +16,8 @@ The architecture every model follows, in both frameworks (``yt8m_lib.torch.model
 * ``moe``: the starter code's mixture of experts: gates Dense(C*(M+1)) softmax over M+1
   (the last is a dummy expert that always says 0), experts Dense(C*M) sigmoid; output
   sum_m gate_m * expert_m.
+* ``gated_moe`` (beyond the thesis; WILLOW, Miech et al. 2017): the ``moe`` head, then
+  context gating of its probabilities p: output = p * sigmoid(BatchNorm(p W + b)), W (C, C).
 * ``fc``: concat(rgb, audio) -> [Dense(h) -> BatchNorm -> ReLU -> Dropout] for h in
   ``fc_hidden`` -> Dense(C, sigmoid).
 * ``bilstm``: concat(rgb, audio) per frame -> bidirectional LSTM(lstm_units) over the real
@@ -74,10 +76,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-MODEL_NAMES = ("logistic", "moe", "fc", "bilstm", "stream_lstm", "hybrid")
+MODEL_NAMES = ("logistic", "moe", "fc", "gated_moe", "bilstm", "stream_lstm", "hybrid")
 HEAD_LOSS_MODELS = ("stream_lstm",)  # trained on the mean of their heads' losses (see above)
 VIDEO_MEANS_MODELS = ("hybrid",)  # frame-level models that also read mean_rgb / mean_audio
-VIDEO_LEVEL_MODELS = ("logistic", "moe", "fc")
+VIDEO_LEVEL_MODELS = ("logistic", "moe", "fc", "gated_moe")
 FRAME_LEVEL_MODELS = ("bilstm", "stream_lstm", "hybrid")
 PROFILES = ("smoke", "default", "paper")
 FRAMEWORKS = ("torch", "keras")

@@ -61,10 +61,12 @@ def layer_pairs(name: str, config) -> list[tuple[str, str]]:
         ]
 
     streams = [("rgb_lstm", "rgb_lstm.lstm"), ("audio_lstm", "audio_lstm.lstm")]
+    moe = [("gates", "gates"), ("experts", "experts")]
     return {
         "logistic": [("classifier", "classifier")],
-        "moe": [("gates", "gates"), ("experts", "experts")],
+        "moe": moe,
         "fc": trunk + [("classifier", "classifier")],
+        "gated_moe": moe + [("context_gate", "context_gate"), ("context_norm", "context_norm")],
         "bilstm": [("lstm", "lstm.lstm")] + head("head", "head"),
         "stream_lstm": streams + head("rgb_head", "rgb_head") + head("audio_head", "audio_head"),
         "hybrid": trunk + streams + head("head", "head"),

@@ -1,4 +1,4 @@
-"""The six classifiers and the denoising autoencoder, in Keras 3, exactly as the architecture
+"""The seven classifiers and the denoising autoencoder, in Keras 3, exactly as the architecture
 spec in ``yt8m_lib.config`` describes them (``yt8m_lib.torch.models`` builds the same ones).
 
 Every classifier is a functional ``keras.Model`` whose inputs are named like the keys of a
@@ -8,6 +8,8 @@ sub-module names:
 
 * ``logistic``: ``classifier``
 * ``moe``: ``gates``, ``experts``
+* ``gated_moe``: ``gates``, ``experts`` (the ``moe`` head), ``context_gate`` (Dense C -> C),
+  ``context_norm`` (BatchNormalization)
 * ``fc``: ``trunk_dense_{i}``, ``trunk_bn_{i}`` per hidden layer, ``classifier``
 * ``bilstm``: ``lstm`` (Bidirectional), ``head_hidden``, ``head_output``
 * ``stream_lstm``: ``rgb_lstm``, ``audio_lstm`` (both Bidirectional), ``rgb_head_hidden``,
@@ -110,6 +112,26 @@ class MixtureOfExperts(layers.Layer):
         return {**super().get_config(), "num_classes": self.num_classes, "mixtures": self.mixtures}
 
 
+def moe_head(x, config: ModelConfig):
+    """The starter code's mixture of experts on features x: probabilities (B, C)."""
+    gates = dense(config.num_classes * (config.moe_mixtures + 1), "gates")(x)
+    experts = dense(config.num_classes * config.moe_mixtures, "experts")(x)
+    return MixtureOfExperts(config.num_classes, config.moe_mixtures, name="mixture")(gates, experts)
+
+
+def context_gating(p, config: ModelConfig):
+    """Context gating (WILLOW, Miech et al. 2017) of probabilities p:
+    p * sigmoid(BatchNorm(Dense(C)(p)))."""
+    gate = dense(config.num_classes, "context_gate")(p)
+    gate = layers.BatchNormalization(
+        epsilon=config.batchnorm_epsilon,
+        momentum=config.batchnorm_momentum,
+        name="context_norm",
+    )(gate)
+    gate = layers.Activation("sigmoid", name="context_sigmoid")(gate)
+    return layers.Multiply(name="context_gating")([p, gate])
+
+
 def fc_trunk(x, config: ModelConfig):
     """[Dense -> BatchNorm -> ReLU -> Dropout] for each width in ``fc_hidden``."""
     for i, width in enumerate(config.fc_hidden):
@@ -156,15 +178,12 @@ def _outputs(name: str, inputs: dict, config: ModelConfig):
             concat([inputs["rgb"], inputs["audio"]])
         )
     if name == "moe":
-        x = concat([inputs["rgb"], inputs["audio"]])
-        gates = dense(config.num_classes * (config.moe_mixtures + 1), "gates")(x)
-        experts = dense(config.num_classes * config.moe_mixtures, "experts")(x)
-        return MixtureOfExperts(config.num_classes, config.moe_mixtures, name="mixture")(
-            gates, experts
-        )
+        return moe_head(concat([inputs["rgb"], inputs["audio"]]), config)
     if name == "fc":
         x = fc_trunk(concat([inputs["rgb"], inputs["audio"]]), config)
         return dense(config.num_classes, "classifier", "sigmoid")(x)
+    if name == "gated_moe":
+        return context_gating(moe_head(concat([inputs["rgb"], inputs["audio"]]), config), config)
 
     mask = LengthMask(name="mask")(inputs["num_frames"], inputs["rgb"])
     if name == "bilstm":

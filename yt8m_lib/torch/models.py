@@ -1,4 +1,4 @@
-"""The six classifiers and the denoising autoencoder, in PyTorch, exactly as the architecture
+"""The seven classifiers and the denoising autoencoder, in PyTorch, exactly as the architecture
 spec in ``yt8m_lib.config`` describes them (``yt8m_lib.keras.models`` builds the same ones).
 
 Every classifier takes a batch dict (see ``yt8m_lib.torch.data``) and returns probabilities of
@@ -6,6 +6,8 @@ shape (B, num_classes). Sub-module names, used by the parity check to copy weigh
 
 * ``logistic``: ``classifier``
 * ``moe``: ``gates``, ``experts``
+* ``gated_moe``: ``gates``, ``experts`` (the ``moe`` head), ``context_gate`` (Linear C -> C),
+  ``context_norm`` (BatchNorm1d)
 * ``fc``: ``trunk`` (Linear, BatchNorm1d, ReLU, Dropout per hidden layer), ``classifier``
 * ``bilstm``: ``lstm`` (bidirectional), ``head`` (Linear, ReLU, Dropout, Linear)
 * ``stream_lstm``: ``rgb_lstm``, ``audio_lstm``, ``rgb_head``, ``audio_head``
@@ -136,6 +138,20 @@ class MoE(nn.Module):
         return (gates[..., : self.mixtures] * experts).sum(dim=-1)
 
 
+class GatedMoE(MoE):
+    """The ``moe`` head, then context gating (WILLOW, Miech et al. 2017) of its
+    probabilities p: p * sigmoid(BatchNorm(p W + b)), W (C, C)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        self.context_gate = dense(config.num_classes, config.num_classes)
+        self.context_norm = batch_norm(config.num_classes, config)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        p = super().forward(batch)
+        return p * torch.sigmoid(self.context_norm(self.context_gate(p)))
+
+
 class FC(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -204,6 +220,7 @@ MODEL_CLASSES = {
     "logistic": Logistic,
     "moe": MoE,
     "fc": FC,
+    "gated_moe": GatedMoE,
     "bilstm": BiLSTM,
     "stream_lstm": StreamLSTM,
     "hybrid": Hybrid,
