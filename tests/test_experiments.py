@@ -209,10 +209,25 @@ def test_the_code_fingerprint_covers_the_trainers_of_both_frameworks():
         "torch/train.py",
         "keras/models.py",
         "keras/train.py",
-        "config.py",
         "evaluation/metrics.py",
         "data/batches.py",
     } <= covered  # batches: the input pipeline
+
+
+def test_a_changed_profile_value_changes_the_run_key_without_config_in_the_code_hash():
+    """config.py is not hashed as code: the key holds every resolved setting instead, so a
+    changed learning rate (or any profile value) still makes a new run."""
+    import dataclasses
+
+    from yt8m_lib.training import RunSpec
+
+    assert not any("config" in pattern for pattern in experiments.CODE_FILES)
+    spec = RunSpec.create("fc", profile="smoke", seed=0, num_classes=5)
+    other = dataclasses.replace(
+        spec, train_config=dataclasses.replace(spec.train_config, learning_rate=0.5)
+    )
+    data = paths.PACKAGE_DIR  # any folder: the data part is the same for both
+    assert experiments.run_key(spec, data)["config"] != experiments.run_key(other, data)["config"]
 
 
 def test_a_real_data_split_manifest_is_part_of_the_data_fingerprint(tmp_path):

@@ -408,3 +408,91 @@ def test_the_two_adapters_implement_the_same_names():
             "load_trained",
         ):
             assert callable(getattr(module, function)), (module.__name__, function)
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_early_stopping_ends_a_run_without_progress_and_a_resume_keeps_it_ended(
+    name, data, tmp_path, monkeypatch
+):
+    """With patience 1 a run whose validation GAP cannot improve (learning rate 0, no
+    BatchNorm) stops after epoch 2, keeps epoch 1 as its best, says so in the record, and a
+    resumed run trains nothing more."""
+    import dataclasses
+
+    from yt8m_lib import config
+
+    smoke = config.PROFILE_SETTINGS["smoke"]
+    patient = dataclasses.replace(
+        smoke, train=dataclasses.replace(smoke.train, early_stopping_patience=1)
+    )
+    monkeypatch.setitem(config.PROFILE_SETTINGS, "smoke", patient)
+    trainer = framework_module(name)
+    out = tmp_path / "run"
+    record = train_tiny(trainer, data, out, "logistic", epochs=5, learning_rate=0.0)
+    assert [h["epoch"] for h in record["history"]] == [1, 2]
+    assert record["best_epoch"] == 1 and record["stopped_early"] == 2
+    assert record["epochs_trained"] == 2 and record["config"]["train"]["learning_rate"] == 0.0
+    again = train_tiny(trainer, data, out, "logistic", epochs=5, learning_rate=0.0)
+    assert again["history"] == record["history"] and again["stopped_early"] == 2
+    # without patience the same run trains every epoch
+    monkeypatch.setitem(config.PROFILE_SETTINGS, "smoke", smoke)
+    full = train_tiny(trainer, data, tmp_path / "full", "logistic", epochs=3, learning_rate=0.0)
+    assert full["epochs_trained"] == 3 and full["stopped_early"] is None
+
+
+def test_a_profile_sets_learning_rates_per_model():
+    from yt8m_lib.config import Profile, TrainConfig
+
+    profile = Profile("p", train=TrainConfig(learning_rate=1e-3), learning_rates=(("fc", 3e-3),))
+    assert profile.train_for("fc").learning_rate == 3e-3
+    assert profile.train_for("logistic").learning_rate == 1e-3
+    assert profile.train_for("fc").batch_size == profile.train.batch_size
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+@pytest.mark.parametrize("model", ["logistic", "moe", "fc", "stream_lstm"])
+def test_output_biases_start_at_the_class_prior_when_the_config_asks(name, model, data):
+    """Every output layer of the model starts at the log-odds of the training frequencies
+    (moe: every expert of a class), in both frameworks; without the option they are 0."""
+    import dataclasses
+
+    trainer_module = framework_module(name)
+    level = "video" if model != "stream_lstm" else "frame"
+    train_paths = files(data, level, "train")
+    spec = training.RunSpec.create(model, profile="smoke", seed=0, num_classes=TINY_NUM_CLASSES)
+    prior = training.class_prior_logits(train_paths, level, TINY_NUM_CLASSES)
+    assert prior.shape == (TINY_NUM_CLASSES,) and np.isfinite(prior).all()
+    with_prior = dataclasses.replace(
+        spec, model_config=dataclasses.replace(spec.model_config, output_bias_prior=True)
+    )
+    repeat = spec.model_config.moe_mixtures if model == "moe" else 1
+    for run_spec, expected in ((with_prior, np.repeat(prior, repeat)), (spec, None)):
+        trainer = trainer_module.Trainer(
+            run_spec, train_paths, files(data, level, "validate"), device="cpu"
+        )
+        try:
+            for keras_name, torch_path in training.OUTPUT_BIAS_LAYERS[model]:
+                if name == "torch":
+                    bias = trainer.model.get_submodule(torch_path).bias.detach().numpy()
+                else:
+                    bias = np.asarray(trainer.model.get_layer(keras_name).bias)
+                want = np.zeros_like(bias) if expected is None else expected
+                np.testing.assert_allclose(bias, want, rtol=1e-6, err_msg=keras_name)
+        finally:
+            trainer.close()
+
+
+def test_the_class_prior_counts_half_a_video_for_unseen_classes(data):
+    from yt8m_lib.data.records import iter_examples
+
+    paths = files(data, "video", "train")
+    examples = list(iter_examples([str(p) for p in paths], "video", num_classes=TINY_NUM_CLASSES))
+    counts = np.zeros(TINY_NUM_CLASSES)
+    for ex in examples:
+        counts[ex.labels] += 1
+    p = (counts + 0.5) / (len(examples) + 1)
+    np.testing.assert_allclose(
+        training.class_prior_logits(paths, "video", TINY_NUM_CLASSES),
+        np.log(p / (1 - p)),
+        rtol=1e-5,
+    )

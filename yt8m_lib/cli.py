@@ -28,6 +28,7 @@ COMMANDS = {
     "parity": ("yt8m_lib.parity", "cli_main"),
     "real-data": ("yt8m_lib.data.splits", "cli_main"),
     "real-check": ("yt8m_lib.real_check", "cli_main"),
+    "tune": ("yt8m_lib.tuning", "cli_main"),
 }
 
 
@@ -113,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--profile", choices=PROFILES, default="default")
         p.add_argument("--epochs", type=int, default=None)
         p.add_argument("--batch-size", type=int, default=None)
+        if model:
+            p.add_argument(
+                "--learning-rate", type=float, default=None, help="default: the profile's"
+            )
         p.add_argument("--seed", type=int, default=0)
         p.add_argument(
             "--vocabulary",
@@ -199,6 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="default: the profile's")
     p.add_argument("--seed", type=int, default=0, help="the training seed")
     p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser(
+        "tune",
+        help="the tuning protocol: a learning-rate grid per model, early stopping and the "
+        "choice on validate only (the test split is not read)",
+    )
+    p.add_argument("data_dir", help="a dataset folder with train/validate splits (data/real)")
+    p.add_argument("--models", default="logistic,moe,fc,gated_moe", help="comma-separated")
+    p.add_argument("--profile", choices=PROFILES, default="real")
+    p.add_argument("--framework", choices=FRAMEWORKS, default="torch")
+    p.add_argument("--out", default=None, help="tuning.csv/.md folder (default: print only)")
     return parser
 
 

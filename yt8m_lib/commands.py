@@ -136,6 +136,10 @@ def prepare_training(args, level: str) -> dict:
         raise ConfigError(f"--epochs must be positive, not {args.epochs}")
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, not {args.batch_size}")
+    learning_rate = getattr(args, "learning_rate", None)
+    if learning_rate is not None and not learning_rate > 0:
+        raise ConfigError(f"--learning-rate must be positive, not {learning_rate}")
+    extra = {} if learning_rate is None else {"learning_rate": learning_rate}
     return dict(
         train_paths=train_paths,
         val_paths=val_paths,
@@ -150,6 +154,7 @@ def prepare_training(args, level: str) -> dict:
         progress=not args.no_progress,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        **extra,
     )
 
 

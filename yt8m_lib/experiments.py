@@ -85,9 +85,10 @@ def data_fingerprint(data_dir, level: str) -> str:
 # The package files that train and score a run: editing one retrains every run (editing the
 # notebooks, plots, README or benchmarks does not). Finding the data (data/datasets.py) is
 # not among them: what it decides, which shard belongs to which split, is in the data's
-# fingerprint.
+# fingerprint. The profiles (config.py) are not among them either: the key holds every
+# resolved model and training setting, so a changed profile value changes the key, and a
+# new profile or comment does not retrain the others.
 CODE_FILES = (
-    "config.py",
     "data/features.py",
     "data/records.py",
     "data/frame_layout.py",
@@ -169,12 +170,19 @@ def run_one(
     autoencoder_dir=None,
     epochs: int | None = None,
     batch_size: int | None = None,
+    learning_rate: float | None = None,
+    run_label: str = "",
+    train_shards: int | None = None,
+    score_test: bool = True,
     force: bool = False,
     verbose: bool = True,
 ) -> dict:
     """Train one (framework, model, seed) and score it on the test split; returns its record.
 
     Reuses the run when its record already has a test evaluation made with the same settings.
+    ``learning_rate`` overrides the profile's; ``train_shards`` trains on the first n train
+    shards only (learning curves); ``run_label`` is appended to the run folder's name;
+    ``score_test=False`` (tuning) stops after training: the test split is not read.
     """
     data_dir = Path(data_dir)
     results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
@@ -186,19 +194,26 @@ def run_one(
         num_classes=num_classes_of(data_dir),
         epochs=epochs,
         batch_size=batch_size,
+        learning_rate=learning_rate,
         features=features,
         autoencoder_dir=None if autoencoder_dir is None else str(autoencoder_dir),
         vocabulary=None if vocab is None else str(vocab),
     )
     run_dir = run_path(
-        results_dir, profile, data_tag(data_dir), framework, run_name(model, seed, features)
+        results_dir,
+        profile,
+        data_tag(data_dir),
+        framework,
+        run_name(model, seed, features) + run_label,
     )
-    label = f"{framework:5s} {model:11s} {features} seed {seed}"
-    key = run_key(
-        spec, data_dir, autoencoder=None if autoencoder_dir is None else _key_of(autoencoder_dir)
-    )
+    label = f"{framework:5s} {model:11s} {features} seed {seed}{run_label}"
+    settings = {"autoencoder": None if autoencoder_dir is None else _key_of(autoencoder_dir)}
+    if train_shards is not None:
+        settings["train_shards"] = train_shards
+    key = run_key(spec, data_dir, **settings)
     record = reusable_record(run_dir, key, force)
-    if record is not None and "test" in (record.get("evaluations") or {}):
+    needed = "test" if score_test else "validate"
+    if record is not None and needed in (record.get("evaluations") or {}):
         _log(f"{label}: reused {run_dir}", verbose)
         return record
 
@@ -208,6 +223,12 @@ def run_one(
         raise FileNotFoundError(
             f"{data_dir}: no {model_level(model)}-level shards for {', '.join(missing)}"
         )
+    if train_shards is not None:  # a learning curve: the first n train shards (nested)
+        if not 1 <= train_shards <= len(files["train"]):
+            raise ValueError(
+                f"train_shards={train_shards}: {data_dir} has {len(files['train'])} train shards"
+            )
+        files["train"] = files["train"][:train_shards]
     trainer = _trainer(framework)
     start = time.perf_counter()
     if record is None or "validate" not in (record.get("evaluations") or {}):
@@ -219,6 +240,14 @@ def run_one(
             resume=True,
             progress=False,
         )
+    if not score_test:  # tuning: chosen on validate, the test split is not read
+        record = _read_record(run_dir)
+        _log(
+            f"{label}: {time.perf_counter() - start:6.1f} s, validate GAP "
+            f"{record['evaluations']['validate']['gap']:.3f}",
+            verbose,
+        )
+        return record
     trainer.evaluate(
         str(run_dir),
         [str(f) for f in files["test"]],

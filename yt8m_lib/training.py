@@ -259,6 +259,7 @@ class RunSpec:
         level: str | None = None,
         epochs: int | None = None,
         batch_size: int | None = None,
+        learning_rate: float | None = None,
         features: str = "raw",
         autoencoder_dir=None,
         vocabulary=None,
@@ -270,7 +271,13 @@ class RunSpec:
         if features == "autoencoder" and autoencoder_dir is None:
             raise ConfigError("--features autoencoder needs --autoencoder RUN_DIR")
         settings = get_profile(profile)
-        train = with_overrides(settings.train, epochs=epochs, batch_size=batch_size, seed=seed)
+        train = with_overrides(
+            settings.train_for(model),
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            learning_rate=learning_rate,
+        )
         if model == "autoencoder":
             if level is None:
                 raise ConfigError("an autoencoder run needs a level (video or frame)")
@@ -358,6 +365,45 @@ class RunSpec:
             distributed=distributed,
             data_normalize=train.normalize,
         )
+
+
+# ------------------------------------------------------------------ output biases at the prior
+
+# The layers whose biases are a class's logit, by model, in both frameworks' names (Keras
+# layer name, PyTorch module path); ``moe``'s experts are class-major (unit c*M + m).
+OUTPUT_BIAS_LAYERS = {
+    "logistic": [("classifier", "classifier")],
+    "moe": [("experts", "experts")],
+    "fc": [("classifier", "classifier")],
+    "gated_moe": [("experts", "experts")],
+    "bilstm": [("head_output", "head.3")],
+    "stream_lstm": [("rgb_head_output", "rgb_head.3"), ("audio_head_output", "audio_head.3")],
+    "hybrid": [("head_output", "head.3")],
+}
+
+
+def class_prior_logits(paths, level: str, num_classes: int) -> np.ndarray:
+    """float32 (C,) log-odds of each class's frequency over the videos of ``paths``, half a
+    video added to every count (a class never seen gets log(0.5 / (N + 0.5)), not -inf)."""
+    from yt8m_lib.data.records import iter_examples
+
+    counts = np.zeros(num_classes, dtype=np.float64)
+    videos = 0
+    for example in iter_examples([str(p) for p in paths], level, num_classes=num_classes):
+        counts[example.labels] += 1
+        videos += 1
+    p = (counts + 0.5) / (videos + 1.0)
+    return np.log(p / (1.0 - p)).astype(np.float32)
+
+
+def output_biases(spec: RunSpec, train_paths) -> dict[tuple[str, str], np.ndarray] | None:
+    """{(keras name, torch path): bias} to start a classifier from, or None (zero biases)."""
+    if spec.is_autoencoder or not spec.model_config.output_bias_prior:
+        return None
+    logits = class_prior_logits(train_paths, spec.level, spec.num_classes)
+    if spec.model in ("moe", "gated_moe"):
+        logits = np.repeat(logits, spec.model_config.moe_mixtures)  # class-major experts
+    return {names: logits for names in OUTPUT_BIAS_LAYERS[spec.model]}
 
 
 # ------------------------------------------------------------------ one writer per run folder
@@ -595,6 +641,7 @@ def fresh_state() -> dict:
         "evaluation": None,
         "inference": {},
         "skipped_batches": {"single_video": 0, "uneven_shards": 0},
+        "stopped_early": None,  # the epoch after which early stopping ended the run
         **{k: list(v) if isinstance(v, list) else v for k, v in TIMING_STATE.items()},
     }
 
@@ -629,11 +676,17 @@ def fit(
             record.update(run_id=previous["run_id"], created=previous["created"])
         if main:
             print(f"resuming {run_dir} after epoch {state['epoch']}", file=sys.stderr)
+    patience = trainer.spec.train_config.early_stopping_patience
+    if patience is not None and trainer.world_size > 1:
+        raise ConfigError(
+            "early stopping decides on the main process's validation and is not broadcast: "
+            "train distributed runs with early_stopping_patience=None"
+        )
     clock = LoopClock(state, trainer.world_size)
     writer = ScalarWriter(run_dir / "tensorboard") if main else None
     skipped = state["skipped_batches"]
     try:
-        for epoch in range(state["epoch"], epochs):
+        for epoch in range(state["epoch"] if state["stopped_early"] is None else epochs, epochs):
             epoch_start = time.perf_counter()
             clock.start_epoch()
             batches, uneven = trainer.epoch_batches(epoch)
@@ -687,6 +740,9 @@ def fit(
                         writer.add_scalar(f"epoch/{key}", value, epoch + 1)
                 writer.flush()
             state["epoch"] = epoch + 1
+            stop = patience is not None and state["epoch"] - state["best_epoch"] >= patience
+            if stop:
+                state["stopped_early"] = state["epoch"]
             if main:
                 trainer.save_checkpoint(last, state)
                 fill_record(record, state)
@@ -704,6 +760,14 @@ def fit(
             trainer.barrier()
             if any([callback.on_epoch_end(trainer, epoch + 1, entry) for callback in callbacks]):
                 break
+            if stop:
+                if main and progress:
+                    print(
+                        f"{desc} early stop after epoch {epoch + 1}: no better validation "
+                        f"score for {patience} epochs (best epoch {state['best_epoch']})".lstrip(),
+                        file=sys.stderr,
+                    )
+                break
     finally:
         if writer is not None:
             writer.close()
@@ -720,6 +784,7 @@ def fill_record(record: dict, state: dict) -> None:
     record["history"] = state["history"]
     record["best_epoch"] = state["best_epoch"]
     record["epochs_trained"] = state["epoch"]
+    record["stopped_early"] = state.get("stopped_early")
     record["skipped_batches"] = dict(state["skipped_batches"])
     if state["evaluation"] is not None:
         record["evaluations"]["validate"] = dict(
@@ -798,6 +863,7 @@ def train_classifier(
     vocabulary=None,
     epochs: int | None = None,
     batch_size: int | None = None,
+    learning_rate: float | None = None,
     **options,
 ) -> dict | None:
     """Train one classifier; its run record (None on processes other than the main one).
@@ -809,6 +875,7 @@ def train_classifier(
         num_classes=num_classes,
         epochs=epochs,
         batch_size=batch_size,
+        learning_rate=learning_rate,
         features=features,
         autoencoder_dir=autoencoder_dir,
         vocabulary=vocabulary,

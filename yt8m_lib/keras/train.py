@@ -524,6 +524,7 @@ class Trainer(training.Trainer):
                 self.model = Autoencoder(spec.model_config)
             else:
                 self.model = build_model(spec.model, spec.model_config)
+                self.set_output_biases(training.output_biases(spec, train_paths))
             self.optimizer = make_optimizer(config)
             if mixed_precision and gpu:
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
@@ -553,6 +554,11 @@ class Trainer(training.Trainer):
             isinstance(layer, keras.layers.BatchNormalization) for layer in self.model.layers
         )
         self.lower_is_better = spec.is_autoencoder
+
+    def set_output_biases(self, biases) -> None:
+        """Start the classifier's output biases at the class prior (None: keep zero)."""
+        for (name, _), values in (biases or {}).items():
+            self.model.get_layer(name).bias.assign(values)
 
     # the record
     def new_record(self) -> dict:

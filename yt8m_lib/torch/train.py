@@ -336,6 +336,7 @@ class Trainer(training.Trainer):
             self.model = Autoencoder(spec.model_config, RGB_DIM, AUDIO_DIM).to(self.device)
         else:
             self.model = build_model(spec.model, spec.model_config).to(self.device)
+        self.set_output_biases(training.output_biases(spec, train_paths))
         self.per_rank_batch = per_rank_batch(config.batch_size, self.world_size)
         self.train_input, self.val_input = spec.inputs(train_paths, val_paths, normalize=normalize)
         self.train_data = YT8MDataset(self.train_input, rank=self.rank, world_size=self.world_size)
@@ -355,6 +356,12 @@ class Trainer(training.Trainer):
             isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.model.modules()
         )
         self.lower_is_better = spec.is_autoencoder
+
+    def set_output_biases(self, biases) -> None:
+        """Start the classifier's output biases at the class prior (None: keep zero)."""
+        for (_, path), values in (biases or {}).items():
+            with torch.no_grad():
+                self.model.get_submodule(path).bias.copy_(torch.from_numpy(values))
 
     # the record
     def new_record(self) -> dict:
