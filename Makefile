@@ -10,12 +10,13 @@ SEED   ?= 0
 # Where the synthetic dataset of a profile lives (override with YT8M_DATA_DIR).
 DATA_DIR ?= data
 SYNTH  := $(DATA_DIR)/synthetic/$(PROFILE)
-BUILD  := build/$(PROFILE)
+# where executed notebooks (and figures of non-committed runs) go
+BUILD_DIR ?= build
 # Quieter TensorFlow start-up everywhere.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-real lint check test reproduce bench lab clean real-check
+.PHONY: help setup data data-real lint check test reproduce bench lab clean real-check tune
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -68,7 +69,7 @@ bench: setup ## benchmarks -> results/bench/ (BENCH=quick for a few minutes, BEN
 #   make data-real [REAL_DATA=/path/to/yt8m_real]   (default: $YT8M_REAL_DIR or ../shared/yt8m_real)
 REAL_DIR := $(DATA_DIR)/real
 data-real: setup ## split the real sample by shard -> data/real (split.json + links; REAL_DATA=folder)
-	$(VENV)/bin/yt8m real-data $(REAL_DATA) --out $(REAL_DIR)
+	$(VENV)/bin/yt8m real-data $(REAL_SOURCE) --out $(REAL_DIR)
 
 # The real-data quality bar: fc vs logistic vs the label prior, trained on the train shards
 # of that split, best epoch chosen on validate, scored once on test.
@@ -78,57 +79,98 @@ real-check: data-real ## fc vs logistic on the real split (train/validate/test) 
 	$(VENV)/bin/yt8m real-check $(REAL_DIR) --framework $(FRAMEWORK) --out results/real_check
 
 # ---------------------------------------------------------------- reproduce: notebooks -> figures
-# Every notebook runs top to bottom with papermill into $(NB_BUILD)/ (kept out of git); one
-# pattern rule per executed notebook, so only what changed reruns (`make -j2 reproduce` runs
+# Every notebook runs top to bottom with papermill into build/ (kept out of git); one pattern
+# rule per executed notebook, so only what changed reruns (`make -j2 reproduce` runs
 # independent notebooks side by side). Training runs are reused from their run records under
 # results/ (see yt8m_lib/experiments.py); `make clean` retrains from nothing.
-#   make reproduce                          synthetic default profile -> figures/ (committed)
-#   make reproduce PROFILE=paper            full-size models on the paper synthetic data
-#   make reproduce REAL_DATA=/path/to/yt8m_real    the same notebooks on a folder of real shards
-REAL_DATA ?=
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
-RUN_TAG   := $(PROFILE)$(if $(REAL_DATA),-real)
-NB_BUILD  := build/$(RUN_TAG)
-EXECUTED  := $(NOTEBOOKS:notebooks/%=$(NB_BUILD)/%)
-# figures/ holds the default synthetic run's figures; every other run keeps its own in build/
-ifeq ($(PROFILE)$(REAL_DATA),default)
-NB_FIGURES := figures
-else
-NB_FIGURES := $(NB_BUILD)/figures
-endif
-NB_DATA    := $(if $(REAL_DATA),,$(SYNTH)/manifest.json)
-NB_PARAMS  := -p profile $(PROFILE) $(if $(REAL_DATA),-p data_dir $(abspath $(REAL_DATA)))
+#
+# Two sets of chapters:
+#   synthetic  every notebook on the synthetic data of PROFILE: the capacity checks
+#              -> build/synthetic/PROFILE/, figures/synthetic/ (committed) for the default
+#   real       the data, model, comparison and learning-curve chapters on the real sample
+#              (REAL_DATA, $YT8M_REAL_DIR or ../shared/yt8m_real, split into data/real by
+#              `make data-real`) with the `real` profile (PROFILE=smoke: smoke)
+#              -> build/real/PROFILE/, figures/real/ (committed) for the real profile
+#   make reproduce                 both (the real set only when the sample is found)
+#   make reproduce-synthetic       the synthetic set alone;  make reproduce-real  the real set
+#   make reproduce PROFILE=smoke   everything at smoke size, in a few minutes
+REAL_DATA   ?=
+REAL_SOURCE := $(or $(REAL_DATA),$(YT8M_REAL_DIR),$(wildcard ../shared/yt8m_real))
+REAL_PROFILE := $(if $(filter default paper,$(PROFILE)),real,$(PROFILE))
+NOTEBOOKS   := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# distributed scaling measures speed (synthetic data only); learning curves are a real-data
+# chapter; the autoencoder chapter on real data (against PCA) is still to come
+REAL_NOTEBOOKS  := $(filter-out notebooks/02_% notebooks/06_%,$(NOTEBOOKS))
+SYNTH_NOTEBOOKS := $(filter-out notebooks/07_%,$(NOTEBOOKS))
+# the models of the real chapters (notebooks 03, 04, 05, 07 skip those the data cannot feed)
+REAL_MODELS  ?= logistic,moe,fc,gated_moe
+CURVE_MODELS ?= logistic,moe,fc
+comma := ,
+models_yaml = $(if $(1),-y "models: [$(subst $(comma),$(comma) ,$(1))]")
+SYNTH_BUILD := $(BUILD_DIR)/synthetic/$(PROFILE)
+REAL_BUILD  := $(BUILD_DIR)/real/$(REAL_PROFILE)
+SYNTH_DONE  := $(SYNTH_NOTEBOOKS:notebooks/%=$(SYNTH_BUILD)/%)
+REAL_DONE   := $(REAL_NOTEBOOKS:notebooks/%=$(REAL_BUILD)/%)
+SYNTH_FIGURES := $(if $(filter default,$(PROFILE)),figures/synthetic,$(SYNTH_BUILD)/figures)
+REAL_FIGURES  := $(if $(filter real,$(REAL_PROFILE)),figures/real,$(REAL_BUILD)/figures)
 DATA_LIB   := $(wildcard yt8m_lib/*.py yt8m_lib/data/*.py)
 ALL_LIB    := $(wildcard yt8m_lib/*.py yt8m_lib/*/*.py)
 
-reproduce: $(EXECUTED) ## data, then every notebook in order (papermill) -> figures/, build/PROFILE/
-	@echo "reproduce: $(words $(EXECUTED)) notebooks executed in $(NB_BUILD)/, figures in $(NB_FIGURES)/"
+.PHONY: reproduce-synthetic reproduce-real
+REAL_HINT := reproduce: no real sample found, so only the synthetic chapters ran. The thesis's results need one: REAL_DATA=/path/to/yt8m_real make reproduce (video-level shards + vocabulary.csv; see data/README.md for yt8m download)
+reproduce: reproduce-synthetic $(if $(REAL_SOURCE),reproduce-real) ## the synthetic chapters, and the real ones when the real sample is found
+	@$(if $(REAL_SOURCE),true,echo "$(REAL_HINT)")
+
+reproduce-synthetic: $(SYNTH_DONE) ## the synthetic chapters (capacity checks) -> figures/synthetic/
+	@echo "reproduce: $(words $^) synthetic notebooks in $(SYNTH_BUILD)/, figures in $(SYNTH_FIGURES)/"
+
+reproduce-real: $(REAL_DONE) ## the real-data chapters -> figures/real/ (REAL_DATA=folder)
+	@echo "reproduce: $(words $^) real-data notebooks in $(REAL_BUILD)/, figures in $(REAL_FIGURES)/"
+
+$(REAL_DIR)/split.json: | $(VENV)/.installed
+	$(VENV)/bin/yt8m real-data $(REAL_SOURCE) --out $(REAL_DIR)
 
 # A failing cell stops make (non-zero exit); papermill names the cell, and the executed copy
 # with the error is kept as NAME.failed.ipynb for JupyterLab.
-$(NB_BUILD)/%.ipynb: notebooks/%.ipynb $(NB_DATA) $(VENV)/.installed
-	@mkdir -p $(@D) $(NB_FIGURES)
-	@echo "== $< ($(RUN_TAG))"; start=$$(date +%s); \
-	YT8M_DATA_DIR=$(abspath $(DATA_DIR)) YT8M_FIGURES_DIR=$(abspath $(NB_FIGURES)) \
-	$(PY) -m papermill -k python3 --cwd notebooks --no-progress-bar $(NB_PARAMS) \
+#   $(call run_notebook,FIGURES,PARAMETERS)
+define run_notebook
+	@mkdir -p $(@D) $(1)
+	@echo "== $< -> $@"; start=$$(date +%s); \
+	YT8M_DATA_DIR=$(abspath $(DATA_DIR)) YT8M_FIGURES_DIR=$(abspath $(1)) \
+	$(PY) -m papermill -k python3 --cwd notebooks --no-progress-bar $(2) \
 		$< $(@:.ipynb=.running.ipynb) \
 	|| { mv $(@:.ipynb=.running.ipynb) $(@:.ipynb=.failed.ipynb) 2>/dev/null; \
 	     echo "make reproduce: $< failed (the cell is named above); executed copy: $(@:.ipynb=.failed.ipynb)" >&2; exit 1; }; \
 	mv $(@:.ipynb=.running.ipynb) $@; rm -f $(@:.ipynb=.failed.ipynb); \
 	echo "   $< done in $$(( $$(date +%s) - start )) s"
+endef
 
-# The data notebook needs only the data layer; the others rerun when any module changes.
-$(filter $(NB_BUILD)/01_%,$(EXECUTED)): $(DATA_LIB)
-$(filter-out $(NB_BUILD)/01_%,$(EXECUTED)): $(ALL_LIB)
-# The comparison reads the run records the two model notebooks write (it trains nothing).
-$(filter $(NB_BUILD)/05_%,$(EXECUTED)): $(filter $(NB_BUILD)/03_% $(NB_BUILD)/04_%,$(EXECUTED))
-# The autoencoder ablation reuses 04's raw-feature runs (and never trains them concurrently).
-$(filter $(NB_BUILD)/02_%,$(EXECUTED)): $(filter $(NB_BUILD)/04_%,$(EXECUTED))
-# Scaling measures speed: it runs last, alone, even under `make -j`.
-$(filter $(NB_BUILD)/06_%,$(EXECUTED)): $(filter-out $(NB_BUILD)/06_%,$(EXECUTED))
+$(SYNTH_BUILD)/%.ipynb: notebooks/%.ipynb $(SYNTH)/manifest.json $(VENV)/.installed
+	$(call run_notebook,$(SYNTH_FIGURES),-p profile $(PROFILE))
+
+$(REAL_BUILD)/%.ipynb: notebooks/%.ipynb $(REAL_DIR)/split.json $(VENV)/.installed
+	$(call run_notebook,$(REAL_FIGURES),-p profile $(REAL_PROFILE) -p data_dir $(abspath $(REAL_DIR)) \
+		$(call models_yaml,$(if $(filter notebooks/07_%,$<),$(CURVE_MODELS),$(if $(filter-out notebooks/01_%,$<),$(REAL_MODELS)))))
+
+# The order within each set. The data notebook needs only the data layer; the others rerun
+# when any module changes. The comparison reads the run records of the two model notebooks
+# (it trains nothing); the autoencoder ablation reuses 04's raw-feature runs (and never
+# trains them concurrently); scaling measures speed, so it runs last, alone.
+define chapter_order
+$(filter $(1)/01_%,$(2)): $(DATA_LIB)
+$(filter-out $(1)/01_%,$(2)): $(ALL_LIB)
+$(filter $(1)/05_%,$(2)): $(filter $(1)/03_% $(1)/04_%,$(2))
+$(filter $(1)/02_%,$(2)): $(filter $(1)/04_%,$(2))
+$(filter $(1)/06_%,$(2)): $(filter-out $(1)/06_%,$(2))
+$(filter $(1)/07_%,$(2)): $(filter $(1)/04_%,$(2))
+endef
+$(eval $(call chapter_order,$(SYNTH_BUILD),$(SYNTH_DONE)))
+$(eval $(call chapter_order,$(REAL_BUILD),$(REAL_DONE)))
+# on real data 04 runs the tuning protocol (in PyTorch) that 03 then reads
+$(filter $(REAL_BUILD)/03_%,$(REAL_DONE)): $(filter $(REAL_BUILD)/04_%,$(REAL_DONE))
 # Scaling also shows the scaling benchmark, which it only reads: measured here when missing
 # (`make bench` refreshes it), after the other notebooks so that nothing runs beside it.
 SCALING_BENCH := $(or $(YT8M_RESULTS_DIR),results)/bench/scaling.json
-$(SCALING_BENCH): | $(VENV)/.installed $(filter-out $(NB_BUILD)/06_%,$(EXECUTED))
+$(SCALING_BENCH): | $(VENV)/.installed $(filter-out $(SYNTH_BUILD)/06_%,$(SYNTH_DONE))
 	$(PY) -m benchmarks.run --only scaling --quick --no-progress
-$(filter $(NB_BUILD)/06_%,$(EXECUTED)): $(SCALING_BENCH)
+$(filter $(SYNTH_BUILD)/06_%,$(SYNTH_DONE)): $(SCALING_BENCH)

@@ -39,6 +39,9 @@ def fake_trainer(monkeypatch):
                 }
             },
             "history": [{"epoch": 1, "train_loss": 0.5, "val_gap": 0.1}],
+            "epochs_trained": spec.train_config.epochs,
+            "stopped_early": None,
+            "hardware": {"summary": {"rss_mb_peak": 1.0}},
             "evaluations": {"validate": {"gap": 0.1}},
             "timings": {"total_train_s": 1.0},
             "parameters": 10,
@@ -108,6 +111,56 @@ def test_a_run_trained_with_other_settings_or_without_a_test_score_is_redone(
     fake_trainer.clear()
     experiments.run_one("torch", "fc", 0, epochs=7, **kwargs)  # trained, never tested: test only
     assert [c[0] for c in fake_trainer] == ["evaluate"]
+
+
+def test_an_interrupted_run_is_resumed_not_reused(tmp_path, fake_trainer):
+    """After an interruption the record already holds validation results of the epochs done;
+    only a finished record (every epoch, or stopped early, and its final write) is reused."""
+    data = empty_dataset(tmp_path / "data")
+    kwargs = dict(profile="smoke", data_dir=data, results_dir=tmp_path / "results", verbose=False)
+    experiments.run_one("torch", "fc", 0, **kwargs)
+    run_dir = tmp_path / "results/runs/smoke/synthetic-smoke/torch/fc-raw-seed0"
+    record = json.loads((run_dir / "run.json").read_text())
+    record.update(epochs_trained=1, hardware={})  # as after epoch 1 of 2
+    (run_dir / "run.json").write_text(json.dumps(record))
+    fake_trainer.clear()
+    experiments.run_one("torch", "fc", 0, **kwargs)
+    assert [c[0] for c in fake_trainer] == ["train", "evaluate"]
+    assert experiments.finished({**record, "stopped_early": 1, "hardware": {"x": 1}})
+
+
+def test_a_finished_tuning_run_with_the_same_key_is_adopted_and_others_left_alone(
+    tmp_path, fake_trainer
+):
+    """Tuning's run at the chosen rate is the chapter's seed run: copied, not retrained, and
+    scored on test once; the tuning runs of the other rates stay as they are."""
+    data = empty_dataset(tmp_path / "data")
+    kwargs = dict(profile="smoke", data_dir=data, results_dir=tmp_path / "results", verbose=False)
+    for rate in (0.001, 0.01):
+        experiments.run_one(
+            "torch",
+            "fc",
+            0,
+            learning_rate=rate,
+            run_label=f"-lr{rate:g}",
+            score_test=False,
+            **kwargs,
+        )
+    assert [c[0] for c in fake_trainer] == ["train", "train"]
+    fake_trainer.clear()
+    record = experiments.run_one("torch", "fc", 0, learning_rate=0.01, **kwargs)
+    assert [c[0] for c in fake_trainer] == ["evaluate"]  # adopted: scored on test only
+    runs = tmp_path / "results/runs/smoke/synthetic-smoke/torch"
+    assert record["run_dir"] == str(runs / "fc-raw-seed0")
+    assert sorted(p.name for p in runs.iterdir()) == [
+        "fc-raw-seed0",
+        "fc-raw-seed0-lr0.001",
+        "fc-raw-seed0-lr0.01",
+    ]
+    assert (
+        "test"
+        not in json.loads((runs / "fc-raw-seed0-lr0.01" / "run.json").read_text())["evaluations"]
+    )
 
 
 def test_missing_splits_are_reported_before_anything_trains(tmp_path, fake_trainer):

@@ -1,6 +1,7 @@
 """Learning curves: nested training subsets, one row per run, and published references
 that name their source and release."""
 
+import pandas as pd
 import pytest
 
 from yt8m_lib import experiments, learning_curves
@@ -17,10 +18,10 @@ def test_curves_train_on_the_first_n_shards_and_skip_sizes_beyond_the_split(monk
 
     def fake_run_one(framework, model, seed, **kwargs):
         calls.append((framework, model, seed, kwargs["train_shards"], kwargs["run_label"]))
-        n = kwargs["train_shards"]
+        n = kwargs["train_shards"] or 6
         return {
             "evaluations": {"test": {"gap": 0.1 * n, "hit_at_1": 0.0}},
-            "data": {"train": {"videos": 300 * n}},
+            "data": {"num_train_videos": 300 * n},
             "best_epoch": 2,
         }
 
@@ -31,12 +32,25 @@ def test_curves_train_on_the_first_n_shards_and_skip_sizes_beyond_the_split(monk
     frame = learning_curves.run_curves(
         ["torch"], ["fc"], [0, 1], profile="smoke", data_dir=tmp_path, sizes=(2, 4, 8)
     )
-    assert [c[3] for c in calls] == [2, 2, 4, 4]  # 8 > the 6 train shards: skipped
-    assert calls[0][4] == "-shards2"
+    # 8 > the 6 train shards: skipped; all 6 is the chapters' own run (no label, no limit)
+    assert [c[3] for c in calls] == [2, 2, 4, 4, None, None]
+    assert [c[4] for c in calls[::2]] == ["-shards2", "-shards4", ""]
     summary = learning_curves.summary(frame)
-    assert summary["seeds"].tolist() == [2, 2]
+    assert summary["seeds"].tolist() == [2, 2, 2]
+    assert frame["train_shards"].tolist() == [2, 2, 4, 4, 6, 6]
+
+
+def test_the_gain_per_doubling_is_the_slope_on_log2_of_the_shards():
+    frame = pd.DataFrame(
+        {
+            "framework": "torch",
+            "model": "fc",
+            "train_shards": [5, 10, 20, 40],
+            "gap": [0.50, 0.55, 0.60, 0.65],
+        }
+    )
     slope = learning_curves.slope_per_doubling(frame)
-    assert slope.loc[0, "gap_per_doubling"] == pytest.approx(0.2 / 1.0)
+    assert slope.loc[0, "gap_per_doubling"] == pytest.approx(0.05)
 
 
 def test_run_one_refuses_more_train_shards_than_the_split_has(data, tmp_path):

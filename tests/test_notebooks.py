@@ -25,6 +25,7 @@ EXPECTED = (
     "04_torch_models",
     "05_framework_comparison",
     "06_distributed_scaling",
+    "07_learning_curves",
 )
 # notebooks that read run records other notebooks write share a worker and a results folder
 GROUPS = {"03": "nb-models", "04": "nb-models", "05": "nb-models"}
@@ -37,6 +38,7 @@ SMOKE_PARAMETERS = {
     "05": {"seeds": [0], "models": SMOKE_MODELS},
     "02": {"seeds": [0]},
     "06": {"ddp_models": ["fc"]},
+    "07": {"seeds": [0], "frameworks": ["torch"], "models": ["logistic"]},
 }
 
 

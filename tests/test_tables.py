@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import sample_run_record
@@ -58,6 +60,16 @@ def test_load_records_filters_and_leaves_out_autoencoders(two_runs):
     assert [r["model"] for r in tables.load_records(two_runs, models=["bilstm"])] == ["bilstm"]
     assert tables.load_records(two_runs, features="autoencoder") == []
     assert tables.load_records(two_runs, tag="yt8m_real") == []
+
+
+def test_tuning_and_learning_curve_runs_are_not_chapter_runs(two_runs):
+    """The tuning protocol's runs (-lr...) and the learning curves' (-shards...) sit beside
+    the chapters' runs; a chapter table must not count them as more seeds."""
+    write_run(two_runs, sample_run_record("torch", seed=0), "fc-raw-seed0-lr0.003")
+    write_run(two_runs, sample_run_record("torch", seed=0), "fc-raw-seed0-shards10")
+    write_run(two_runs, sample_run_record("torch", model="gated_moe"), "gated_moe-raw-seed0")
+    names = sorted(Path(r["run_dir"]).name for r in tables.load_records(two_runs))
+    assert names == ["fc-raw-seed0", "fc-raw-seed1", "gated_moe-raw-seed0"]
 
 
 def test_an_empty_results_folder_is_an_empty_table(tmp_path):

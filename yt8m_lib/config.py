@@ -235,8 +235,8 @@ PROFILE_SETTINGS: dict[str, Profile] = {
     # of the tuning protocol (yt8m_lib.tuning), every model on the same budget. The output
     # biases start at the class prior (without it 12 epochs of Adam at 1e-3 spend most of
     # their steps lowering 3,862 biases from 0); one hidden layer of 1024 (a 2048-wide layer
-    # costs twice the time on 2 cores for about +0.01 validate GAP); no L2 normalisation (the
-    # raw means scored above z-scored or L2-normalised ones on validate); the learning rate
+    # costs twice the time on 2 cores); no normalisation (raw means did as well as z-scored
+    # ones on validate); docs/methods.md has the measurements. The learning rate
     # of each model is the protocol's choice on validate (figures/real/tuning.csv; a test
     # keeps them equal). Frame-level settings are the paper profile's.
     "real": Profile(

@@ -67,6 +67,16 @@ def _read_record(run_dir: Path) -> dict | None:
 KEY_FILE = "experiment_key.json"
 
 
+def finished(record: dict | None) -> bool:
+    """Whether a run record is of a finished training run: every epoch trained or stopped
+    early, and the final record written (its hardware summary comes last). An interrupted
+    run has validation results too, but it is resumed, not reused."""
+    if not record or not record.get("hardware"):  # {} until the run's last write
+        return False
+    epochs = ((record.get("config") or {}).get("train") or {}).get("epochs")
+    return record.get("stopped_early") is not None or record.get("epochs_trained") == epochs
+
+
 def data_fingerprint(data_dir, level: str) -> str:
     """Names the exact data of one level: its shards' split, name and size, plus the
     synthetic manifest and the real data's split manifest (each holds every file's md5), so
@@ -211,9 +221,11 @@ def run_one(
     if train_shards is not None:
         settings["train_shards"] = train_shards
     key = run_key(spec, data_dir, **settings)
+    if not force and not run_dir.exists():
+        adopt_twin(run_dir, key, verbose)
     record = reusable_record(run_dir, key, force)
     needed = "test" if score_test else "validate"
-    if record is not None and needed in (record.get("evaluations") or {}):
+    if finished(record) and needed in (record.get("evaluations") or {}):
         _log(f"{label}: reused {run_dir}", verbose)
         return record
 
@@ -231,7 +243,7 @@ def run_one(
         files["train"] = files["train"][:train_shards]
     trainer = _trainer(framework)
     start = time.perf_counter()
-    if record is None or "validate" not in (record.get("evaluations") or {}):
+    if not finished(record):
         trainer.run(
             spec,
             [str(f) for f in files["train"]],
@@ -261,6 +273,47 @@ def run_one(
     return record
 
 
+def adopt_twin(run_dir: Path, key: dict, verbose: bool = True) -> dict | None:
+    """A finished tuning run (``<name>-lr<rate>``) with exactly this run's key is the same
+    computation (same settings, seed, data and code): its folder is copied to ``run_dir``
+    instead of training again. Returns the adopted record, or None."""
+    for twin in sorted(run_dir.parent.glob(run_dir.name + "-lr*")):
+        key_path = twin / KEY_FILE  # read only: a twin of another key is left as it is
+        if not key_path.is_file() or json.loads(key_path.read_text(encoding="utf-8")) != key:
+            continue
+        if finished(_read_record(twin)):
+            shutil.copytree(twin, run_dir, ignore=shutil.ignore_patterns(".lock"))
+            _log(f"{run_dir.name}: the tuning run {twin.name} has the same key: adopted", verbose)
+            return _read_record(run_dir)
+    return None
+
+
+FRAME_DOWNLOAD_HINT = (
+    "yt8m download --partition 2/frame/train --fraction 1/1000 --out {data}/frame_train"
+)
+
+
+def runnable_models(models, data_dir, *, verbose: bool = True) -> list[str]:
+    """The models whose level has train, validate and test shards in ``data_dir``; the
+    others are skipped with one printed line that names the download (the real sample holds
+    video-level shards only)."""
+    data_dir = Path(data_dir)
+    usable = {}
+    for level in sorted({model_level(m) for m in models}):
+        try:
+            usable[level] = set(SPLITS) <= set(split_files(data_dir, level))
+        except ValueError:  # one split of too few files to divide
+            usable[level] = False
+    skipped = [m for m in models if not usable[model_level(m)]]
+    if skipped and verbose:
+        levels = ", ".join(sorted({model_level(m) for m in skipped}))
+        print(
+            f"{data_dir} has no {levels}-level shards: skipping {', '.join(skipped)} "
+            f"(get them with: {FRAME_DOWNLOAD_HINT.format(data=data_dir)})"
+        )
+    return [m for m in models if m not in skipped]
+
+
 def run_suite(
     framework: str,
     models,
@@ -272,13 +325,15 @@ def run_suite(
     features: str = "raw",
     autoencoder_dirs: dict | None = None,
     epochs=None,
+    learning_rates: dict | None = None,
     force: bool = False,
     verbose: bool = True,
 ) -> list[dict]:
     """Train and test every (model, seed) in one framework; returns their run records.
 
     ``autoencoder_dirs`` maps a level ('video'/'frame') to a trained autoencoder's run folder
-    (needed with ``features='autoencoder'``).
+    (needed with ``features='autoencoder'``); ``learning_rates`` maps a model to the rate
+    it trains with instead of the profile's (the tuning protocol's choices).
     """
     records = []
     for model in models:
@@ -299,6 +354,7 @@ def run_suite(
                     features=features,
                     autoencoder_dir=ae_dir,
                     epochs=epochs,
+                    learning_rate=(learning_rates or {}).get(model),
                     force=force,
                     verbose=verbose,
                 )

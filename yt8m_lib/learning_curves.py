@@ -58,15 +58,20 @@ def run_curves(
     profile: str,
     data_dir,
     sizes=TRAIN_SHARDS,
+    learning_rates: dict | None = None,
     results_dir=None,
     verbose: bool = True,
 ) -> pd.DataFrame:
-    """Train and test every (framework, model, size, seed); one row per run."""
+    """Train and test every (framework, model, size, seed); one row per run (the number of
+    test videos in ``attrs["test_videos"]``). ``learning_rates``: {model: rate} to train
+    with instead of the profile's (the tuning protocol's choices). A size equal to all the
+    train shards is the model chapters' run, reused."""
     from yt8m_lib import experiments
     from yt8m_lib.data.datasets import split_files
 
     available = len(split_files(data_dir, "video").get("train", []))
-    sizes = [n for n in sizes if n <= available]
+    # every size the split can give, and always all of its train shards (the chapters' runs)
+    sizes = sorted({n for n in sizes if n < available} | {available})
     rows = []
     for framework in frameworks:
         for model in models:
@@ -79,24 +84,28 @@ def run_curves(
                         profile=profile,
                         data_dir=data_dir,
                         results_dir=results_dir,
-                        train_shards=n,
-                        run_label=curve_label(n),
+                        learning_rate=(learning_rates or {}).get(model),
+                        train_shards=None if n == available else n,
+                        run_label="" if n == available else curve_label(n),
                         verbose=verbose,
                     )
                     test = record["evaluations"]["test"]
+                    test_videos = test.get("num_videos")
                     rows.append(
                         {
                             "framework": framework,
                             "model": model,
                             "train_shards": n,
-                            "train_videos": int(record["data"]["train"].get("videos") or 0),
+                            "train_videos": int(record["data"].get("num_train_videos") or 0),
                             "seed": seed,
                             "gap": float(test["gap"]),
                             "hit_at_1": float(test["hit_at_1"]),
                             "best_epoch": record["best_epoch"],
                         }
                     )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame.attrs["test_videos"] = test_videos if rows else None
+    return frame
 
 
 def summary(frame: pd.DataFrame) -> pd.DataFrame:

@@ -472,3 +472,64 @@ def compare_frameworks(
         }
     )
     return table[columns]
+
+
+def compare_models(
+    frame: pd.DataFrame,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    metric: str = "gap",
+    model_col: str = "model",
+    pair_on: str = "seed",
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    test: str = "t",
+) -> pd.DataFrame:
+    """One row per (a, b) model pair of one framework's runs, paired over seeds (a seed gives
+    both models the same batch order), Holm-adjusted over ``pairs`` (the family), with the
+    same verdict rule as ``compare_frameworks``. Pairs whose models are absent are left out.
+    """
+    rows = []
+    for a, b in pairs:
+        part = frame[frame[model_col].isin([a, b])].assign(_family="all")
+        if set(part[model_col]) != {a, b}:
+            continue
+        row = compare_frameworks(
+            part,
+            metric=metric,
+            by="_family",
+            pair_on=pair_on,
+            a=a,
+            b=b,
+            framework_col=model_col,
+            alpha=1.0 - 1e-12,  # the verdict is decided below, over the whole family
+            confidence=confidence,
+            test=test,
+        ).iloc[0]
+        rows.append(
+            {
+                "a": a,
+                "b": b,
+                "n": row["n"],
+                "mean_a": row[f"mean_{a}"],
+                "mean_b": row[f"mean_{b}"],
+                "mean_diff": row["mean_diff"],
+                "ci_low": row["ci_low"],
+                "ci_high": row["ci_high"],
+                "p_value": row["p_value"],
+                "note": row["note"],
+            }
+        )
+    table = pd.DataFrame(
+        rows,
+        columns=["a", "b", "n", "mean_a", "mean_b", "mean_diff", "ci_low", "ci_high", "p_value"]
+        + ["note"],
+    )
+    table["p_holm"] = holm(table["p_value"].astype(float)).to_numpy()
+    detected = table["p_holm"] < alpha
+    table["verdict"] = [
+        (f"{a} ahead" if d > 0 else f"{b} ahead") if hit else NO_DIFFERENCE
+        for a, b, d, hit in zip(table["a"], table["b"], table["mean_diff"], detected)
+    ]
+    table.attrs.update({"metric": metric, "alpha": alpha, "test": test})
+    return table

@@ -124,6 +124,23 @@ def read_table(path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def for_chapter(models, *, profile: str, data_dir, table_dir=None, verbose: bool = True):
+    """The protocol as the model chapters run it: on real data (no synthetic manifest) every
+    video-level model is tuned (runs reused), the table is written to ``table_dir`` (the
+    chapter's figure folder) and ``{model: rate}`` returned for the suite; on synthetic data,
+    whose profiles were set by hand for the capacity check, nothing is tuned: (None, {})."""
+    from yt8m_lib.config import model_level
+    from yt8m_lib.data.datasets import load_manifest
+
+    if load_manifest(data_dir) is not None:
+        return None, {}
+    video_models = [m for m in models if model_level(m) == "video"]
+    table = tune(video_models, profile=profile, data_dir=data_dir, verbose=verbose)
+    if table_dir is not None:
+        write_table(table, table_dir)
+    return table, chosen_rates(table)
+
+
 def cli_main(args) -> int:
     from yt8m_lib.config import MODEL_NAMES
     from yt8m_lib.errors import ConfigError

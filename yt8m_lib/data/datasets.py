@@ -45,7 +45,14 @@ def ensure_synthetic_data(profile: str = "default", seed: int = 0, out_dir=None,
 
 def resolve_data_dir(data_dir, profile: str, seed: int = 0) -> Path:
     """A notebook's ``data_dir`` parameter: None -> the profile's synthetic data (made if
-    missing); otherwise the folder given (real shards), which must exist."""
+    missing), or for the ``real`` profile the real split ``data/real`` (``make data-real``);
+    otherwise the folder given (real shards), which must exist."""
+    if data_dir is None and profile == "real":
+        data_dir = paths.data_dir() / "real"
+        if not (data_dir / "split.json").is_file():
+            raise FileNotFoundError(
+                f"the real profile reads the real split {data_dir}: make it with `make data-real`"
+            )
     if data_dir is None:
         return ensure_synthetic_data(profile, seed)
     path = Path(data_dir).expanduser().resolve()

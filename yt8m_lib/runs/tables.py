@@ -8,6 +8,7 @@ genre confusion, per-class AP and multi-process scaling. Reads only; imports no 
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -40,6 +41,11 @@ ID_COLUMNS = (
 )
 
 
+# the folder name of a chapter's run (experiments.run_name); tuning and learning-curve runs
+# add a label (``fc-raw-seed0-lr0.003``, ``fc-raw-seed0-shards10``) and are not chapter runs
+CHAPTER_RUN = re.compile(r"[a-z_]+-[a-z]+-seed\d+")
+
+
 def load_records(
     results_dir=None,
     profile: str | None = None,
@@ -58,6 +64,8 @@ def load_records(
     for path in sorted(results_dir.glob(pattern)):
         if path.parent.name.startswith("autoencoder-"):
             continue
+        if not CHAPTER_RUN.fullmatch(path.parent.name):
+            continue  # a tuning (-lr...) or learning-curve (-shards...) run, not a chapter's
         try:
             record = {**read_run_record(path), "run_dir": str(path.parent)}
         except DataError as error:
@@ -299,3 +307,23 @@ def scaling_frame(records):
     ).transform("max")
     frame["parallel efficiency"] = frame["speed-up"] / (frame["processes"] / fewest)
     return frame
+
+
+def save_table(frame, name: str, folder=None) -> list[Path]:
+    """Write a result table beside the chapter's figures as ``NAME.csv`` (for code) and
+    ``NAME.md`` (for reading and for the docs to link): the committed numbers behind a
+    figure, so that no number needs typing by hand. ``folder`` defaults to the figure
+    folder (``yt8m_lib.plots.figure_folder``)."""
+    from yt8m_lib.plots import figure_folder
+
+    out = Path(folder) if folder is not None else figure_folder()
+    out.mkdir(parents=True, exist_ok=True)
+    flat = frame.copy()
+    if hasattr(flat.columns, "levels"):  # a (metric, statistic) header becomes metric_statistic
+        flat.columns = ["_".join(str(p) for p in c if str(p)) for c in flat.columns]
+    if any(name is not None for name in flat.index.names):  # a named index becomes columns
+        flat = flat.reset_index()
+    csv, md = out / f"{name}.csv", out / f"{name}.md"
+    flat.to_csv(csv, index=False, float_format="%.6g")
+    md.write_text(flat.to_markdown(index=False, floatfmt=".4f") + "\n")
+    return [csv, md]
