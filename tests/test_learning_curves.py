@@ -58,3 +58,11 @@ def test_run_one_refuses_more_train_shards_than_the_split_has(data, tmp_path):
         experiments.run_one(
             "torch", "fc", 0, profile="smoke", data_dir=data, results_dir=tmp_path, train_shards=99
         )
+
+
+def test_one_size_gives_an_empty_slope_table_with_its_columns():
+    frame = pd.DataFrame(
+        {"framework": ["torch"], "model": ["fc"], "train_shards": [3], "gap": [0.5]}
+    )
+    slopes = learning_curves.slope_per_doubling(frame)
+    assert slopes.empty and list(slopes.columns) == ["framework", "model", "gap_per_doubling"]

@@ -129,4 +129,4 @@ def slope_per_doubling(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         slope = np.polyfit(np.log2(part["train_shards"]), part["gap"], 1)[0]
         rows.append({"framework": framework, "model": model, "gap_per_doubling": float(slope)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["framework", "model", "gap_per_doubling"])
