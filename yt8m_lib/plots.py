@@ -443,6 +443,7 @@ def training_curves(history, models, title):
             y=column,
             hue="model",
             hue_order=models,
+            palette={m: MODEL_COLORS.get(m, "0.5") for m in models},
             errorbar=("pi", 100),
             ax=ax,
             legend=ax is axes[-1],
@@ -468,7 +469,7 @@ def metric_bars(table, columns, names, title):
             means.values,
             yerr=stds.values,
             capsize=3,
-            color=[f"C{i}" for i in range(len(means))],
+            color=[MODEL_COLORS.get(m, "0.5") for m in means.index],  # never a framework colour
         )
         ax.set_xticks(range(len(means)), means.index, rotation=45, ha="right")
         ax.set(title=names[column], ylim=(0, 1))
