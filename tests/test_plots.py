@@ -153,11 +153,24 @@ def test_genre_confusion_normalises_rows_and_drops_genres_with_no_video(tmp_path
     fig = plots.genre_confusion(confusion, "keras fc: genre confusion")
     heatmap = fig.axes[0]
     assert heatmap.get_title() == "keras fc: genre confusion"
-    assert [t.get_text() for t in heatmap.get_yticklabels()] == ["Arts (4)", "Sports (4)"]
+    assert [t.get_text() for t in heatmap.get_yticklabels()] == [
+        "Arts (4 videos)",
+        "Sports (4 videos)",
+    ]
     values = np.asarray(heatmap.collections[0].get_array()).reshape(2, 3)
     assert values.sum(axis=1) == pytest.approx([1, 1])
     assert values[0] == pytest.approx([0.75, 0.25, 0])
     assert_passes(fig, tmp_path)
+
+
+def test_genre_confusion_of_several_seeds_counts_videos_per_seed(tmp_path):
+    """Summed over 2 seeds of the same 4 Arts videos the row says 4 videos, not 8."""
+    genres = ["Arts", "Games"]
+    confusion = pd.DataFrame([[6, 2], [1, 3]], index=genres, columns=genres)
+    confusion.attrs["runs"] = 2
+    fig = plots.genre_confusion(confusion, "fc, 2 seeds")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["Arts (4 videos)", "Games (2 videos)"]
 
 
 def test_class_kinds_group_bars_by_the_kind_of_evidence(tmp_path):

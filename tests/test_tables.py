@@ -131,3 +131,12 @@ def test_scaling_frame_gives_speed_up_per_framework_and_model():
     )
     assert frame["speed-up"].tolist() == pytest.approx([1.0, 1.5, 1.0, 0.5])
     assert frame["parallel efficiency"].tolist() == pytest.approx([1.0, 0.75, 1.0, 0.25])
+
+
+def test_the_summed_genre_confusion_says_how_many_runs_it_sums(two_runs):
+    records = tables.load_records(two_runs)
+    for r in records:
+        r["evaluations"]["test"]["genre_confusion"] = [[2, 1], [0, 3]]
+        r["evaluations"]["test"]["genres"] = ["A", "B"]
+    summed = tables.genre_confusion_sum(records)
+    assert summed.attrs["runs"] == 2 and summed.loc["A", "A"] == 4

@@ -478,12 +478,14 @@ def metric_bars(table, columns, names, title):
 
 
 def genre_confusion(confusion, title):
-    """Heatmap of a genre confusion matrix (true genre x predicted genre, counts), each row
-    normalised to 1; genres with no true video are left out and the row labels carry each
-    row's count."""
+    """Heatmap of a genre confusion matrix (true genre x predicted genre, counts summed over
+    ``confusion.attrs["runs"]`` runs of the same test videos), each row normalised to 1 (the
+    mean over runs of the row's rates); genres with no true video are left out and the row
+    labels carry the test videos of each genre (per run, not summed over runs)."""
+    runs = max(int(confusion.attrs.get("runs", 1)), 1)
     confusion = confusion.loc[confusion.sum(axis=1) > 0]
     rates = confusion.div(confusion.sum(axis=1), axis=0)
-    rates.index = [f"{g} ({n})" for g, n in zip(rates.index, confusion.sum(axis=1))]
+    rates.index = [f"{g} ({n / runs:g} videos)" for g, n in zip(rates.index, confusion.sum(axis=1))]
     size = 0.32 * len(rates.columns) + 2.5
     fig, ax = plt.subplots(figsize=(size + 1.5, 0.32 * len(rates) + 2.0))
     sns.heatmap(

@@ -173,10 +173,13 @@ def hardware_frame(records):
 
 
 def genre_confusion_sum(records, split: str = "test"):
-    """The genre confusion matrices of several runs (e.g. the seeds of a model), summed."""
+    """The genre confusion matrices of several runs (e.g. the seeds of a model), summed; the
+    number of runs is in ``attrs["runs"]``. The seeds score the same test videos, so a row
+    of the sum, normalised, is the mean over seeds of that row's rates, and a count divided
+    by ``runs`` is videos per seed."""
     import pandas as pd
 
-    total, names = None, None
+    total, names, runs = None, None, 0
     for r in records:
         metrics = (r.get("evaluations") or {}).get(split) or {}
         if "genre_confusion" not in metrics:
@@ -184,13 +187,16 @@ def genre_confusion_sum(records, split: str = "test"):
         matrix = np.asarray(metrics["genre_confusion"], dtype=np.int64)
         total = matrix if total is None else total + matrix
         names = metrics.get("genres") or [str(i) for i in range(len(matrix))]
+        runs += 1
     if total is None:
         return None
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         total,
         index=pd.Index(names, name="true genre"),
         columns=pd.Index(names, name="predicted genre"),
     )
+    frame.attrs["runs"] = runs
+    return frame
 
 
 # --------------------------------------------------------------------------- per-class analysis
