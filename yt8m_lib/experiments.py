@@ -139,19 +139,22 @@ def run_key(spec: RunSpec, data_dir, **settings) -> dict:
     }
 
 
+def has_key(run_dir: Path, key: dict) -> bool:
+    """Whether ``run_dir`` was made with ``key`` (read only)."""
+    key_path = Path(run_dir) / KEY_FILE
+    return key_path.is_file() and json.loads(key_path.read_text(encoding="utf-8")) == key
+
+
 def reusable_record(run_dir: Path, key: dict, force: bool) -> dict | None:
     """The record of ``run_dir`` if it was made with ``key`` (possibly unfinished: the
     trainer resumes it); otherwise the folder is emptied and None returned. The key is
     written before training, so an interrupted run resumes only under the same key."""
-    key_path = run_dir / KEY_FILE
-    same = (
-        not force and key_path.is_file() and json.loads(key_path.read_text(encoding="utf-8")) == key
-    )
+    same = not force and has_key(run_dir, key)
     if not same and run_dir.exists():
         shutil.rmtree(run_dir)
     if not same:
         run_dir.mkdir(parents=True, exist_ok=True)
-        key_path.write_text(json.dumps(key, indent=1, sort_keys=True), encoding="utf-8")
+        (run_dir / KEY_FILE).write_text(json.dumps(key, indent=1, sort_keys=True), encoding="utf-8")
         return None
     return _read_record(run_dir)
 
@@ -278,10 +281,8 @@ def adopt_twin(run_dir: Path, key: dict, verbose: bool = True) -> dict | None:
     computation (same settings, seed, data and code): its folder is copied to ``run_dir``
     instead of training again. Returns the adopted record, or None."""
     for twin in sorted(run_dir.parent.glob(run_dir.name + "-lr*")):
-        key_path = twin / KEY_FILE  # read only: a twin of another key is left as it is
-        if not key_path.is_file() or json.loads(key_path.read_text(encoding="utf-8")) != key:
-            continue
-        if finished(_read_record(twin)):
+        # read only: a twin of another key is left as it is
+        if has_key(twin, key) and finished(_read_record(twin)):
             shutil.copytree(twin, run_dir, ignore=shutil.ignore_patterns(".lock"))
             _log(f"{run_dir.name}: the tuning run {twin.name} has the same key: adopted", verbose)
             return _read_record(run_dir)

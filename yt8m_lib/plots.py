@@ -64,19 +64,14 @@ _DATA = {"kind": None, "caption": None}
 
 
 def hardware_line() -> str:
-    """This machine in a few words: CPU model and cores, and the GPU if one is used."""
-    import os
-    import platform
-
+    """This machine in a few words: CPU model and the cores this process may use (as a run
+    record's ``environment`` has them), and the GPU if one is present."""
     from yt8m_lib.runs.hardware import detect_gpus
+    from yt8m_lib.runs.run_record import environment_info
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    env = environment_info()
+    cpu = env.get("cpu_model") or env.get("processor") or env["machine"]
+    cores = env.get("cpu_affinity") or env["cpu_count"]
     gpus = detect_gpus()
     gpu = f", GPU {gpus[0].get('name')}" if gpus else ""
     return f"{cpu}, {cores} cores{gpu}"

@@ -56,6 +56,15 @@ def package_version(name: str) -> str | None:
         return None
 
 
+def _cpu_model() -> str | None:
+    """The CPU's model name (Linux: /proc/cpuinfo), else None."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
+    except (OSError, StopIteration):
+        return None
+
+
 def environment_info() -> dict:
     """Python, platform, CPU, memory and package versions; frameworks are never imported here,
     but when one is already loaded its device facts are added."""
@@ -65,6 +74,7 @@ def environment_info() -> dict:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor() or None,
+        "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
     }
     try:
