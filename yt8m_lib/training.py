@@ -933,6 +933,30 @@ def evaluation_input(record: dict, data_paths) -> InputSpec:
     )
 
 
+class ScoreCollector:
+    """Keeps every video's id and full score row, for ``predict_scores`` of both frameworks:
+    it is the ``evaluator`` (``add``) and the ``writer`` (``write``) of their ``predict``."""
+
+    def __init__(self):
+        self.ids: list[str] = []
+        self.scores: list[np.ndarray] = []
+
+    def add(self, p, labels) -> None:
+        self.scores.append(np.asarray(p, dtype=np.float32))
+
+    def write(self, ids, p) -> None:
+        self.ids.extend(i.decode() if isinstance(i, bytes) else str(i) for i in ids)
+
+    def result(self) -> dict:
+        return {}
+
+    def arrays(self) -> tuple[list[str], np.ndarray]:
+        scores = np.concatenate(self.scores) if self.scores else np.zeros((0, 0), np.float32)
+        if len(self.ids) != scores.shape[0]:
+            raise RuntimeError(f"{len(self.ids)} ids for {scores.shape[0]} score rows")
+        return self.ids, scores
+
+
 GENRE_PRIOR_BATCH = 4096  # training videos per label batch of the genre prior
 
 

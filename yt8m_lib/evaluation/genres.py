@@ -35,6 +35,9 @@ Metrics:
 * **confusion matrix** (``genre_confusion``, max rule): rows = a video's majority genre,
   columns = its predicted genre; videos without labels are left out.
 
+``genre_report_from_scores`` scores (N, G) genre scores directly (a trained genre head) with
+the same ground truth, keys and baselines.
+
 ``report_summary`` cuts a report down to what ``yt8m evaluate`` prints under ``genre``.
 """
 
@@ -558,6 +561,48 @@ def genre_report(
     if train_labels is not None:
         genre_prior = GenrePrior.from_labels(train_labels, vocab)
     return _counted(predictions, labels, vocab, rule, k, genre_prior).report()
+
+
+def genre_report_from_scores(
+    genre_scores,
+    labels,
+    vocab: Vocabulary,
+    *,
+    rule: str = "head",
+    train_labels=None,
+    genre_prior: GenrePrior | None = None,
+) -> dict:
+    """``genre_report`` of (N, G) *genre* scores (columns in genre order), such as a trained
+    genre head's outputs or ``genre_scores`` of some rule, against (N, C) 0/1 *class* labels:
+    the same ground truth (genre sets and majority genres from the class labels), the same
+    keys and the same two baselines, so a head and a rule are scored alike.  ``rule`` only
+    names the source in the report; the label-prior baseline uses the max rule."""
+    if train_labels is not None and genre_prior is not None:
+        raise ValueError("give train_labels or genre_prior, not both")
+    if train_labels is not None:
+        genre_prior = GenrePrior.from_labels(train_labels, vocab)
+    prior = _check_prior(genre_prior, vocab)
+    scores = np.asarray(genre_scores, dtype=np.float64)
+    y = _checked(labels, vocab, "labels")
+    if scores.ndim != 2 or scores.shape != (y.shape[0], vocab.num_genres):
+        raise ValueError(
+            f"genre scores must be (N, {vocab.num_genres}) for {y.shape[0]} videos, "
+            f"got {scores.shape}"
+        )
+    if scores.shape[0] == 0:
+        raise ValueError("no videos (empty set)")
+    if not np.isfinite(scores).all():
+        raise ValueError("genre scores hold NaN or infinity")
+    _check_values(np.zeros(y.shape[:1] + (0,)), y, 0)  # labels 0 or 1
+    y = y == 1
+    counts = _genre_label_counts(y, vocab)
+    sets, majority = counts > 0, _majority(counts)
+    out = {"rule": rule, "k": None}
+    out.update(_summary(scores, sets, majority, vocab))
+    out["baselines"] = _baselines(
+        vocab, "max", 3, sets, majority, prior, np.count_nonzero(y, axis=0)
+    )
+    return out
 
 
 def _headline(report: dict) -> dict:

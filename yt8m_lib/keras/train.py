@@ -727,3 +727,21 @@ def evaluate(
         device=device_name(),
     )
     return metrics
+
+
+def predict_scores(run_dir, data_paths, *, device: str | None = None):
+    """(video ids, (N, outputs) float32 scores) of a trained run's best weights on
+    ``data_paths``, in file order: for analyses that need every score (genre rules, a genre
+    head), not only the top 20 of the predictions file.  The record is not changed."""
+    net, encoder, record = load_trained(run_dir, device)
+    data = training.evaluation_input(record, data_paths)
+    collector = training.ScoreCollector()
+    predict(
+        net,
+        make_loader(data),
+        encoder=encoder,
+        writer=collector,
+        evaluator=collector,
+        bce_epsilon=record["config"]["train"]["bce_epsilon"],
+    )
+    return collector.arrays()

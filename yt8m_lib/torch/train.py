@@ -545,3 +545,31 @@ def evaluate(
         device=str(chosen),
     )
     return metrics
+
+
+def predict_scores(run_dir, data_paths, *, device: str | None = None):
+    """(video ids, (N, outputs) float32 scores) of a trained run's best weights on
+    ``data_paths``, in file order: for analyses that need every score (genre rules, a genre
+    head), not only the top 20 of the predictions file.  The record is not changed."""
+    chosen = resolve_device(device)
+    net, autoencoder, record = load_trained(run_dir, chosen)
+    data = training.evaluation_input(record, data_paths)
+    loader = make_loader(
+        YT8MDataset(data),
+        data.batch_size,
+        num_workers=training.train_config_from_dict(record["config"]["train"]).num_workers,
+        device=chosen,
+    )
+    collector = training.ScoreCollector()
+    predict(
+        net,
+        loader,
+        chosen,
+        False,
+        data.num_classes,
+        record["config"]["train"]["bce_epsilon"],
+        autoencoder,
+        writer=collector,
+        evaluator=collector,
+    )
+    return collector.arrays()
