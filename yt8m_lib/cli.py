@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--learning-rate", type=float, default=None, help="default: the profile's"
             )
+            p.add_argument(
+                "--target",
+                choices=("classes", "genres"),
+                default="classes",
+                help="genres: a genre head over the vocabulary's Vertical1 genres",
+            )
         p.add_argument("--seed", type=int, default=0)
         p.add_argument(
             "--vocabulary",

@@ -140,6 +140,8 @@ def prepare_training(args, level: str) -> dict:
     if learning_rate is not None and not learning_rate > 0:
         raise ConfigError(f"--learning-rate must be positive, not {learning_rate}")
     extra = {} if learning_rate is None else {"learning_rate": learning_rate}
+    if getattr(args, "target", "classes") != "classes":
+        extra["target"] = args.target
     return dict(
         train_paths=train_paths,
         val_paths=val_paths,

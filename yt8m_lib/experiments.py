@@ -52,6 +52,9 @@ def run_path(results_dir, profile: str, tag: str, framework: str, name: str) -> 
     return Path(results_dir) / "runs" / profile / tag / framework / name
 
 
+GENRE_HEAD_SUFFIX = "-genres"  # the folder of a genre head: <model>-<features>-seed<n>-genres
+
+
 def run_name(model: str, seed: int, features: str = "raw") -> str:
     return f"{model}-{features}-seed{seed}"
 
@@ -135,6 +138,7 @@ def run_key(spec: RunSpec, data_dir, **settings) -> dict:
         ),
         "data": data_fingerprint(data_dir, spec.level),
         "code": code_fingerprint(),
+        **({} if spec.target == "classes" else {"target": spec.target}),
         **settings,
     }
 
@@ -187,6 +191,7 @@ def run_one(
     run_label: str = "",
     train_shards: int | None = None,
     score_test: bool = True,
+    target: str = "classes",
     force: bool = False,
     verbose: bool = True,
 ) -> dict:
@@ -195,7 +200,9 @@ def run_one(
     Reuses the run when its record already has a test evaluation made with the same settings.
     ``learning_rate`` overrides the profile's; ``train_shards`` trains on the first n train
     shards only (learning curves); ``run_label`` is appended to the run folder's name;
-    ``score_test=False`` (tuning) stops after training: the test split is not read.
+    ``score_test=False`` (tuning) stops after training: the test split is not read;
+    ``target="genres"`` trains a genre head (folder ``<name>-genres``; no predictions file:
+    its outputs are genres, scored by ``genre_study``).
     """
     data_dir = Path(data_dir)
     results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
@@ -211,7 +218,10 @@ def run_one(
         features=features,
         autoencoder_dir=None if autoencoder_dir is None else str(autoencoder_dir),
         vocabulary=None if vocab is None else str(vocab),
+        target=target,
     )
+    if target == "genres":
+        run_label = GENRE_HEAD_SUFFIX + run_label
     run_dir = run_path(
         results_dir,
         profile,
@@ -266,7 +276,7 @@ def run_one(
     trainer.evaluate(
         str(run_dir),
         [str(f) for f in files["test"]],
-        predictions_path=str(run_dir / "test_predictions.csv"),
+        predictions_path=None if target == "genres" else str(run_dir / "test_predictions.csv"),
         vocabulary=None if vocab is None else str(vocab),
         split_name="test",
     )
@@ -327,6 +337,7 @@ def run_suite(
     autoencoder_dirs: dict | None = None,
     epochs=None,
     learning_rates: dict | None = None,
+    target: str = "classes",
     force: bool = False,
     verbose: bool = True,
 ) -> list[dict]:
@@ -334,7 +345,8 @@ def run_suite(
 
     ``autoencoder_dirs`` maps a level ('video'/'frame') to a trained autoencoder's run folder
     (needed with ``features='autoencoder'``); ``learning_rates`` maps a model to the rate
-    it trains with instead of the profile's (the tuning protocol's choices).
+    it trains with instead of the profile's (the tuning protocol's choices); ``target``
+    "genres" trains genre heads instead of class models (``run_one``).
     """
     records = []
     for model in models:
@@ -356,6 +368,7 @@ def run_suite(
                     autoencoder_dir=ae_dir,
                     epochs=epochs,
                     learning_rate=(learning_rates or {}).get(model),
+                    target=target,
                     force=force,
                     verbose=verbose,
                 )

@@ -194,8 +194,11 @@ def new_training_record(
     autoencoder_dir=None,
     distributed: dict | None = None,
     data_normalize=None,
+    target: str = "classes",
 ) -> dict:
-    """The run record of a training run before its first epoch (both trainers fill it in)."""
+    """The run record of a training run before its first epoch (both trainers fill it in).
+    ``target`` "genres": a genre head (``config.model.num_classes`` is then the number of
+    genres; ``data.num_classes`` stays the data's)."""
     from yt8m_lib.config import to_dict
     from yt8m_lib.data.splits import split_of
     from yt8m_lib.runs.run_record import new_run_record
@@ -224,12 +227,29 @@ def new_training_record(
     )
     record["timing_definitions"] = dict(TIMING_DEFINITIONS)
     record["config"]["data_normalize"] = data_normalize
+    record["target"] = target
     # the train/validate/test split by shard, when the shards sit under a split manifest
     record["data"]["split"] = split_of(train_paths, val_paths)
     return record
 
 
 # ------------------------------------------------------------------ the run of a model
+
+
+TARGETS = ("classes", "genres")
+
+
+def class_genres(vocabulary, num_classes: int) -> tuple[int, ...]:
+    """Each class's genre index (``Vertical1``, in the vocabulary's genre order) from the
+    vocabulary.csv at ``vocabulary``: the targets of a genre head."""
+    from yt8m_lib.evaluation.genres import Vocabulary
+
+    if vocabulary is None:
+        raise ConfigError("a genre head (target genres) needs the dataset's vocabulary.csv")
+    vocab = Vocabulary.load(vocabulary)
+    if vocab.num_classes != num_classes:
+        raise ConfigError(f"{vocabulary} has {vocab.num_classes} classes, the data {num_classes}")
+    return tuple(int(g) for g in vocab.class_genre)
 
 
 @dataclass(frozen=True)
@@ -247,6 +267,8 @@ class RunSpec:
     features: str = "raw"
     autoencoder_dir: str | None = None
     vocabulary: str | None = None
+    target: str = "classes"  # or "genres": a genre head over the vocabulary's Vertical1 genres
+    label_genres: tuple[int, ...] | None = None  # each class's genre index (genre heads)
 
     @classmethod
     def create(
@@ -263,9 +285,18 @@ class RunSpec:
         features: str = "raw",
         autoencoder_dir=None,
         vocabulary=None,
+        target: str = "classes",
     ) -> RunSpec:
         from yt8m_lib.config import get_profile, model_level, with_overrides
 
+        if target not in TARGETS:
+            raise ConfigError(f"unknown target {target!r}; choose {' or '.join(TARGETS)}")
+        label_genres, outputs = None, num_classes
+        if target == "genres":
+            if model == "autoencoder":
+                raise ConfigError("the autoencoder has no labels to target")
+            label_genres = class_genres(vocabulary, num_classes)
+            outputs = max(label_genres) + 1
         if features not in ("raw", "autoencoder"):
             raise ConfigError(f"unknown features {features!r}; choose raw or autoencoder")
         if features == "autoencoder" and autoencoder_dir is None:
@@ -293,16 +324,29 @@ class RunSpec:
             profile,
             seed,
             num_classes,
-            with_overrides(settings.model, num_classes=num_classes),
+            with_overrides(settings.model, num_classes=outputs),
             train,
             features,
             None if autoencoder_dir is None else str(autoencoder_dir),
             None if vocabulary is None else str(vocabulary),
+            target,
+            label_genres,
         )
 
     @property
     def is_autoencoder(self) -> bool:
         return self.model == "autoencoder"
+
+    @property
+    def outputs(self) -> int:
+        """The model's output width: classes, or genres for a genre head."""
+        return self.model_config.num_classes
+
+    @property
+    def validation_vocabulary(self) -> str | None:
+        """The vocabulary validation scores genres with; None for a genre head, whose
+        outputs are genres already (chapter 08 scores them: ``genre_study``)."""
+        return None if self.target == "genres" else self.vocabulary
 
     def with_codes(self, rgb_dim: int, audio_dim: int) -> RunSpec:
         """The spec of a model that reads an autoencoder's codes instead of raw features."""
@@ -334,6 +378,7 @@ class RunSpec:
             normalize=normalize,
             video_means=means,
             batch_size=batch_size,
+            label_genres=self.label_genres,
         )
         val = InputSpec.for_evaluation(
             val_paths,
@@ -342,6 +387,7 @@ class RunSpec:
             num_classes=self.num_classes,
             normalize=normalize,
             video_means=means,
+            label_genres=self.label_genres,
         )
         return train, val
 
@@ -364,6 +410,7 @@ class RunSpec:
             autoencoder_dir=self.autoencoder_dir,
             distributed=distributed,
             data_normalize=train.normalize,
+            target=self.target,
         )
 
 
@@ -382,15 +429,18 @@ OUTPUT_BIAS_LAYERS = {
 }
 
 
-def class_prior_logits(paths, level: str, num_classes: int) -> np.ndarray:
+def class_prior_logits(paths, level: str, num_classes: int, label_genres=None) -> np.ndarray:
     """float32 (C,) log-odds of each class's frequency over the videos of ``paths``, half a
-    video added to every count (a class never seen gets log(0.5 / (N + 0.5)), not -inf)."""
+    video added to every count (a class never seen gets log(0.5 / (N + 0.5)), not -inf).
+    With ``label_genres`` (each class's genre index): (G,) log-odds of each genre's."""
     from yt8m_lib.data.records import iter_examples
 
-    counts = np.zeros(num_classes, dtype=np.float64)
+    genres = None if label_genres is None else np.asarray(label_genres, dtype=np.int64)
+    counts = np.zeros(num_classes if genres is None else int(genres.max()) + 1, np.float64)
     videos = 0
     for example in iter_examples([str(p) for p in paths], level, num_classes=num_classes):
-        counts[example.labels] += 1
+        labels = np.asarray(example.labels, dtype=np.int64)
+        counts[labels if genres is None else np.unique(genres[labels])] += 1
         videos += 1
     p = (counts + 0.5) / (videos + 1.0)
     return np.log(p / (1.0 - p)).astype(np.float32)
@@ -400,7 +450,7 @@ def output_biases(spec: RunSpec, train_paths) -> dict[tuple[str, str], np.ndarra
     """{(keras name, torch path): bias} to start a classifier from, or None (zero biases)."""
     if spec.is_autoencoder or not spec.model_config.output_bias_prior:
         return None
-    logits = class_prior_logits(train_paths, spec.level, spec.num_classes)
+    logits = class_prior_logits(train_paths, spec.level, spec.num_classes, spec.label_genres)
     if spec.model in ("moe", "gated_moe"):
         logits = np.repeat(logits, spec.model_config.moe_mixtures)  # class-major experts
     return {names: logits for names in OUTPUT_BIAS_LAYERS[spec.model]}
@@ -864,10 +914,11 @@ def train_classifier(
     epochs: int | None = None,
     batch_size: int | None = None,
     learning_rate: float | None = None,
+    target: str = "classes",
     **options,
 ) -> dict | None:
-    """Train one classifier; its run record (None on processes other than the main one).
-    ``options``: those of ``train_spec``."""
+    """Train one classifier (``target`` "genres": a genre head); its run record (None on
+    processes other than the main one). ``options``: those of ``train_spec``."""
     spec = RunSpec.create(
         model,
         profile=profile,
@@ -879,6 +930,7 @@ def train_classifier(
         features=features,
         autoencoder_dir=autoencoder_dir,
         vocabulary=vocabulary,
+        target=target,
     )
     return train_spec(trainer_class, spec, train_paths, val_paths, out_dir, **options)
 
@@ -923,13 +975,18 @@ def evaluation_input(record: dict, data_paths) -> InputSpec:
 
     train_config = train_config_from_dict(record["config"]["train"])
     normalize = record["config"].get("data_normalize")
+    num_classes = record["data"]["num_classes"]
+    genre_head = record.get("target", "classes") == "genres"
     return InputSpec.for_evaluation(
         data_paths,
         record["data"]["level"],
         train_config,
-        num_classes=record["data"]["num_classes"],
+        num_classes=num_classes,
         normalize=normalize,
         video_means=reads_video_means(record["model"]),
+        label_genres=class_genres(record["data"]["vocabulary"], num_classes)
+        if genre_head
+        else None,
     )
 
 
@@ -973,6 +1030,9 @@ def evaluation_evaluator(record: dict, vocabulary=None):
     from yt8m_lib.evaluation.metrics import StreamingEvaluator
 
     num_classes = record["data"]["num_classes"]
+    if record.get("target", "classes") == "genres":
+        # a genre head: its metrics are over genres; genre_study scores it as a genre answer
+        return StreamingEvaluator(record["config"]["model"]["num_classes"])
     if vocabulary is None:
         return StreamingEvaluator(num_classes)
     if not isinstance(vocabulary, Vocabulary):

@@ -28,21 +28,30 @@ from yt8m_lib.data.records import iter_examples, reader_count
 
 def collate(examples: list, level: str, *, num_classes: int, frames_per_video: int,
             sampling: str, normalize: bool, video_means: bool = True, seed: int | None = None,
-            epoch: int = 0) -> dict:
+            epoch: int = 0, label_genres=None) -> dict:
     """A numpy batch of model inputs from parsed examples (whole-batch numpy); ``id`` is a
-    list of str. ``video_means`` False: frame-level inputs without mean_rgb / mean_audio."""
+    list of str. ``video_means`` False: frame-level inputs without mean_rgb / mean_audio.
+    ``label_genres`` (each class's genre index): the labels become genre targets."""
     if level == "video":
-        return features.video_batch(examples, num_classes, normalize)
-    rngs = None
-    if sampling == "random":
-        rngs = [features.frame_rng(seed or 0, epoch, ex.id) for ex in examples]
-    return features.frame_batch(examples, num_classes, frames_per_video, sampling, rngs,
-                                normalize, video_means)
+        batch = features.video_batch(examples, num_classes, normalize)
+    else:
+        rngs = None
+        if sampling == "random":
+            rngs = [features.frame_rng(seed or 0, epoch, ex.id) for ex in examples]
+        batch = features.frame_batch(examples, num_classes, frames_per_video, sampling, rngs,
+                                     normalize, video_means)
+    if label_genres is not None:
+        batch["labels"] = features.genre_labels(batch["labels"], label_genres)
+    return batch
 
 
 def evaluation_sampling(mode: str) -> str:
     """Frame sampling at evaluation: 'random' becomes 'uniform' (deterministic, seed-free)."""
     return "uniform" if mode == "random" else mode
+
+
+def _genres(label_genres) -> tuple[int, ...] | None:
+    return None if label_genres is None else tuple(int(g) for g in label_genres)
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,9 @@ class InputSpec:
     the order. Both trainers, the benchmarks and the run records take this one value.
 
     ``seed`` None keeps the file order and uses no shuffle buffer (validation, evaluation);
-    ``video_means`` False: frame-level inputs without mean_rgb / mean_audio.
+    ``video_means`` False: frame-level inputs without mean_rgb / mean_audio;
+    ``label_genres`` (each class's genre index, a genre head's run): the labels of every
+    batch are the video's genres (``num_classes`` is still the data's, for reading).
     """
 
     paths: tuple[str, ...]
@@ -64,27 +75,29 @@ class InputSpec:
     video_means: bool = True
     seed: int | None = None
     shuffle_buffer: int = 0
+    label_genres: tuple[int, ...] | None = None
 
     @classmethod
     def for_training(cls, paths, level: str, train_config, *, num_classes: int, seed: int,
                      normalize: bool | None = None, video_means: bool = True,
-                     batch_size: int | None = None) -> InputSpec:
+                     batch_size: int | None = None, label_genres=None) -> InputSpec:
         """The training stream of a run: shuffled by (seed, epoch), the profile's sampling."""
         return cls(tuple(str(p) for p in paths), level, num_classes,
                    batch_size or train_config.batch_size, train_config.frames_per_video,
                    train_config.frame_sampling,
                    train_config.normalize if normalize is None else bool(normalize),
-                   video_means, seed, train_config.shuffle_buffer)
+                   video_means, seed, train_config.shuffle_buffer, _genres(label_genres))
 
     @classmethod
     def for_evaluation(cls, paths, level: str, train_config, *, num_classes: int,
-                       normalize: bool | None = None, video_means: bool = True) -> InputSpec:
+                       normalize: bool | None = None, video_means: bool = True,
+                       label_genres=None) -> InputSpec:
         """Validation and evaluation: file order, evaluation batch size and sampling."""
         return cls(tuple(str(p) for p in paths), level, num_classes,
                    train_config.eval_batch_size, train_config.frames_per_video,
                    evaluation_sampling(train_config.frame_sampling),
                    train_config.normalize if normalize is None else bool(normalize),
-                   video_means, None, 0)
+                   video_means, None, 0, _genres(label_genres))
 
     def examples(self, epoch: int = 0, reader_index: int = 0, num_readers: int = 1):
         """One reader's parsed examples of one epoch, in training order (at most
@@ -100,7 +113,7 @@ class InputSpec:
         return collate(examples, self.level, num_classes=self.num_classes,
                        frames_per_video=self.frames_per_video, sampling=self.sampling,
                        normalize=self.normalize, video_means=self.video_means,
-                       seed=self.seed, epoch=epoch)
+                       seed=self.seed, epoch=epoch, label_genres=self.label_genres)
 
     def batches(self, epoch: int = 0, reader_index: int = 0,
                 num_readers: int = 1) -> Iterator[dict]:

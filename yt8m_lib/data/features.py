@@ -217,3 +217,15 @@ def frame_inputs(ex: FrameExample, num_classes: int, k: int, mode: str = "unifor
                               normalize, video_means))
     inputs["num_frames"] = int(inputs["num_frames"])
     return inputs
+
+
+def genre_labels(labels: np.ndarray, label_genres) -> np.ndarray:
+    """(B, G) multi-hot genre targets of (B, C) multi-hot class labels: a video carries a
+    genre when any of its classes belongs to it (``label_genres[c]``: the genre index of
+    class c, G = max + 1). The targets of a genre head (``RunSpec.target == "genres"``)."""
+    index = np.asarray(label_genres, dtype=np.int64)
+    if index.shape != (labels.shape[1],):
+        raise ValueError(f"{index.shape[0]} class genres for {labels.shape[1]} classes")
+    membership = np.zeros((index.size, int(index.max()) + 1), dtype=np.float32)
+    membership[np.arange(index.size), index] = 1.0
+    return ((labels.astype(np.float32) @ membership) > 0).astype(labels.dtype)

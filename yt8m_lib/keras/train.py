@@ -630,7 +630,9 @@ class Trainer(training.Trainer):
             self.model,
             batches,
             forward=self.forward,
-            evaluator=StreamingEvaluator(self.spec.num_classes, vocabulary=self.spec.vocabulary),
+            evaluator=StreamingEvaluator(
+                self.spec.outputs, vocabulary=self.spec.validation_vocabulary
+            ),
         )
         m = out["metrics"]
         entry = training.validation_entry(out["loss"], m)

@@ -426,10 +426,10 @@ class Trainer(training.Trainer):
             self.val_loader,
             self.device,
             self.amp,
-            self.spec.num_classes,
+            self.spec.outputs,
             self.spec.train_config.bce_epsilon,
             self.autoencoder,
-            vocabulary=self.spec.vocabulary,
+            vocabulary=self.spec.validation_vocabulary,
         )
         return training.validation_entry(loss, metrics), metrics, timing
 
@@ -527,7 +527,7 @@ def evaluate(
             loader,
             chosen,
             False,
-            data.num_classes,
+            record["config"]["model"]["num_classes"],
             record["config"]["train"]["bce_epsilon"],
             autoencoder,
             writer=writer,
@@ -566,7 +566,7 @@ def predict_scores(run_dir, data_paths, *, device: str | None = None):
         loader,
         chosen,
         False,
-        data.num_classes,
+        record["config"]["model"]["num_classes"],
         record["config"]["train"]["bce_epsilon"],
         autoencoder,
         writer=collector,
