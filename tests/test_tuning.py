@@ -91,3 +91,29 @@ def test_the_real_profile_uses_the_rates_the_committed_protocol_chose():
     profile = config.get_profile("real")
     assert dict(profile.learning_rates) == chosen
     assert set(chosen) >= {"logistic", "fc"}
+
+
+def test_genre_heads_are_tuned_by_the_same_protocol_into_their_own_table(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_run_one(framework, model, seed, **kwargs):
+        calls.append(kwargs)
+        return {
+            "evaluations": {"validate": {"gap": 1 - kwargs["learning_rate"], "hit_at_1": 0.0}},
+            "best_epoch": 1,
+            "epochs_trained": 2,
+            "stopped_early": None,
+            "timings": {"total_train_s": 1.0},
+        }
+
+    monkeypatch.setattr(experiments, "run_one", fake_run_one)
+    monkeypatch.setattr("yt8m_lib.data.datasets.load_manifest", lambda data: None)  # "real"
+    table, rates = tuning.for_chapter(
+        ["fc"], profile="smoke", data_dir=tmp_path, table_dir=tmp_path, target="genres"
+    )
+    assert {c["target"] for c in calls} == {"genres"}
+    assert all(c["score_test"] is False for c in calls)
+    assert [c["learning_rate"] for c in calls] == list(tuning.LEARNING_RATES)
+    assert rates == {"fc": min(tuning.LEARNING_RATES)}
+    assert (tmp_path / "tuning_genre_heads.csv").is_file()
+    assert not (tmp_path / "tuning.csv").exists()  # the class models' table is left alone

@@ -53,9 +53,12 @@ def tune(
     rates=LEARNING_RATES,
     seed: int = TUNING_SEED,
     results_dir=None,
+    target: str = "classes",
     verbose: bool = True,
 ) -> pd.DataFrame:
-    """Train every (model, rate) once on train, select on validate; the protocol's table."""
+    """Train every (model, rate) once on train, select on validate; the protocol's table.
+    ``target="genres"``: the genre heads get the same protocol (their validate GAP is over
+    genres)."""
     from yt8m_lib import experiments
 
     rows = []
@@ -71,6 +74,7 @@ def tune(
                 learning_rate=rate,
                 run_label=run_label(rate),
                 score_test=False,
+                target=target,
                 verbose=verbose,
             )
             validate = record["evaluations"]["validate"]
@@ -124,20 +128,32 @@ def read_table(path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def for_chapter(models, *, profile: str, data_dir, table_dir=None, verbose: bool = True):
+TABLE_NAMES = {"classes": "tuning", "genres": "tuning_genre_heads"}
+
+
+def for_chapter(
+    models,
+    *,
+    profile: str,
+    data_dir,
+    table_dir=None,
+    target: str = "classes",
+    verbose: bool = True,
+):
     """The protocol as the model chapters run it: on real data (no synthetic manifest) every
     video-level model is tuned (runs reused), the table is written to ``table_dir`` (the
-    chapter's figure folder) and ``{model: rate}`` returned for the suite; on synthetic data,
-    whose profiles were set by hand for the capacity check, nothing is tuned: (None, {})."""
+    chapter's figure folder; ``TABLE_NAMES[target]``) and ``{model: rate}`` returned for the
+    suite; on synthetic data, whose profiles were set by hand for the capacity check, nothing
+    is tuned: (None, {}). ``target="genres"`` tunes the genre heads of chapter 08."""
     from yt8m_lib.config import model_level
     from yt8m_lib.data.datasets import load_manifest
 
     if load_manifest(data_dir) is not None:
         return None, {}
     video_models = [m for m in models if model_level(m) == "video"]
-    table = tune(video_models, profile=profile, data_dir=data_dir, verbose=verbose)
+    table = tune(video_models, profile=profile, data_dir=data_dir, target=target, verbose=verbose)
     if table_dir is not None:
-        write_table(table, table_dir)
+        write_table(table, table_dir, TABLE_NAMES[target])
     return table, chosen_rates(table)
 
 
