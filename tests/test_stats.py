@@ -492,3 +492,40 @@ def test_compare_models_pairs_seeds_and_corrects_over_the_family_of_pairs():
     assert table["p_holm"].tolist() == pytest.approx(
         stats.holm(table["p_value"].tolist()), rel=1e-12
     )
+
+
+def _ranked_set(seed, n=240, c=40):
+    rng = np.random.default_rng(seed)
+    labels = (rng.random((n, c)) < 0.06).astype(float)
+    return rng.random((n, c)) * 0.6 + labels * rng.random((n, c)) * 0.5, labels
+
+
+def test_the_fast_gap_bootstrap_equals_the_general_one_resample_for_resample():
+    scores, labels = _ranked_set(0)
+    other, _ = _ranked_set(1)
+    fast = stats.gap_bootstrap_ci(scores, labels, n_boot=40, seed=7)
+    slow = stats.bootstrap_ci(gap, scores, labels, n_boot=40, seed=7)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    assert fast.estimate == pytest.approx(gap(scores, labels), abs=1e-12)
+    paired_fast = stats.gap_bootstrap_ci(scores, labels, scores_b=other, n_boot=40, seed=7)
+    paired_slow = stats.paired_bootstrap_ci(gap, scores, other, labels, n_boot=40, seed=7)
+    np.testing.assert_allclose(paired_fast, paired_slow, rtol=0, atol=1e-12)
+
+
+def test_the_gap_bootstrap_of_seeds_is_the_mean_gap_on_the_same_resampled_videos():
+    runs = [_ranked_set(s)[0] for s in (2, 3)]
+    _, labels = _ranked_set(2)
+    both = stats.gap_bootstrap_ci(runs, labels, n_boot=30, seed=1)
+    assert both.estimate == pytest.approx(np.mean([gap(r, labels) for r in runs]), abs=1e-12)
+    # a model against itself differs by exactly 0 on every resample
+    same = stats.gap_bootstrap_ci(runs, labels, scores_b=runs, n_boot=30, seed=1)
+    assert same == (0.0, 0.0, 0.0)
+    # and a better model's difference interval lies above 0
+    better = [labels * 2.0 + r for r in runs]
+    assert stats.gap_bootstrap_ci(better, labels, scores_b=runs, n_boot=30, seed=1).ci_low > 0
+
+
+def test_the_gap_bootstrap_refuses_scores_of_another_shape():
+    scores, labels = _ranked_set(0)
+    with pytest.raises(ValueError, match="must be equal"):
+        stats.gap_bootstrap_ci(scores[:, :-1], labels, n_boot=10)

@@ -20,7 +20,9 @@ What is here:
   t-test's (or the Wilcoxon signed-rank test's) p-value and Cohen's d_z.
 * ``bootstrap_ci(metric, scores, labels)``: percentile bootstrap over test videos (rows) of
   any metric of (N, C) arrays, e.g. ``yt8m_lib.evaluation.metrics.gap``;
-  ``paired_bootstrap_ci`` does the same for the difference of two models on the same videos.
+  ``paired_bootstrap_ci`` does the same for the difference of two models on the same videos;
+  ``gap_bootstrap_ci`` is the same for the GAP, fast (top-20 pairs sorted once, resamples as
+  weights), also over the mean of several seeds and for a paired difference.
 * ``holm(p_values)``: Holm-Bonferroni adjusted p-values.
 * ``compare_frameworks(frame, metric=...)``: one row per model with the verdict.
 
@@ -281,6 +283,88 @@ def paired_bootstrap_ci(
             return metric(scores_a, labels) - metric(scores_b, labels)
         y = labels[rows]
         return metric(scores_a[rows], y) - metric(scores_b[rows], y)
+
+    return _percentile_bootstrap(statistic, num_rows, n_boot, seed, confidence)
+
+
+# ------------------------------------------------------------------- GAP over test videos
+#
+# ``bootstrap_ci(metrics.gap, ...)`` recomputes the GAP of every resample from (N, C) arrays:
+# about 0.3 s for the 2,849 real test videos x 3,862 classes, so 1,000 resamples of ten runs
+# take most of an hour. GAP only reads each video's top-20 pairs, so the pairs are sorted
+# once per run and a resample becomes a weight per video (how often it was drawn): the
+# same rows as ``bootstrap_ci`` with the same seed, the same value (copies of a pair are
+# counted one after another, as a stable sort of the resampled rows places them), in
+# milliseconds.
+
+
+def _gap_pairs(scores, labels, top_k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(video of each pooled top-k pair, hit of each pair), sorted as GAP ranks them."""
+    from yt8m_lib.evaluation.ranking import top_k_sorted
+
+    scores = np.asarray(scores)
+    labels = np.asarray(labels)
+    if scores.ndim != 2 or scores.shape != labels.shape:
+        raise ValueError(f"scores {scores.shape} and labels {labels.shape} must be equal (N, C)")
+    top = top_k_sorted(scores, top_k)
+    rows = np.arange(scores.shape[0])[:, None]
+    pooled = scores[rows, top].astype(np.float64).ravel()
+    order = np.argsort(-pooled, kind="stable")
+    videos = np.repeat(np.arange(scores.shape[0]), top.shape[1])
+    return videos[order], (labels[rows, top] > 0).ravel()[order]
+
+
+def _weighted_gap(pairs, positives: np.ndarray, weights: np.ndarray) -> float:
+    """GAP of the set in which video v appears ``weights[v]`` times."""
+    videos, hits = pairs
+    w = weights[videos]
+    before_w = np.cumsum(w) - w  # pairs ranked above this pair's first copy
+    before_h = np.cumsum(w * hits) - w * hits
+    total = 0.0
+    for copy in range(1, int(w.max(initial=0)) + 1):  # the copy-th copy of each pair
+        at = hits & (w >= copy)
+        total += float(np.sum((before_h[at] + copy) / (before_w[at] + copy)))
+    num_positives = float(np.dot(weights, positives))
+    return total / num_positives if num_positives else 0.0
+
+
+def _runs(scores) -> list:
+    """One (N, C) array, or a list of them (seeds of one model): always a list."""
+    return list(scores) if isinstance(scores, (list, tuple)) else [scores]
+
+
+def gap_bootstrap_ci(
+    scores,
+    labels,
+    *,
+    scores_b=None,
+    top_k: int = 20,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> BootstrapInterval:
+    """Percentile bootstrap interval over test videos of the GAP@``top_k``, fast.
+
+    ``scores``: one (N, C) array, or a list of them (the seeds of one model: the statistic is
+    their mean GAP, every seed scored on the same resampled videos).  With ``scores_b`` (the
+    same shapes, another model on the same videos) the statistic is the difference of the
+    mean GAPs, a - b: the paired bootstrap.  Equal to ``bootstrap_ci(metrics.gap, ...)`` /
+    ``paired_bootstrap_ci`` with the same seed, up to the order of pairs whose scores tie
+    across videos.
+    """
+    labels = np.asarray(labels)
+    a = [_gap_pairs(s, labels, top_k) for s in _runs(scores)]
+    b = [] if scores_b is None else [_gap_pairs(s, labels, top_k) for s in _runs(scores_b)]
+    positives = np.count_nonzero(labels, axis=1).astype(np.float64)
+    num_rows = labels.shape[0]
+
+    def statistic(rows):
+        weights = np.ones(num_rows) if rows is None else np.bincount(rows, minlength=num_rows)
+        weights = weights.astype(np.float64)
+        value = np.mean([_weighted_gap(p, positives, weights) for p in a])
+        if b:
+            value -= np.mean([_weighted_gap(p, positives, weights) for p in b])
+        return float(value)
 
     return _percentile_bootstrap(statistic, num_rows, n_boot, seed, confidence)
 
