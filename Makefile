@@ -153,13 +153,15 @@ $(REAL_BUILD)/%.ipynb: notebooks/%.ipynb $(REAL_DIR)/split.json $(VENV)/.install
 		$(call models_yaml,$(if $(filter notebooks/07_%,$<),$(CURVE_MODELS),$(if $(filter-out notebooks/01_%,$<),$(REAL_MODELS)))))
 
 # The order within each set. The data notebook needs only the data layer; the others rerun
-# when any module changes. The comparison reads the run records of the two model notebooks
-# (it trains nothing); the autoencoder ablation reuses 04's raw-feature runs (and never
-# trains them concurrently); scaling measures speed, so it runs last, alone.
+# when any module changes. The comparison and the genre chapter read the run records of the
+# two model notebooks (the genre chapter re-scores them and trains only its genre heads); the
+# autoencoder ablation reuses 04's raw-feature runs (and never trains them concurrently);
+# scaling measures speed, so it runs last, alone.
 define chapter_order
 $(filter $(1)/01_%,$(2)): $(DATA_LIB)
 $(filter-out $(1)/01_%,$(2)): $(ALL_LIB)
 $(filter $(1)/05_%,$(2)): $(filter $(1)/03_% $(1)/04_%,$(2))
+$(filter $(1)/08_%,$(2)): $(filter $(1)/03_% $(1)/04_%,$(2))
 $(filter $(1)/02_%,$(2)): $(filter $(1)/04_%,$(2))
 $(filter $(1)/06_%,$(2)): $(filter-out $(1)/06_%,$(2))
 $(filter $(1)/07_%,$(2)): $(filter $(1)/04_%,$(2))

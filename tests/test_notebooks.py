@@ -4,8 +4,8 @@ free of package logic, and runnable top to bottom on the smoke profile.
 The smoke runs execute every notebook with papermill into pytest's temporary folders: data,
 run records and figures never touch the repository (YT8M_DATA_DIR, YT8M_RESULTS_DIR and
 YT8M_FIGURES_DIR point there). They are grouped for ``pytest -n 2 --dist loadgroup``: the
-model notebooks (03, 04) and the comparison (05), which reads their run records, share one
-worker and one results folder.
+model notebooks (03, 04), the comparison (05) and the genre chapter (08), which read their run
+records, share one worker and one results folder.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ EXPECTED = (
     "05_framework_comparison",
     "06_distributed_scaling",
     "07_learning_curves",
+    "08_genres",
 )
 # notebooks that read run records other notebooks write share a worker and a results folder
-GROUPS = {"03": "nb-models", "04": "nb-models", "05": "nb-models"}
+GROUPS = {"03": "nb-models", "04": "nb-models", "05": "nb-models", "08": "nb-models"}
 # per-notebook smoke parameters on top of profile="smoke" (one seed: a smoke run checks that
 # the cells run, not the statistics)
 SMOKE_MODELS = ["logistic", "fc", "bilstm"]  # what 05 compares in a smoke run (it trains nothing)
@@ -39,6 +40,7 @@ SMOKE_PARAMETERS = {
     "02": {"seeds": [0]},
     "06": {"ddp_models": ["fc"]},
     "07": {"seeds": [0], "frameworks": ["torch"], "models": ["logistic"]},
+    "08": {"seeds": [0], "models": ["logistic", "fc"], "n_boot": 50},
 }
 
 
@@ -146,9 +148,10 @@ def test_notebook_runs_top_to_bottom_on_the_smoke_profile(path, smoke_env, monke
     figures = root / "figures"
     before = set(figures.glob("*")) if figures.exists() else set()
     parameters = {"profile": "smoke", **SMOKE_PARAMETERS.get(path.stem[:2], {})}
-    if path.stem.startswith("05"):
-        # the comparison trains nothing: make sure the runs of 03/04 exist (reused when the
-        # model notebooks already ran on this worker, as they usually have)
+    if path.stem.startswith(("05", "08")):
+        # the comparison and the genre chapter train no class model: make sure the runs of
+        # 03/04 exist (reused when the model notebooks already ran on this worker, as they
+        # usually have)
         from yt8m_lib import experiments
         from yt8m_lib.data import datasets
 

@@ -692,3 +692,174 @@ def learning_curves(summary, published, title: str):
     ax.grid(axis="x", which="minor", visible=False)
     ax.legend(fontsize=8, loc="lower right")
     return fig
+
+
+# --------------------------------------------------------------------------- genre chapter (08)
+# The figures of "which genre is this video?": the frames come from yt8m_lib.genre_study.
+
+FRAMEWORK_MARKERS = {"keras": "o", "torch": "s"}
+
+
+def _group_label(model: str, framework: str, source: str | None = None) -> str:
+    parts = [model, FRAMEWORK_LABELS.get(framework, framework)]
+    return " · ".join(parts + ([source] if source else []))
+
+
+def genre_sources(summary, baselines, metrics, names: dict, title: str, sources=None):
+    """One panel per genre metric: for each source (a genre rule, or the trained ``head``)
+    one point per model (colour) and framework (marker) at the mean over seeds, the black
+    bar its 95 % t interval over seeds, the wide pale bar the 95 % bootstrap interval over
+    test videos; the baselines as reference lines (the most frequent training genre, dashed;
+    the strongest label-prior rule, dotted).  ``summary``: ``genre_study.summary_frame``;
+    ``baselines``: ``genre_study.baselines_frame``."""
+    sources = list(dict.fromkeys(summary["source"])) if sources is None else list(sources)
+    groups = list(dict.fromkeys(zip(summary["model"], summary["framework"])))
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(3.6 * len(metrics) + 1.6, 3.9), layout="constrained"
+    )
+    axes = np.atleast_1d(axes)
+    width = 0.8 / max(len(groups), 1)
+    for ax, metric in zip(axes, metrics):
+        part = summary[summary["metric"] == metric]
+        for i, (model, framework) in enumerate(groups):
+            rows = part[(part.model == model) & (part.framework == framework)]
+            rows = rows.set_index("source").reindex(sources).dropna(subset=["mean"])
+            x = (
+                np.array([sources.index(s) for s in rows.index])
+                + (i - (len(groups) - 1) / 2) * width
+            )
+            color = MODEL_COLORS.get(model, "0.4")
+            ax.vlines(x, rows.video_ci_low, rows.video_ci_high, color=color, lw=5, alpha=0.3)
+            ax.errorbar(
+                x,
+                rows["mean"],
+                yerr=[
+                    (rows["mean"] - rows.seed_ci_low).fillna(0).clip(lower=0),
+                    (rows.seed_ci_high - rows["mean"]).fillna(0).clip(lower=0),
+                ],
+                fmt=FRAMEWORK_MARKERS.get(framework, "o"),
+                color=color,
+                ecolor="0.1",
+                elinewidth=1,
+                capsize=2,
+                ms=5,
+                label=_group_label(model, framework),
+            )
+        frequent = baselines[baselines["baseline"] == "most frequent genre"].iloc[0]
+        prior = baselines[baselines["baseline"] == "label prior"]
+        prior = prior.loc[prior[metric].idxmax()]
+        ax.axhline(frequent[metric], color="0.3", ls="--", lw=1, label="most frequent genre")
+        ax.axhline(prior[metric], color="0.3", ls=":", lw=1.2, label="label prior (best rule)")
+        ax.set_xticks(range(len(sources)), sources, rotation=30, ha="right")
+        ax.set(title=names.get(metric, metric), xlim=(-0.6, len(sources) - 0.4), ylim=(0, 1))
+        ax.grid(axis="x", visible=False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", frameon=False, fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def genre_heatmaps(per_genre, columns, title: str, values=("f1", "ap"), names=None):
+    """Per-genre scores as annotated heatmaps, one panel per value (F1, AP): rows the genres
+    that have test videos (with their videos), columns the ``columns`` (model, framework,
+    source) triples; cells the mean over seeds, no grid.  ``per_genre``:
+    ``genre_study.per_genre_frame``."""
+    import pandas as pd
+
+    names = {"f1": "F1 (majority genre)", "ap": "AP (genre set)"} if names is None else names
+    genres = list(dict.fromkeys(per_genre["genre"]))
+    first = per_genre.drop_duplicates("genre").set_index("genre").reindex(genres)
+    genres = [g for g in genres if first.loc[g, "positives"] > 0]
+    fig, axes = plt.subplots(
+        1,
+        len(values),
+        figsize=(0.75 * len(columns) * len(values) + 4.5, 0.3 * len(genres) + 2.4),
+        layout="constrained",
+        sharey=True,
+    )
+    axes = np.atleast_1d(axes)
+    for ax, value in zip(axes, values):
+        table = {}
+        for model, framework, source in columns:
+            part = per_genre[
+                (per_genre.model == model)
+                & (per_genre.framework == framework)
+                & (per_genre.source == source)
+            ]
+            table[_group_label(model, framework, source)] = part.set_index("genre")[value]
+        frame = pd.DataFrame(table).reindex(genres)
+        frame.index = [f"{g} ({int(first.loc[g, 'support'])})" for g in genres]
+        sns.heatmap(
+            frame,
+            vmin=0,
+            vmax=1,
+            cmap="viridis",
+            annot=True,
+            fmt=".2f",
+            annot_kws={"fontsize": 6},
+            cbar=ax is axes[-1],
+            cbar_kws={"shrink": 0.6},
+            ax=ax,
+            xticklabels=True,
+            yticklabels=True,
+        )
+        ax.grid(False)
+        ax.set(title=names.get(value, value), xlabel="", ylabel="")
+        ax.tick_params(axis="x", rotation=60, labelsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        for label in ax.get_xticklabels():
+            label.set_ha("right")
+    axes[0].set_ylabel("genre (test videos whose majority genre it is)")
+    fig.suptitle(title)
+    return fig
+
+
+def genre_confusions(panels, title: str, ncols: int = 2):
+    """Small multiples of genre confusion: one panel per (panel title, rates, counts), rows
+    the true (majority) genres, columns the predicted genres; colour the row rate (mean over
+    seeds, rows sum to 1), the number in a cell the videos per seed (mean over seeds, cells
+    under 0.5 left blank).  ``rates``/``counts``: ``genre_study.confusion``."""
+    panels = list(panels)
+    ncols = min(ncols, len(panels))
+    nrows = int(np.ceil(len(panels) / ncols))
+    rows = list(dict.fromkeys(g for _, rates, _ in panels for g in rates.index))
+    predicted = {g for _, _, counts in panels for g in counts.columns[counts.sum(axis=0) > 0]}
+    columns = rows + [g for g in panels[0][2].columns if g in predicted and g not in rows]
+    size = 0.26 * len(columns) + 2.6
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(size * ncols + 1.2, size * nrows),
+        layout="constrained",
+        squeeze=False,
+    )
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_visible(False)
+    image = None
+    for ax, (name, rates, counts) in zip(axes.ravel(), panels):
+        rates = rates.reindex(index=rows, columns=columns).fillna(0.0)
+        counts = counts.reindex(index=rows, columns=columns).fillna(0.0)
+        text = counts.map(lambda v: "" if v < 0.5 else (f"{v:.0f}" if v >= 9.5 else f"{v:.1f}"))
+        image = ax.imshow(rates.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="equal")
+        for (i, j), label in np.ndenumerate(text.to_numpy()):
+            if label:
+                ax.text(
+                    j,
+                    i,
+                    label,
+                    ha="center",
+                    va="center",
+                    fontsize=4.5,
+                    color="black" if rates.iat[i, j] > 0.6 else "white",
+                )
+        ax.set_xticks(range(len(columns)), columns, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(rows)), rows, fontsize=6)
+        ax.grid(False)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("predicted genre", fontsize=8)
+        ax.set_ylabel("true (majority) genre", fontsize=8)
+    fig.colorbar(
+        image, ax=axes.ravel().tolist(), shrink=0.5, label="share of the row (mean over seeds)"
+    )
+    fig.suptitle(title)
+    return fig
