@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -191,6 +192,16 @@ def _shared(records: list[dict], what: str, get: Callable[[dict], object]):
     return get(records[0])
 
 
+def _shared_files(records: list[dict], what: str, get: Callable[[dict], list]) -> list[str]:
+    """The files every run names (compared by file name: one run may record them relative to
+    where it was trained, another absolute), as a run that names them where they are."""
+    _shared(records, f"{what} files", lambda r: [Path(p).name for p in get(r)])
+    for record in records:
+        if all(Path(p).is_file() for p in get(record)):
+            return [str(p) for p in get(record)]
+    raise FileNotFoundError(f"no run names its {what} files where they are on this machine")
+
+
 def study_from_records(
     records,
     data_dir,
@@ -203,8 +214,8 @@ def study_from_records(
 ) -> GenreStudy:
     """The study of finished run records (class models and genre heads) on their test split.
 
-    All runs must share the test files, the training files, the level and the number of
-    classes (one split, so that every seed scores the same videos).  The vocabulary is the
+    All runs must share the test files, the training files (by name), the level and the
+    number of classes (one split, so that every seed scores the same videos).  The vocabulary is the
     dataset's (``datasets.load_vocabulary``: ``vocabulary.csv``, else the synthetic
     fallback); the baselines' prior comes from the training files' labels.  ``predict``
     (record, paths) -> (ids, scores) replaces ``predict_scores`` (tests)."""
@@ -213,8 +224,8 @@ def study_from_records(
     records = list(records)
     if not records:
         raise ValueError("no run records to study")
-    test = _shared(records, "test files", lambda r: list(r["evaluations"]["test"]["data"]))
-    train = _shared(records, "training files", lambda r: list(r["data"]["train"]))
+    test = _shared_files(records, "test", lambda r: r["evaluations"]["test"]["data"])
+    train = _shared_files(records, "training", lambda r: r["data"]["train"])
     level = _shared(records, "level", lambda r: r["data"]["level"])
     num_classes = _shared(records, "classes", lambda r: int(r["data"]["num_classes"]))
     vocab = datasets.load_vocabulary(data_dir, num_classes)
@@ -748,8 +759,11 @@ def model_ranking(
 
 
 def forest_frame(tests: pd.DataFrame) -> pd.DataFrame:
-    """``compare_to_best`` rows for ``plots.forest_plot``: one row per
-    comparison, named "model · Framework: a - b" in its ``model`` column."""
+    """``compare_to_best`` rows of *one metric* for ``plots.forest_plot``: one row per
+    comparison, named "model · Framework: a - b" in its ``model`` column (the best rule
+    differs between metrics, so the rows of two metrics do not line up: one figure each)."""
+    if tests["metric"].nunique() > 1:
+        raise ValueError("forest_frame takes the comparisons of one metric")
     names = [
         f"{m} · {FRAMEWORK_NAMES.get(f, f)}: {a} - {b}"
         for m, f, a, b in zip(tests["model"], tests["framework"], tests["a"], tests["b"])
