@@ -140,3 +140,48 @@ def test_the_summed_genre_confusion_says_how_many_runs_it_sums(two_runs):
         r["evaluations"]["test"]["genres"] = ["A", "B"]
     summed = tables.genre_confusion_sum(records)
     assert summed.attrs["runs"] == 2 and summed.loc["A", "A"] == 4
+
+
+def test_gap_intervals_read_the_predictions_files_and_pair_the_models(tmp_path):
+    """Two models x two seeds scored on one test shard: the interval of each model holds its
+    mean GAP (the records' own numbers), and the better model's difference excludes 0."""
+    from conftest import random_video_examples
+
+    from yt8m_lib.data.records import write_shard
+    from yt8m_lib.evaluation.metrics import gap
+
+    examples = random_video_examples(80, num_classes=30, seed=4)
+    shard = tmp_path / "test0000.tfrecord"
+    write_shard(shard, examples)
+    labels = np.zeros((80, 30))
+    for row, ex in enumerate(examples):
+        labels[row, ex.labels] = 1
+    ids = [ex.id for ex in examples]
+    rng = np.random.default_rng(0)
+    records, expected = [], {}
+    for model, signal in (("fc", 1.0), ("logistic", 0.2)):
+        for seed in (0, 1):
+            scores = rng.random((80, 30)) * 0.5 + signal * labels * rng.random((80, 30))
+            path = write_predictions(tmp_path / f"{model}{seed}.csv", ids, scores, top_k=20)
+            record = sample_run_record(model=model, seed=seed)
+            record["data"]["num_classes"] = 30
+            record["evaluations"]["test"].update(data=[str(shard)], predictions=str(path))
+            records.append({**record, "run_dir": f"{model}-{seed}"})
+            expected.setdefault(model, []).append(gap(scores, labels))
+    per_model, differences = tables.gap_intervals(records, pairs=[("fc", "logistic")], n_boot=200)
+    for row in per_model.itertuples():
+        assert row.seeds == 2
+        assert row.gap == pytest.approx(np.mean(expected[row.model]), abs=1e-5)
+        assert row.ci_low < row.gap < row.ci_high
+    (row,) = differences.itertuples()
+    assert row.difference == pytest.approx(
+        np.mean(expected["fc"]) - np.mean(expected["logistic"]), abs=1e-5
+    )
+    assert row.excludes_zero and row.ci_low > 0
+
+
+def test_gap_intervals_refuse_runs_scored_on_other_files(tmp_path):
+    a, b = sample_run_record(seed=0), sample_run_record(seed=1)
+    a["evaluations"]["test"]["data"], b["evaluations"]["test"]["data"] = ["x"], ["y"]
+    with pytest.raises(ValueError, match="same test files"):
+        tables.gap_intervals([a, b])

@@ -32,8 +32,10 @@ SINGLE_SPLIT_SHARES = {"train": 0.8, "validate": 0.1, "test": 0.1}
 
 # --------------------------------------------------------------------------- the folder
 
-def ensure_synthetic_data(profile: str = "default", seed: int = 0, out_dir=None,
-                          progress: bool = False) -> Path:
+
+def ensure_synthetic_data(
+    profile: str = "default", seed: int = 0, out_dir=None, progress: bool = False
+) -> Path:
     """The synthetic dataset of a profile, generated once (``make data`` writes the same)."""
     out = Path(out_dir) if out_dir is not None else paths.synth_dir(profile)
     if not (out / MANIFEST_FILE).is_file():
@@ -71,6 +73,7 @@ def data_tag(data_dir) -> str:
 
 
 # --------------------------------------------------------------------------- vocabulary, manifest
+
 
 def find_in_dataset(data, name: str) -> Path | None:
     """The file ``name`` of a dataset, or None.
@@ -144,6 +147,7 @@ def num_classes_of(data_dir) -> int:
 
 # --------------------------------------------------------------------------- shards and examples
 
+
 def split_files(data_dir, level: str) -> dict[str, list[Path]]:
     """The shards of each split at one level.
 
@@ -163,13 +167,18 @@ def split_files(data_dir, level: str) -> dict[str, list[Path]]:
     if len(found) == 1:
         (files,) = found.values()
         if len(files) < 3:
-            raise ValueError(f"{data_dir}: one split of {len(files)} file(s) cannot be divided "
-                             "into train, validate and test")
+            raise ValueError(
+                f"{data_dir}: one split of {len(files)} file(s) cannot be divided "
+                "into train, validate and test"
+            )
         n_val = max(1, round(len(files) * SINGLE_SPLIT_SHARES["validate"]))
         n_test = max(1, round(len(files) * SINGLE_SPLIT_SHARES["test"]))
         n_train = len(files) - n_val - n_test
-        found = {"train": files[:n_train], "validate": files[n_train:n_train + n_val],
-                 "test": files[n_train + n_val:]}
+        found = {
+            "train": files[:n_train],
+            "validate": files[n_train : n_train + n_val],
+            "test": files[n_train + n_val :],
+        }
     return found
 
 
@@ -191,3 +200,19 @@ def label_matrix(examples, num_classes: int) -> np.ndarray:
     for row, ex in enumerate(examples):
         y[row, ex.labels] = 1
     return y
+
+
+def read_labels(paths, level: str, num_classes: int) -> tuple[list[str], np.ndarray]:
+    """(video ids, (N, C) bool labels) of the videos in ``paths``, in file order: the labels
+    alone (one frame parsed per video), for analyses of a run's test predictions."""
+    from yt8m_lib.data.records import iter_examples
+
+    ids, labels = [], []
+    for example in iter_examples(
+        [str(p) for p in paths], level, num_classes=num_classes, verify_crc=False, max_frames=1
+    ):
+        ids.append(str(example.id))
+        row = np.zeros(num_classes, dtype=bool)
+        row[np.asarray(example.labels, dtype=np.int64)] = True
+        labels.append(row)
+    return ids, np.array(labels).reshape(len(ids), num_classes)

@@ -333,3 +333,92 @@ def save_table(frame, name: str, folder=None) -> list[Path]:
     flat.to_csv(csv, index=False, float_format="%.6g")
     md.write_text(flat.to_markdown(index=False, floatfmt=".4f") + "\n")
     return [csv, md]
+
+
+# ------------------------------------------------------------------ intervals over test videos
+
+
+def test_arrays(records: list[dict]) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
+    """(video ids, (N, C) bool test labels, {run_dir: (N, C) float32 scores}) of runs scored
+    on the same test files. The scores are each run's predictions file (its top 20 classes
+    per video, 0 elsewhere): all that GAP@20 reads, so GAP from them is the record's."""
+    from yt8m_lib.evaluation.predictions import read_predictions, to_dense
+
+    if not records:
+        raise ValueError("no run records")
+    files = {tuple(r["evaluations"]["test"]["data"]) for r in records}
+    if len(files) != 1:
+        raise ValueError("the runs were not scored on the same test files")
+    first = records[0]
+    num_classes = first["data"]["num_classes"]
+    ids, labels = datasets.read_labels(list(files.pop()), first["data"]["level"], num_classes)
+    scores = {}
+    for record in records:
+        path = record["evaluations"]["test"].get("predictions")
+        if not path or not Path(path).is_file():
+            raise FileNotFoundError(
+                f"{record.get('run_dir')}: no test predictions file ({path}); rerun the chapter"
+            )
+        scores[record["run_dir"]] = to_dense(read_predictions(path), ids, num_classes)
+    return ids, labels, scores
+
+
+def gap_intervals(
+    records: list[dict],
+    *,
+    pairs=(),
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple:
+    """Test GAP with 95 % bootstrap intervals over the test videos (``stats.gap_bootstrap_ci``,
+    the same resampled videos for every run): one row per (model, framework) with the mean
+    GAP over its seeds and its interval; and one row per (a, b) of ``pairs`` and framework:
+    the paired difference of the mean GAPs, a - b, with its interval (and whether it
+    excludes 0). What the choice of test videos does, where seeds measure what training
+    does (``stats.compare_models``)."""
+    import pandas as pd
+
+    from yt8m_lib import stats
+
+    _, labels, scores = test_arrays(records)
+    groups: dict[tuple[str, str], list] = {}
+    for record in sorted(records, key=lambda r: (r["model"], r["framework"], r["seed"])):
+        key = (record["model"], record["framework"])
+        groups.setdefault(key, []).append(scores[record["run_dir"]])
+    rows = []
+    for (model, framework), runs in groups.items():
+        ci = stats.gap_bootstrap_ci(runs, labels, n_boot=n_boot, seed=seed)
+        rows.append(
+            {
+                "model": model,
+                "framework": framework,
+                "seeds": len(runs),
+                "gap": ci.estimate,
+                "ci_low": ci.ci_low,
+                "ci_high": ci.ci_high,
+            }
+        )
+    differences = []
+    for a, b in pairs:
+        for framework in sorted({f for _, f in groups}):
+            if (a, framework) not in groups or (b, framework) not in groups:
+                continue
+            ci = stats.gap_bootstrap_ci(
+                groups[(a, framework)],
+                labels,
+                scores_b=groups[(b, framework)],
+                n_boot=n_boot,
+                seed=seed,
+            )
+            differences.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "framework": framework,
+                    "difference": ci.estimate,
+                    "ci_low": ci.ci_low,
+                    "ci_high": ci.ci_high,
+                    "excludes_zero": bool(ci.ci_low > 0 or ci.ci_high < 0),
+                }
+            )
+    return pd.DataFrame(rows), pd.DataFrame(differences)
