@@ -53,6 +53,13 @@ lab: setup ## JupyterLab on the notebooks, with this environment as its kernel
 clean: ## remove executed notebooks, run records and generated data (keeps .venv and figures/)
 	rm -rf build results data/synthetic
 
+# ---------------------------------------------------------------- the book
+# The executed notebooks of `make reproduce` (every set and profile in $(BUILD_DIR)) as a static
+# HTML site with their figures and tables; a failed notebook is left out and named (docs/book.md).
+.PHONY: book
+book: setup ## the executed notebooks in BUILD_DIR as a web site -> BUILD_DIR/book/index.html
+	$(PY) -m yt8m_lib.book --build $(BUILD_DIR) --out $(BUILD_DIR)/book
+
 # ---------------------------------------------------------------- benchmarks
 # Speed of readers, training, inference, compiled modes and scaling -> results/bench/*.json
 # and results/bench/summary.md (printed). Every comparison is measured in the same run.

@@ -29,6 +29,7 @@ COMMANDS = {
     "real-data": ("yt8m_lib.data.splits", "cli_main"),
     "real-check": ("yt8m_lib.real_check", "cli_main"),
     "tune": ("yt8m_lib.tuning", "cli_main"),
+    "book": ("yt8m_lib.book", "cli_main"),
 }
 
 
@@ -221,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=PROFILES, default="real")
     p.add_argument("--framework", choices=FRAMEWORKS, default="torch")
     p.add_argument("--out", default=None, help="tuning.csv/.md folder (default: print only)")
+
+    p = sub.add_parser("book", help="the executed notebooks in build/ as a static HTML site")
+    p.add_argument("--build", default="build", help="folder of executed notebooks (build/)")
+    p.add_argument("--out", default=None, help="where the site goes (default: BUILD/book)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a notebook was left out")
     return parser
 
 
