@@ -7,7 +7,9 @@ end ``results/bench/summary.md`` is rebuilt from every section JSON in the folde
 
 Sections: read (record readers), metrics (GAP/Hit@1/PERR speed), train (step time, model
 alone vs full loop), infer (latency, videos/s), compiled (torch.compile and Keras XLA vs
-eager), scaling (batch size, frames, processes, memory vs data size).
+eager), scaling (batch size, frames, processes, memory vs data size), keras_torch (the same
+Keras code on the PyTorch backend against native PyTorch and Keras on TensorFlow; with
+``--profile-model bilstm`` also a torch.profiler table of where its time goes).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from yt8m_lib.config import MODEL_NAMES  # noqa: E402 - after the environment above
 
-SECTIONS = ("read", "metrics", "train", "infer", "compiled", "scaling")
+SECTIONS = ("read", "metrics", "train", "infer", "compiled", "scaling", "keras_torch")
 
 
 def parse_args(argv=None):
@@ -63,8 +65,15 @@ def parse_args(argv=None):
     parser.add_argument(
         "--models",
         default=None,
-        help="comma-separated models of the train and infer sections "
+        help="comma-separated models of the train, infer and keras_torch sections "
         f"(default all: {','.join(MODEL_NAMES)})",
+    )
+    parser.add_argument(
+        "--profile-model",
+        default=None,
+        help="comma-separated models whose Keras-on-torch and native PyTorch training steps "
+        "the keras_torch section profiles (torch.profiler -> "
+        "results/bench/keras_torch_profile_<model>.txt; default bilstm, 'none' for none)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     args = parser.parse_args(argv)
@@ -80,6 +89,16 @@ def parse_args(argv=None):
                 f"unknown model(s) {', '.join(unknown) or '(none given)'}; choose "
                 f"from {', '.join(MODEL_NAMES)}"
             )
+    if args.profile_model is not None:
+        args.profile_model = tuple(
+            m.strip() for m in args.profile_model.split(",") if m.strip() not in ("", "none")
+        )
+        unknown = sorted(set(args.profile_model) - set(MODEL_NAMES))
+        if unknown:
+            parser.error(
+                f"unknown model(s) to profile {', '.join(unknown)}; choose from "
+                f"{', '.join(MODEL_NAMES)}"
+            )
     return args
 
 
@@ -91,6 +110,8 @@ def section_options(run, args) -> dict:
         options["device"] = args.device
     if "models" in names and args.models is not None:
         options["models"] = args.models
+    if "profile_models" in names and getattr(args, "profile_model", None) is not None:
+        options["profile_models"] = args.profile_model
     return options
 
 
@@ -135,9 +156,15 @@ def write_summary():
             results.append(bm.load_result(name))
         except FileNotFoundError:
             continue
+    text = bm.summary_markdown(results)
+    for result in results:
+        if result["section"] == "keras_torch":  # its ratios as one table per model and mode
+            from benchmarks.keras_torch import summary_table
+
+            text += "\n" + summary_table(result)
     path = bm.bench_dir() / "summary.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(bm.summary_markdown(results))
+    path.write_text(text)
     return path
 
 
