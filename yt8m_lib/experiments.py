@@ -204,7 +204,7 @@ def run_one(
     ``target="genres"`` trains a genre head (folder ``<name>-genres``; no predictions file:
     its outputs are genres, scored by ``genre_study``).
     """
-    data_dir = Path(data_dir)
+    data_dir = Path(data_dir).resolve()  # records name their files absolutely, wherever run
     results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
     vocab = vocabulary_path(data_dir)
     spec = RunSpec.create(

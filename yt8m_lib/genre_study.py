@@ -169,22 +169,6 @@ def predict_scores(record: dict, data_paths, device=None):
     return predict(record["run_dir"], data_paths, device=device)
 
 
-def read_labels(paths, level: str, num_classes: int) -> tuple[list[str], np.ndarray]:
-    """(ids, (N, C) bool labels) of the videos in ``paths``, in file order (labels only)."""
-    from yt8m_lib.data.records import iter_examples
-
-    ids, rows = [], []
-    for example in iter_examples(
-        [str(p) for p in paths], level, num_classes=num_classes, verify_crc=False, max_frames=1
-    ):
-        ids.append(str(example.id))
-        rows.append(np.asarray(example.labels, dtype=np.int64))
-    labels = np.zeros((len(ids), num_classes), dtype=bool)
-    for row, classes in enumerate(rows):
-        labels[row, classes] = True
-    return ids, labels
-
-
 def _shared(records: list[dict], what: str, get: Callable[[dict], object]):
     values = {repr(get(r)) for r in records}
     if len(values) != 1:
@@ -229,8 +213,8 @@ def study_from_records(
     level = _shared(records, "level", lambda r: r["data"]["level"])
     num_classes = _shared(records, "classes", lambda r: int(r["data"]["num_classes"]))
     vocab = datasets.load_vocabulary(data_dir, num_classes)
-    ids, labels = read_labels(test, level, num_classes)
-    _, train_labels = read_labels(train, level, num_classes)
+    ids, labels = datasets.read_labels(test, level, num_classes)
+    _, train_labels = datasets.read_labels(train, level, num_classes)
     prior = GenrePrior.from_labels(train_labels, vocab)
     row_of = {video: row for row, video in enumerate(ids)}
     predict = predict or (lambda record, paths: predict_scores(record, paths, device=device))

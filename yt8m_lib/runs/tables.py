@@ -346,12 +346,19 @@ def test_arrays(records: list[dict]) -> tuple[list[str], np.ndarray, dict[str, n
 
     if not records:
         raise ValueError("no run records")
-    files = {tuple(r["evaluations"]["test"]["data"]) for r in records}
-    if len(files) != 1:
+    # the same files by name: a run may record them relative to where it was started
+    names = {tuple(Path(p).name for p in r["evaluations"]["test"]["data"]) for r in records}
+    if len(names) != 1:
         raise ValueError("the runs were not scored on the same test files")
     first = records[0]
     num_classes = first["data"]["num_classes"]
-    ids, labels = datasets.read_labels(list(files.pop()), first["data"]["level"], num_classes)
+    here = [r["evaluations"]["test"]["data"] for r in records]
+    test_files = next((f for f in here if all(Path(p).is_file() for p in f)), None)
+    if test_files is None:
+        raise FileNotFoundError(
+            f"the test files of the runs are not here: {sorted(names.pop())[:3]}"
+        )
+    ids, labels = datasets.read_labels(list(test_files), first["data"]["level"], num_classes)
     scores = {}
     for record in records:
         path = record["evaluations"]["test"].get("predictions")
