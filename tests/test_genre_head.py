@@ -180,3 +180,22 @@ def test_the_head_architecture_is_the_same_model_in_both_frameworks():
     for name in ("logistic", "fc"):
         result = parity.check_parity(name, "smoke", num_classes=25)
         assert result["ok"] and result["keras_parameters"] == result["torch_parameters"]
+
+
+def test_yt8m_evaluate_prints_a_heads_genre_report_and_refuses_a_kaggle_file(
+    head_run, data, capsys
+):
+    """A head's genre block is scored like a rule's: against the class labels' majority
+    genre and genre sets, with baselines from the training labels."""
+    from yt8m_lib import cli
+
+    name, trainer, out, record = head_run
+    test = str(data / "video" / "test*.tfrecord")
+    assert cli.main(["evaluate", str(out), "--data", test]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    genre = printed["genre"]
+    assert genre["rule"] == "head" and genre["baselines"]["source"] == "training labels"
+    assert 0 <= genre["strict_accuracy"] <= genre["lenient_accuracy"] <= 1
+    assert len(genre["per_genre"]) == Vocabulary.load(data / "vocabulary.csv").num_genres
+    code = cli.main(["evaluate", str(out), "--data", test, "--predictions", "p.csv"])
+    assert code == 2 and "genre head" in capsys.readouterr().err

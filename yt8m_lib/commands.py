@@ -211,15 +211,27 @@ def cli_evaluate(args) -> int:
                 f"the vocabulary {vocabulary} has {rows} classes but the model "
                 f"of {args.run_dir} predicts {num_classes}"
             )
+    head = record.get("target", "classes") == "genres"
+    if head and args.predictions:
+        raise ConfigError(
+            f"{args.run_dir} is a genre head: it predicts genres, not classes, so it has no "
+            "Kaggle predictions file (leave out --predictions)"
+        )
     framework = load_framework(record["framework"])
     metrics = framework.evaluate(
         args.run_dir,
         data_paths,
         predictions_path=args.predictions,
-        vocabulary=vocabulary,
+        vocabulary=None if head else vocabulary,
         device=args.device,
         split_name=args.split_name,
     )
+    if head and vocabulary is not None:  # its metrics are over genres; the genre report too
+        from yt8m_lib.genre_study import head_report
+
+        metrics["genre"] = head_report(
+            {**record, "run_dir": str(args.run_dir)}, data_paths, vocabulary, device=args.device
+        )
     print(metrics_json(printed_metrics(metrics)))
     return 0
 

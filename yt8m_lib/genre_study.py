@@ -169,6 +169,36 @@ def predict_scores(record: dict, data_paths, device=None):
     return predict(record["run_dir"], data_paths, device=device)
 
 
+def _aligned(ids, run_ids, scores: np.ndarray, run_dir) -> np.ndarray:
+    """A run's score rows put in the order of the labels' ``ids``."""
+    if sorted(run_ids) != sorted(ids):
+        raise ValueError(f"{run_dir}: its videos are not the labels' ones")
+    row_of = {video: row for row, video in enumerate(ids)}
+    aligned = np.empty_like(scores)
+    aligned[np.array([row_of[v] for v in run_ids])] = scores
+    return aligned
+
+
+def head_report(record: dict, data_paths, vocabulary, *, device=None) -> dict:
+    """The genre report of a genre head's run on ``data_paths`` (what ``yt8m evaluate``
+    prints under ``genre`` for a head): its (N, G) scores against the videos' class labels,
+    baselines from the run's training labels when its files are here (else from the
+    evaluated set, as the report's ``source`` says)."""
+    from yt8m_lib.data import datasets
+
+    vocab = vocabulary if isinstance(vocabulary, Vocabulary) else Vocabulary.load(vocabulary)
+    level, num_classes = record["data"]["level"], int(record["data"]["num_classes"])
+    run_ids, scores = predict_scores(record, data_paths, device=device)
+    ids, labels = datasets.read_labels(data_paths, level, num_classes)
+    prior = None
+    train = record["data"].get("train") or []
+    train = [train] if isinstance(train, str) else train
+    if train and all(Path(p).is_file() for p in train):
+        prior = GenrePrior.from_labels(datasets.read_labels(train, level, num_classes)[1], vocab)
+    aligned = _aligned(ids, run_ids, scores, record.get("run_dir"))
+    return genre_report_from_scores(aligned, labels, vocab, rule=HEAD, genre_prior=prior)
+
+
 def _shared(records: list[dict], what: str, get: Callable[[dict], object]):
     values = {repr(get(r)) for r in records}
     if len(values) != 1:
@@ -216,17 +246,12 @@ def study_from_records(
     ids, labels = datasets.read_labels(test, level, num_classes)
     _, train_labels = datasets.read_labels(train, level, num_classes)
     prior = GenrePrior.from_labels(train_labels, vocab)
-    row_of = {video: row for row, video in enumerate(ids)}
     predict = predict or (lambda record, paths: predict_scores(record, paths, device=device))
 
     def runs():
         for record in records:
             run_ids, scores = predict(record, test)
-            if sorted(run_ids) != sorted(ids):
-                raise ValueError(f"{record['run_dir']}: its test videos are not the labels' ones")
-            order = np.array([row_of[v] for v in run_ids])
-            aligned = np.empty_like(scores)
-            aligned[order] = scores
+            aligned = _aligned(ids, run_ids, scores, record["run_dir"])
             target = record.get("target", "classes")
             if verbose:
                 print(
