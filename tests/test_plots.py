@@ -350,6 +350,25 @@ def test_a_suptitle_on_a_panel_title_fails(tmp_path):
     assert_passes(fig, tmp_path)
 
 
+def test_tick_labels_on_top_of_each_other_fail_and_slanted_ones_do_not():
+    """The 08 forest plot's "-0.025" over "0.000": upright tick labels of one axis are
+    compared; slanted ones (upright boxes overlap where the text does not) and x against y
+    tick labels at a corner are not."""
+    plots.set_style()
+    fig, ax = plt.subplots(figsize=(1.2, 2))
+    ax.plot([-0.025, 0.0], [0, 1])
+    ax.set_xticks([-0.025, -0.02, 0.0], ["-0.025000", "-0.020000", "0.000000"])
+    assert ('x tick label "-0.025000" of panel 1', 'x tick label "-0.020000" of panel 1') in (
+        plots.text_overlaps(fig)
+    )
+    ax.set_xticks([-0.025, 0.0], ["-0.025", "0.000"])  # the fix: fewer, shorter labels
+    assert plots.text_overlaps(fig) == []
+    fig, ax = plt.subplots(figsize=(1.2, 2))
+    ax.plot([0, 1], [0, 1])
+    ax.set_xticks([0, 0.5, 1], ["aaaaaaa", "bbbbbbb", "ccccccc"], rotation=45)
+    assert plots.text_overlaps(fig) == []
+
+
 def test_a_figure_without_a_caption_fails(tmp_path):
     plots.set_style()
     assert plots.check_figure(line_plot()) == [plots._NO_CAPTION]
