@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import sample_run_record
 
@@ -45,6 +46,11 @@ def test_runs_frame_gives_one_row_per_run(two_runs):
     assert list(frame["parameters"]) == [1234, 1234]
     assert list(frame["epochs_trained"]) == [3, 3]
     assert list(frame["profile"]) == ["smoke", "smoke"]
+    # the comparison's columns: Keras records from before the torch backend ran on TensorFlow
+    assert frame["keras_backend"].iloc[0] == "tensorflow" and pd.isna(
+        frame["keras_backend"].iloc[1]
+    )
+    assert list(frame["engine"]) == ["Keras / TensorFlow", "PyTorch"]
     assert frame["run_dir"].str.endswith("fc-raw-seed1").tolist() == [True, False]
 
 

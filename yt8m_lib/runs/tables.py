@@ -81,6 +81,27 @@ def load_records(
     return records
 
 
+# the three columns of a framework comparison: the API a researcher writes in, and the engine
+ENGINE_LABELS = {
+    ("keras", "tensorflow"): "Keras / TensorFlow",
+    ("keras", "torch"): "Keras / torch",
+    ("torch", None): "PyTorch",
+}
+
+
+def keras_backend(record: dict) -> str | None:
+    """The backend a Keras run trained on (records from before the torch backend: TensorFlow);
+    None for PyTorch runs."""
+    if record.get("framework") != "keras":
+        return None
+    return record.get("keras_backend") or "tensorflow"
+
+
+def engine_label(record: dict) -> str:
+    """ "Keras / TensorFlow", "Keras / torch" or "PyTorch": the column a run belongs to."""
+    return ENGINE_LABELS.get((record.get("framework"), keras_backend(record)), "?")
+
+
 def runs_frame(records, split: str = "test"):
     """One row per run: who it is (``ID_COLUMNS``), the split's metrics, the timings
     (seconds, rates), the hardware summary (``hw_…``) and the run folder."""
@@ -97,6 +118,8 @@ def runs_frame(records, split: str = "test"):
             "parameters": r.get("parameters"),
             "best_epoch": r.get("best_epoch"),
             "epochs_trained": len(r.get("history") or []),
+            "keras_backend": keras_backend(r),
+            "engine": engine_label(r),
         }
         metrics = (r.get("evaluations") or {}).get(split) or {}
         for key in METRICS:
