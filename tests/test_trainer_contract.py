@@ -410,6 +410,33 @@ def test_the_two_adapters_implement_the_same_names():
             assert callable(getattr(module, function)), (module.__name__, function)
 
 
+def test_keras_on_torch_implements_the_loop_and_the_public_names():
+    """The third adapter (``yt8m_lib.keras.torch_train``, Keras on the torch backend): every
+    name the loop calls, and the public functions of a classifier trainer (it trains no
+    autoencoder). Its runs are tested end to end in tests/test_keras_torch_train.py."""
+    pytest.importorskip("torch")
+    from yt8m_lib.keras import torch_train
+
+    contract = {n for n in vars(training.Trainer) if not n.startswith("_")}
+    implemented = {
+        n
+        for n in contract
+        if getattr(torch_train.Trainer, n) is not getattr(training.Trainer, n, None)
+    }
+    assert implemented >= {
+        "epoch_batches",
+        "examples_in_step",
+        "train_step",
+        "validate",
+        "save_weights",
+        "save_checkpoint",
+        "load_checkpoint",
+    }
+    assert callable(torch_train.Trainer.new_record)
+    for function in ("train", "evaluate", "run", "predict", "load_trained", "predict_scores"):
+        assert callable(getattr(torch_train, function)), function
+
+
 @pytest.mark.parametrize("name", FRAMEWORKS)
 def test_early_stopping_ends_a_run_without_progress_and_a_resume_keeps_it_ended(
     name, data, tmp_path, monkeypatch

@@ -152,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one model in one framework, write its run record")
     add_training_arguments(p, model=True)
+    p.add_argument(
+        "--keras-backend",
+        choices=("tensorflow", "torch"),
+        default=None,
+        help="with --framework keras: the backend Keras runs on (default tensorflow)",
+    )
     p.add_argument("--features", choices=("raw", "autoencoder"), default="raw")
     p.add_argument(
         "--autoencoder",
@@ -166,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocabulary", default=None, help="vocabulary.csv for genre accuracy")
     p.add_argument("--device", default=None)
     p.add_argument("--split-name", default="test", help="key under which the run record keeps it")
+    p.add_argument(
+        "--keras-backend",
+        choices=("tensorflow", "torch"),
+        default=None,
+        help="a Keras run: the backend to score on (default: the one it trained on)",
+    )
 
     p = sub.add_parser("parity", help="prove the Keras and PyTorch models are the same")
     p.add_argument("--model", default="all", help=f"one of {', '.join(MODEL_NAMES)} or all")

@@ -32,16 +32,34 @@ FRAMEWORK_PACKAGES = {"torch": ("torch",), "keras": ("tensorflow", "keras")}
 # ------------------------------------------------------------------ dispatch
 
 
-def load_framework(framework: str):
-    """``yt8m_lib.{framework}.train``; MissingFrameworkError when the framework is absent."""
+KERAS_BACKENDS = ("tensorflow", "torch")
+
+
+def load_framework(framework: str, keras_backend: str | None = None):
+    """``yt8m_lib.{framework}.train`` (Keras on the torch backend: ``yt8m_lib.keras.
+    torch_train``); MissingFrameworkError when the framework is absent."""
     if framework not in FRAMEWORKS:
         raise ConfigError(f"unknown framework {framework!r}; choose from {', '.join(FRAMEWORKS)}")
+    module, packages = f"yt8m_lib.{framework}.train", FRAMEWORK_PACKAGES[framework]
+    if keras_backend not in (None, *KERAS_BACKENDS):
+        raise ConfigError(f"unknown Keras backend {keras_backend!r}; choose {KERAS_BACKENDS}")
+    if keras_backend == "torch":
+        from yt8m_lib.parity import use_keras_backend
+
+        if framework != "keras":
+            raise ConfigError("--keras-backend is for --framework keras (PyTorch is native)")
+        if not use_keras_backend("torch"):
+            raise ConfigError(
+                "Keras is already running on another backend in this process; Keras on torch "
+                "needs a fresh process (yt8m train ... --keras-backend torch)"
+            )
+        module, packages = "yt8m_lib.keras.torch_train", ("keras", "torch")
     try:
-        return importlib.import_module(f"yt8m_lib.{framework}.train")
+        return importlib.import_module(module)
     except ModuleNotFoundError as error:
-        if (error.name or "").split(".")[0] in FRAMEWORK_PACKAGES[framework]:
+        if (error.name or "").split(".")[0] in packages:
             raise MissingFrameworkError(
-                f"--framework {framework} needs {' and '.join(FRAMEWORK_PACKAGES[framework])}, "
+                f"--framework {framework} needs {' and '.join(packages)}, "
                 f"which is not installed ({error}); run `make setup`"
             ) from None
         raise
@@ -171,7 +189,7 @@ def cli_train(args) -> int:
     autoencoder_dir = None
     if args.features == "autoencoder":
         autoencoder_dir = check_autoencoder(args.autoencoder, args.framework, level)
-    framework = load_framework(args.framework)
+    framework = load_framework(args.framework, args.keras_backend)
     record = framework.train(
         model=args.model, features=args.features, autoencoder_dir=autoencoder_dir, **kwargs
     )
@@ -217,7 +235,11 @@ def cli_evaluate(args) -> int:
             f"{args.run_dir} is a genre head: it predicts genres, not classes, so it has no "
             "Kaggle predictions file (leave out --predictions)"
         )
-    framework = load_framework(record["framework"])
+    # the backend Keras trained on, unless --keras-backend says otherwise
+    backend = args.keras_backend or record.get("keras_backend")
+    framework = load_framework(
+        record["framework"], backend if record["framework"] == "keras" else None
+    )
     metrics = framework.evaluate(
         args.run_dir,
         data_paths,

@@ -1070,6 +1070,51 @@ def evaluation_evaluator(record: dict, vocabulary=None):
     return StreamingEvaluator(num_classes, vocabulary=vocabulary, genre_prior=prior)
 
 
+def evaluate_keras_style(
+    run_dir, record: dict, data_paths, score, *, predictions_path, vocabulary, split_name, device
+) -> dict:
+    """The evaluation of a trained Keras run on either backend: the evaluator (genres with
+    ``vocabulary``) and the predictions file around ``score(data, evaluator, writer)`` (the
+    backend's ``predict`` over ``data``: loss, timings and ``metrics``), then the metrics
+    written into the record (``write_evaluation``) and returned. A failed pass leaves no
+    half-written predictions file."""
+    from yt8m_lib.evaluation.predictions import PredictionWriter
+
+    data = evaluation_input(record, data_paths)
+    evaluator = evaluation_evaluator(record, vocabulary)
+    writer = (
+        PredictionWriter(predictions_path, vocabulary=evaluator.vocabulary)
+        if predictions_path
+        else None
+    )
+    try:
+        out = score(data, evaluator, writer)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if writer is not None:
+        writer.close()
+    metrics = {
+        **out["metrics"],
+        "loss": out["loss"],
+        "inference_videos_per_s": out["inference_videos_per_s"],
+        "inference_batch_latency_ms": out["inference_batch_latency_ms"],
+        "inference_batch_size": data.batch_size,
+    }
+    write_evaluation(
+        run_dir,
+        record,
+        split_name,
+        metrics,
+        data_paths=data_paths,
+        predictions_path=predictions_path,
+        vocabulary=vocabulary,
+        device=device,
+    )
+    return metrics
+
+
 def write_evaluation(
     run_dir,
     record: dict,

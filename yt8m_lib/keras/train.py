@@ -41,6 +41,7 @@ import tensorflow as tf  # noqa: E402,F401
 from yt8m_lib import training  # noqa: E402
 from yt8m_lib.errors import ConfigError  # noqa: E402
 from yt8m_lib.evaluation.metrics import StreamingEvaluator  # noqa: E402
+from yt8m_lib.keras.checkpoints import BEST, LAST, load_variables, save_variables  # noqa: E402
 from yt8m_lib.keras.data import make_loader  # noqa: E402
 from yt8m_lib.keras.models import (  # noqa: E402
     Autoencoder,
@@ -52,8 +53,6 @@ from yt8m_lib.keras.models import (  # noqa: E402
 )
 from yt8m_lib.runs import run_record  # noqa: E402
 from yt8m_lib.training import RunSpec  # noqa: E402
-
-LAST, BEST = "last.npz", "best.npz"
 
 
 # ---------------------------------------------------------------- set-up
@@ -249,38 +248,6 @@ def make_broadcast_statistics(model, strategy):
 
 
 # ---------------------------------------------------------------- checkpoints
-def _atomic_savez(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
-
-
-def save_variables(path: Path, variables, extra: dict | None = None, **more_lists) -> None:
-    """Every variable's value, in order (plus other lists of variables and a JSON dict)."""
-    arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)}
-    for prefix, items in more_lists.items():
-        arrays.update({f"{prefix}{i}": np.asarray(v.numpy()) for i, v in enumerate(items)})
-    arrays["meta"] = np.array(json.dumps(extra or {}))
-    _atomic_savez(path, **arrays)
-
-
-def load_variables(path: Path, variables, **more_lists) -> dict:
-    """Assign saved values to the same variables (same model and order); returns the JSON."""
-    with np.load(path, allow_pickle=False) as data:
-        for prefix, items in (("v", variables), *more_lists.items()):
-            for i, v in enumerate(items):
-                value = data[f"{prefix}{i}"]
-                if tuple(value.shape) != tuple(v.shape):
-                    raise ConfigError(
-                        f"{path}: variable {v.path} has shape {tuple(v.shape)}, "
-                        f"the checkpoint {value.shape}"
-                    )
-                v.assign(value)
-        return json.loads(str(data["meta"]))
-
-
 # ---------------------------------------------------------------- forward and scoring
 def model_signature(model) -> dict:
     """The input signature of a model's batches (from its Keras inputs: batch size and frame
@@ -569,6 +536,7 @@ class Trainer(training.Trainer):
             distributed=distributed_info(self.strategy, self.world_size, self.per_replica),
         )
         record["framework_version"] = keras.__version__
+        record["keras_backend"] = keras.backend.backend()
         record["parameters"] = count_parameters(self.model)
         return record
 
@@ -686,18 +654,10 @@ def evaluate(
     """Score a trained run's best weights on ``data_paths``: metrics (plus genres with a
     vocabulary, baselines from the training labels), the Kaggle predictions file (and the
     genre predictions beside it), and ``evaluations[split_name]`` in its record."""
-    from yt8m_lib.evaluation.predictions import PredictionWriter
-
     net, encoder, record = load_trained(run_dir, device)
-    data = training.evaluation_input(record, data_paths)
-    evaluator = training.evaluation_evaluator(record, vocabulary)
-    writer = (
-        PredictionWriter(predictions_path, vocabulary=evaluator.vocabulary)
-        if predictions_path
-        else None
-    )
-    try:
-        out = predict(
+
+    def score(data, evaluator, writer):
+        return predict(
             net,
             make_loader(data),
             encoder=encoder,
@@ -705,30 +665,17 @@ def evaluate(
             evaluator=evaluator,
             bce_epsilon=record["config"]["train"]["bce_epsilon"],
         )
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    if writer is not None:
-        writer.close()
-    metrics = {
-        **out["metrics"],
-        "loss": out["loss"],
-        "inference_videos_per_s": out["inference_videos_per_s"],
-        "inference_batch_latency_ms": out["inference_batch_latency_ms"],
-        "inference_batch_size": data.batch_size,
-    }
-    training.write_evaluation(
+
+    return training.evaluate_keras_style(
         run_dir,
         record,
-        split_name,
-        metrics,
-        data_paths=data_paths,
+        data_paths,
+        score,
         predictions_path=predictions_path,
         vocabulary=vocabulary,
+        split_name=split_name,
         device=device_name(),
     )
-    return metrics
 
 
 def predict_scores(run_dir, data_paths, *, device: str | None = None):

@@ -1,0 +1,143 @@
+"""Keras on the PyTorch backend as a third trainer (``yt8m train --framework keras
+--keras-backend torch``): the same Keras model code, the one epoch loop, the same run folder
+and record as the other two, and the backend written into the record. Keras fixes its backend
+when it is first imported, so every run here is a fresh process, as on the command line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("keras")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("keras_torch_train")]
+
+
+def yt8m(*args, timeout=600):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("KERAS_BACKEND", None)  # --keras-backend decides, as for a user
+    return subprocess.run(
+        [sys.executable, "-m", "yt8m_lib", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def train(data, out, *extra):
+    return yt8m(
+        "train",
+        "--framework",
+        "keras",
+        "--keras-backend",
+        "torch",
+        "--profile",
+        "smoke",
+        "--train-data",
+        data / "video" / "train*.tfrecord",
+        "--val-data",
+        data / "video" / "validate*.tfrecord",
+        "--out",
+        out,
+        "--no-progress",
+        "--device",
+        "cpu",
+        *extra,
+    )
+
+
+def test_keras_on_torch_trains_resumes_and_evaluates_like_the_other_trainers(data, tmp_path):
+    out = tmp_path / "fc"
+    done = train(data, out, "--model", "fc", "--epochs", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((out / "run.json").read_text())
+    assert record["framework"] == "keras" and record["keras_backend"] == "torch"
+    assert [e["epoch"] for e in record["history"]] == [1, 2]
+    assert (out / "best.npz").is_file() and (out / "last.npz").is_file()
+    assert 0 <= record["evaluations"]["validate"]["gap"] <= 1
+    # a third epoch resumes the same run: same identity, one more epoch
+    again = train(data, out, "--model", "fc", "--epochs", "3")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming" in again.stderr
+    resumed = json.loads((out / "run.json").read_text())
+    assert resumed["run_id"] == record["run_id"] and len(resumed["history"]) == 3
+    # evaluate picks the backend the run trained on from its record
+    scored = yt8m(
+        "evaluate",
+        out,
+        "--data",
+        data / "video" / "test*.tfrecord",
+        "--predictions",
+        tmp_path / "p.csv",
+    )
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    metrics = json.loads(scored.stdout)
+    assert 0 <= metrics["gap"] <= 1 and (tmp_path / "p.csv").is_file()
+    assert metrics["num_videos"] == 16  # the tiny dataset's test videos
+
+
+def test_a_frame_model_trains_on_keras_on_torch(data, tmp_path):
+    done = yt8m(
+        "train",
+        "--framework",
+        "keras",
+        "--keras-backend",
+        "torch",
+        "--profile",
+        "smoke",
+        "--model",
+        "bilstm",
+        "--epochs",
+        "1",
+        "--train-data",
+        data / "frame" / "train*.tfrecord",
+        "--val-data",
+        data / "frame" / "validate*.tfrecord",
+        "--out",
+        tmp_path / "bilstm",
+        "--no-progress",
+        "--device",
+        "cpu",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((tmp_path / "bilstm" / "run.json").read_text())
+    assert record["keras_backend"] == "torch" and record["model"] == "bilstm"
+
+
+def test_the_keras_backend_is_refused_where_it_means_nothing(data, tmp_path):
+    done = yt8m(
+        "train",
+        "--framework",
+        "torch",
+        "--keras-backend",
+        "torch",
+        "--model",
+        "fc",
+        "--profile",
+        "smoke",
+        "--epochs",
+        "1",
+        "--train-data",
+        data / "video" / "train*.tfrecord",
+        "--val-data",
+        data / "video" / "validate*.tfrecord",
+        "--out",
+        tmp_path / "x",
+    )
+    assert done.returncode == 2 and "is for --framework keras" in done.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_keras_on_torch_imports_no_tensorflow_to_train():
+    """What lets it run on the lent GPU machines, which have PyTorch and no TensorFlow."""
+    code = (
+        "import os, sys; os.environ['KERAS_BACKEND'] = 'torch'\n"
+        "import yt8m_lib.keras.torch_train\n"
+        "print('tensorflow' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"

@@ -1,0 +1,48 @@
+"""Checkpoints of Keras models, on either backend: every variable's value in order, in one
+``.npz`` (``last.npz``: model, optimizer and loop state; ``best.npz``: the model of the best
+epoch). No TensorFlow here, so Keras on the torch backend (``yt8m_lib.keras.torch_train``)
+writes and reads the same files as Keras on TensorFlow (``yt8m_lib.keras.train``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from yt8m_lib.errors import ConfigError
+
+LAST, BEST = "last.npz", "best.npz"
+
+
+def _atomic_savez(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def save_variables(path: Path, variables, extra: dict | None = None, **more_lists) -> None:
+    """Every variable's value, in order (plus other lists of variables and a JSON dict)."""
+    arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)}
+    for prefix, items in more_lists.items():
+        arrays.update({f"{prefix}{i}": np.asarray(v.numpy()) for i, v in enumerate(items)})
+    arrays["meta"] = np.array(json.dumps(extra or {}))
+    _atomic_savez(path, **arrays)
+
+
+def load_variables(path: Path, variables, **more_lists) -> dict:
+    """Assign saved values to the same variables (same model and order); returns the JSON."""
+    with np.load(path, allow_pickle=False) as data:
+        for prefix, items in (("v", variables), *more_lists.items()):
+            for i, v in enumerate(items):
+                value = data[f"{prefix}{i}"]
+                if tuple(value.shape) != tuple(v.shape):
+                    raise ConfigError(
+                        f"{path}: variable {v.path} has shape {tuple(v.shape)}, "
+                        f"the checkpoint {value.shape}"
+                    )
+                v.assign(value)
+        return json.loads(str(data["meta"]))
