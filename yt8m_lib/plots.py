@@ -527,11 +527,12 @@ def class_kinds(kinds, models, title):
     return fig
 
 
-def framework_bars(runs, columns, names, models, figsize=None, legend_on=-1, title=None):
+def framework_bars(runs, columns, names, models, figsize=None, legend_on=-1, title=None, log=False):
     """One panel per column of ``runs`` (one row per run): a bar per model and framework in the
     framework colours, mean ± std over seeds.  ``names``: column -> panel title;
     ``figsize`` defaults to 3.3 wide per panel; ``legend_on``: the index of the panel that
-    carries the legend."""
+    carries the legend; ``log``: logarithmic value axes (speeds of video- and frame-level
+    models differ by orders of magnitude: on a linear axis the slow ones vanish)."""
     figsize = (3.3 * len(columns), 3.8) if figsize is None else figsize
     fig, axes = plt.subplots(1, len(columns), figsize=figsize, layout="constrained")
     axes = np.atleast_1d(axes)
@@ -550,6 +551,8 @@ def framework_bars(runs, columns, names, models, figsize=None, legend_on=-1, tit
             legend=ax is axes[legend_on],
         )
         ax.set(title=names[column], xlabel="", ylabel="")
+        if log:
+            ax.set_yscale("log")
         ax.tick_params(axis="x", rotation=60)
     if title is not None:
         fig.suptitle(title)
