@@ -4,6 +4,8 @@ predictors get, the intervals behave, the confused pairs and the sentences are r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import random_video_examples
@@ -315,3 +317,47 @@ def test_study_from_records_aligns_scores_by_video_id(tmp_path, vocab):
     expected = GenrePrior.from_labels(train_labels, study.vocab)
     np.testing.assert_allclose(study.prior.class_frequency, expected.class_frequency)
     np.testing.assert_array_equal(study.sets, true_genres(labels, study.vocab))
+
+
+def test_frame_and_video_models_of_the_same_videos_are_studied_together(tmp_path):
+    """The synthetic chapters train both levels on the same videos: each run is scored on
+    its own level's test files, the labels come from the video level."""
+    import shutil
+
+    from conftest import random_video_examples
+
+    from yt8m_lib.data.records import write_shard
+    from yt8m_lib.evaluation.genres import Vocabulary
+
+    vocab = Vocabulary.synthetic(40)
+    examples = random_video_examples(10, num_classes=40, seed=3)
+    (tmp_path / "video").mkdir()
+    (tmp_path / "frame").mkdir()
+    write_shard(tmp_path / "video" / "test0000.tfrecord", examples)
+    write_shard(tmp_path / "video" / "train0000.tfrecord", examples)
+    for name in ("test0000.tfrecord", "train0000.tfrecord"):  # stands in for the frame files
+        shutil.copy(tmp_path / "video" / name, tmp_path / "frame" / name)
+    records = [
+        {
+            "model": model,
+            "framework": "torch",
+            "seed": 0,
+            "run_dir": str(tmp_path / model),
+            "data": {
+                "train": [str(tmp_path / level / "train0000.tfrecord")],
+                "level": level,
+                "num_classes": vocab.num_classes,
+            },
+            "evaluations": {"test": {"data": [str(tmp_path / level / "test0000.tfrecord")]}},
+        }
+        for model, level in (("fc", "video"), ("bilstm", "frame"))
+    ]
+    called = {}
+
+    def predict(rec, paths):
+        called[rec["model"]] = [Path(p).parent.name for p in paths]
+        return [e.id for e in examples], np.random.default_rng(0).random((10, 40))
+
+    study = gs.study_from_records(records, tmp_path, predict=predict, verbose=False)
+    assert called == {"fc": ["video"], "bilstm": ["frame"]}
+    assert {e["model"] for e in study.entries} == {"fc", "bilstm"}

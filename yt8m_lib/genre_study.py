@@ -216,6 +216,15 @@ def _shared_files(records: list[dict], what: str, get: Callable[[dict], list]) -
     raise FileNotFoundError(f"no run names its {what} files where they are on this machine")
 
 
+def _by_level(records: list[dict]) -> dict[str, list[dict]]:
+    """The runs of each level: video- and frame-level models read different files of the same
+    videos (the synthetic data holds both levels; each level shares its own files)."""
+    levels: dict[str, list[dict]] = {}
+    for record in records:
+        levels.setdefault(record["data"]["level"], []).append(record)
+    return levels
+
+
 def study_from_records(
     records,
     data_dir,
@@ -228,29 +237,34 @@ def study_from_records(
 ) -> GenreStudy:
     """The study of finished run records (class models and genre heads) on their test split.
 
-    All runs must share the test files, the training files (by name), the level and the
-    number of classes (one split, so that every seed scores the same videos).  The vocabulary is the
-    dataset's (``datasets.load_vocabulary``: ``vocabulary.csv``, else the synthetic
-    fallback); the baselines' prior comes from the training files' labels.  ``predict``
+    The runs of one level must share the test and training files (by name), all runs the
+    number of classes and the test videos (one split, so that every seed and model scores the
+    same videos: the frame- and video-level files of a dataset hold the same videos).  The
+    vocabulary is the dataset's (``datasets.load_vocabulary``: ``vocabulary.csv``, else the
+    synthetic fallback); the baselines' prior comes from the training files' labels.  ``predict``
     (record, paths) -> (ids, scores) replaces ``predict_scores`` (tests)."""
     from yt8m_lib.data import datasets
 
     records = list(records)
     if not records:
         raise ValueError("no run records to study")
-    test = _shared_files(records, "test", lambda r: r["evaluations"]["test"]["data"])
-    train = _shared_files(records, "training", lambda r: r["data"]["train"])
-    level = _shared(records, "level", lambda r: r["data"]["level"])
     num_classes = _shared(records, "classes", lambda r: int(r["data"]["num_classes"]))
+    test = {
+        level: _shared_files(runs, "test", lambda r: r["evaluations"]["test"]["data"])
+        for level, runs in _by_level(records).items()
+    }
+    level = "video" if "video" in test else next(iter(test))  # labels: the smaller files
+    same_level = _by_level(records)[level]
+    train = _shared_files(same_level, "training", lambda r: r["data"]["train"])
     vocab = datasets.load_vocabulary(data_dir, num_classes)
-    ids, labels = datasets.read_labels(test, level, num_classes)
+    ids, labels = datasets.read_labels(test[level], level, num_classes)
     _, train_labels = datasets.read_labels(train, level, num_classes)
     prior = GenrePrior.from_labels(train_labels, vocab)
     predict = predict or (lambda record, paths: predict_scores(record, paths, device=device))
 
     def runs():
         for record in records:
-            run_ids, scores = predict(record, test)
+            run_ids, scores = predict(record, test[record["data"]["level"]])
             aligned = _aligned(ids, run_ids, scores, record["run_dir"])
             target = record.get("target", "classes")
             if verbose:
