@@ -63,7 +63,7 @@ book: setup ## the executed notebooks in BUILD_DIR as a web site -> BUILD_DIR/bo
 # ---------------------------------------------------------------- benchmarks
 # Speed of readers, training, inference, compiled modes and scaling -> results/bench/*.json
 # and results/bench/summary.md (printed). Every comparison is measured in the same run.
-#   make bench                        all sections, full sizes (about 23 min on 2 cores)
+#   make bench                        all sections, full sizes (about an hour on 2 cores with keras_torch)
 #   make bench BENCH=quick            small sizes, a few minutes (fresh figures for nb 05/06)
 #   make bench BENCH_ONLY=read,train  some sections (read metrics train infer compiled scaling)
 BENCH      ?= full
