@@ -51,6 +51,7 @@ from yt8m_lib.evaluation.genres import (
     majority_genre,
     true_genres,
 )
+from yt8m_lib.runs.tables import shared_files
 
 HEAD = "head"  # the source name of a trained genre head
 SOURCES = (*GENRE_RULES, HEAD)
@@ -206,16 +207,6 @@ def _shared(records: list[dict], what: str, get: Callable[[dict], object]):
     return get(records[0])
 
 
-def _shared_files(records: list[dict], what: str, get: Callable[[dict], list]) -> list[str]:
-    """The files every run names (compared by file name: one run may record them relative to
-    where it was trained, another absolute), as a run that names them where they are."""
-    _shared(records, f"{what} files", lambda r: [Path(p).name for p in get(r)])
-    for record in records:
-        if all(Path(p).is_file() for p in get(record)):
-            return [str(p) for p in get(record)]
-    raise FileNotFoundError(f"no run names its {what} files where they are on this machine")
-
-
 def _by_level(records: list[dict]) -> dict[str, list[dict]]:
     """The runs of each level: video- and frame-level models read different files of the same
     videos (the synthetic data holds both levels; each level shares its own files)."""
@@ -250,12 +241,12 @@ def study_from_records(
         raise ValueError("no run records to study")
     num_classes = _shared(records, "classes", lambda r: int(r["data"]["num_classes"]))
     test = {
-        level: _shared_files(runs, "test", lambda r: r["evaluations"]["test"]["data"])
+        level: shared_files(runs, "test", lambda r: r["evaluations"]["test"]["data"])
         for level, runs in _by_level(records).items()
     }
     level = "video" if "video" in test else next(iter(test))  # labels: the smaller files
     same_level = _by_level(records)[level]
-    train = _shared_files(same_level, "training", lambda r: r["data"]["train"])
+    train = shared_files(same_level, "training", lambda r: r["data"]["train"])
     vocab = datasets.load_vocabulary(data_dir, num_classes)
     ids, labels = datasets.read_labels(test[level], level, num_classes)
     _, train_labels = datasets.read_labels(train, level, num_classes)

@@ -1087,14 +1087,8 @@ def evaluate_keras_style(
         if predictions_path
         else None
     )
-    try:
+    with writer if writer is not None else contextlib.nullcontext():  # aborted on error
         out = score(data, evaluator, writer)
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    if writer is not None:
-        writer.close()
     metrics = {
         **out["metrics"],
         "loss": out["loss"],
@@ -1113,6 +1107,15 @@ def evaluate_keras_style(
         device=device,
     )
     return metrics
+
+
+def collect_scores(record: dict, data_paths, score) -> tuple[list[str], np.ndarray]:
+    """``predict_scores`` of every adapter: ``score(data, evaluator, writer)`` (the adapter's
+    pass over a trained run's ``data``) with a ``ScoreCollector`` as both, on ``data_paths``;
+    returns (video ids, (N, outputs) float32 scores) in file order."""
+    collector = ScoreCollector()
+    score(evaluation_input(record, data_paths), collector, collector)
+    return collector.arrays()
 
 
 def write_evaluation(

@@ -229,10 +229,9 @@ def load_trained(run_dir, device=None):
     return net, None, record
 
 
-def evaluate(
-    run_dir, data_paths, *, predictions_path=None, vocabulary=None, device=None, split_name="test"
-) -> dict:
-    """Score a trained run's best weights on ``data_paths`` (as ``yt8m_lib.keras.train``)."""
+def scorer(run_dir, device=None):
+    """(run record, ``score(data, evaluator, writer)``): one pass of a trained run's best
+    weights over ``data`` (as ``yt8m_lib.keras.train.scorer``)."""
     net, _, record = load_trained(run_dir, device)
 
     def score(data, evaluator, writer):
@@ -245,6 +244,14 @@ def evaluate(
                 bce_epsilon=record["config"]["train"]["bce_epsilon"],
             )
 
+    return record, score
+
+
+def evaluate(
+    run_dir, data_paths, *, predictions_path=None, vocabulary=None, device=None, split_name="test"
+) -> dict:
+    """Score a trained run's best weights on ``data_paths`` (as ``yt8m_lib.keras.train``)."""
+    record, score = scorer(run_dir, device)
     return training.evaluate_keras_style(
         run_dir,
         record,
@@ -260,15 +267,5 @@ def evaluate(
 def predict_scores(run_dir, data_paths, *, device: str | None = None):
     """(video ids, (N, outputs) float32 scores) of a trained run's best weights on
     ``data_paths``, in file order (as ``yt8m_lib.keras.train.predict_scores``)."""
-    net, _, record = load_trained(run_dir, device)
-    data = training.evaluation_input(record, data_paths)
-    collector = training.ScoreCollector()
-    with device_scope(device):
-        predict(
-            net,
-            data.batches(),
-            writer=collector,
-            evaluator=collector,
-            bce_epsilon=record["config"]["train"]["bce_epsilon"],
-        )
-    return collector.arrays()
+    record, score = scorer(run_dir, device)
+    return training.collect_scores(record, data_paths, score)

@@ -648,12 +648,9 @@ def load_trained(run_dir, device=None):
     return net, encoder, record
 
 
-def evaluate(
-    run_dir, data_paths, *, predictions_path=None, vocabulary=None, device=None, split_name="test"
-) -> dict:
-    """Score a trained run's best weights on ``data_paths``: metrics (plus genres with a
-    vocabulary, baselines from the training labels), the Kaggle predictions file (and the
-    genre predictions beside it), and ``evaluations[split_name]`` in its record."""
+def scorer(run_dir, device=None):
+    """(run record, ``score(data, evaluator, writer)``): one pass of a trained run's best
+    weights over ``data`` (an ``InputSpec``), for ``evaluate`` and ``predict_scores``."""
     net, encoder, record = load_trained(run_dir, device)
 
     def score(data, evaluator, writer):
@@ -666,6 +663,16 @@ def evaluate(
             bce_epsilon=record["config"]["train"]["bce_epsilon"],
         )
 
+    return record, score
+
+
+def evaluate(
+    run_dir, data_paths, *, predictions_path=None, vocabulary=None, device=None, split_name="test"
+) -> dict:
+    """Score a trained run's best weights on ``data_paths``: metrics (plus genres with a
+    vocabulary, baselines from the training labels), the Kaggle predictions file (and the
+    genre predictions beside it), and ``evaluations[split_name]`` in its record."""
+    record, score = scorer(run_dir, device)
     return training.evaluate_keras_style(
         run_dir,
         record,
@@ -682,15 +689,5 @@ def predict_scores(run_dir, data_paths, *, device: str | None = None):
     """(video ids, (N, outputs) float32 scores) of a trained run's best weights on
     ``data_paths``, in file order: for analyses that need every score (genre rules, a genre
     head), not only the top 20 of the predictions file.  The record is not changed."""
-    net, encoder, record = load_trained(run_dir, device)
-    data = training.evaluation_input(record, data_paths)
-    collector = training.ScoreCollector()
-    predict(
-        net,
-        make_loader(data),
-        encoder=encoder,
-        writer=collector,
-        evaluator=collector,
-        bce_epsilon=record["config"]["train"]["bce_epsilon"],
-    )
-    return collector.arrays()
+    record, score = scorer(run_dir, device)
+    return training.collect_scores(record, data_paths, score)

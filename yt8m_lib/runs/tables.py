@@ -361,6 +361,19 @@ def save_table(frame, name: str, folder=None) -> list[Path]:
 # ------------------------------------------------------------------ intervals over test videos
 
 
+def shared_files(records: list[dict], what: str, get) -> list[str]:
+    """The files every run names (``get(record)``), compared by file name: a run records them
+    relative to where it was started, another absolutely. Returned as a run that names them
+    where they are on this machine. ValueError when the runs name other files."""
+    names = {tuple(Path(p).name for p in get(r)) for r in records}
+    if len(names) != 1:
+        raise ValueError(f"the runs were not scored on the same {what} files: {sorted(names)[:3]}")
+    for record in records:
+        if all(Path(p).is_file() for p in get(record)):
+            return [str(p) for p in get(record)]
+    raise FileNotFoundError(f"no run names its {what} files where they are on this machine")
+
+
 def test_arrays(records: list[dict]) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
     """(video ids, (N, C) bool test labels, {run_dir: (N, C) float32 scores}) of runs scored
     on the same test files. The scores are each run's predictions file (its top 20 classes
@@ -369,19 +382,10 @@ def test_arrays(records: list[dict]) -> tuple[list[str], np.ndarray, dict[str, n
 
     if not records:
         raise ValueError("no run records")
-    # the same files by name: a run may record them relative to where it was started
-    names = {tuple(Path(p).name for p in r["evaluations"]["test"]["data"]) for r in records}
-    if len(names) != 1:
-        raise ValueError("the runs were not scored on the same test files")
+    test_files = shared_files(records, "test", lambda r: r["evaluations"]["test"]["data"])
     first = records[0]
     num_classes = first["data"]["num_classes"]
-    here = [r["evaluations"]["test"]["data"] for r in records]
-    test_files = next((f for f in here if all(Path(p).is_file() for p in f)), None)
-    if test_files is None:
-        raise FileNotFoundError(
-            f"the test files of the runs are not here: {sorted(names.pop())[:3]}"
-        )
-    ids, labels = datasets.read_labels(list(test_files), first["data"]["level"], num_classes)
+    ids, labels = datasets.read_labels(test_files, first["data"]["level"], num_classes)
     scores = {}
     for record in records:
         path = record["evaluations"]["test"].get("predictions")

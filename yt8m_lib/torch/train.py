@@ -492,6 +492,32 @@ def load_trained(run_dir, device: torch.device):
     return net, autoencoder, record
 
 
+def scorer(run_dir, device: torch.device):
+    """(run record, ``score(data, evaluator, writer)``): one pass of a trained run's best
+    weights over ``data`` (an ``InputSpec``) on ``device``, for ``evaluate`` and
+    ``predict_scores``; ``score`` returns ``predict``'s (metrics, loss, timing)."""
+    net, autoencoder, record = load_trained(run_dir, device)
+    num_workers = training.train_config_from_dict(record["config"]["train"]).num_workers
+
+    def score(data, evaluator, writer):
+        loader = make_loader(
+            YT8MDataset(data), data.batch_size, num_workers=num_workers, device=device
+        )
+        return predict(
+            net,
+            loader,
+            device,
+            False,
+            record["config"]["model"]["num_classes"],
+            record["config"]["train"]["bce_epsilon"],
+            autoencoder,
+            writer=writer,
+            evaluator=evaluator,
+        )
+
+    return record, score
+
+
 def evaluate(
     run_dir,
     data_paths,
@@ -507,31 +533,16 @@ def evaluate(
     from yt8m_lib.evaluation.predictions import PredictionWriter
 
     chosen = resolve_device(device)
-    net, autoencoder, record = load_trained(run_dir, chosen)
-    data = training.evaluation_input(record, data_paths)
+    record, score = scorer(run_dir, chosen)
     evaluator = training.evaluation_evaluator(record, vocabulary)
-    loader = make_loader(
-        YT8MDataset(data),
-        data.batch_size,
-        num_workers=training.train_config_from_dict(record["config"]["train"]).num_workers,
-        device=chosen,
-    )
     writer = (
         PredictionWriter(predictions_path, vocabulary=evaluator.vocabulary)
         if predictions_path
         else None
     )
     with writer if writer is not None else contextlib.nullcontext():
-        metrics, loss, timing = predict(
-            net,
-            loader,
-            chosen,
-            False,
-            record["config"]["model"]["num_classes"],
-            record["config"]["train"]["bce_epsilon"],
-            autoencoder,
-            writer=writer,
-            evaluator=evaluator,
+        metrics, loss, timing = score(
+            training.evaluation_input(record, data_paths), evaluator, writer
         )
     metrics = dict(metrics, loss=loss, **timing)
     training.write_evaluation(
@@ -551,25 +562,5 @@ def predict_scores(run_dir, data_paths, *, device: str | None = None):
     """(video ids, (N, outputs) float32 scores) of a trained run's best weights on
     ``data_paths``, in file order: for analyses that need every score (genre rules, a genre
     head), not only the top 20 of the predictions file.  The record is not changed."""
-    chosen = resolve_device(device)
-    net, autoencoder, record = load_trained(run_dir, chosen)
-    data = training.evaluation_input(record, data_paths)
-    loader = make_loader(
-        YT8MDataset(data),
-        data.batch_size,
-        num_workers=training.train_config_from_dict(record["config"]["train"]).num_workers,
-        device=chosen,
-    )
-    collector = training.ScoreCollector()
-    predict(
-        net,
-        loader,
-        chosen,
-        False,
-        record["config"]["model"]["num_classes"],
-        record["config"]["train"]["bce_epsilon"],
-        autoencoder,
-        writer=collector,
-        evaluator=collector,
-    )
-    return collector.arrays()
+    record, score = scorer(run_dir, resolve_device(device))
+    return training.collect_scores(record, data_paths, score)
