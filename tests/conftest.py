@@ -17,6 +17,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config, items):
+    """The slow tests (notebook runs, several processes) first, in their own order: under
+    `pytest -n 2` the long ones then overlap instead of leaving one worker alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def random_video_examples(n: int, *, num_classes: int = 50, seed: int = 0, prefix: str = "v"):
     """``n`` VideoExamples with 0-4 labels each and values in the dequantized range."""
     from yt8m_lib.data.records import VideoExample

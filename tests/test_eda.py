@@ -1,10 +1,8 @@
 """yt8m_lib.eda: the numbers of chapter 01 on hand-computed examples (genre lift, genre
-shares), its figures (caption, masked diagonal, no blank panel), the frame-level fallback,
-and notebook 01 run on a small folder of real shards (skipped when they are absent)."""
+shares), its figures (caption, masked diagonal, no blank panel) and the frame-level
+fallback. Notebook 01 on real shards runs in `make reproduce-real` (test_real_chapters.py)."""
 
 from __future__ import annotations
-
-import json
 
 import matplotlib
 
@@ -13,9 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from conftest import CHECKOUT  # noqa: E402
 
-from yt8m_lib import eda, paths  # noqa: E402
+from yt8m_lib import eda  # noqa: E402
 from yt8m_lib.evaluation.genres import Vocabulary  # noqa: E402
 
 
@@ -184,69 +181,3 @@ def test_without_frame_shards_the_hint_names_the_download(tmp_path):
         "train0000.tfrecord",
         "train0001.tfrecord",
     ]
-
-
-# --------------------------------------------------------------------------- the notebook
-
-
-def real_sample():
-    real = paths.real_dir()
-    shards = sorted(real.glob("video_validate/*.tfrecord")) if real is not None else []
-    if len(shards) < 5 or not (real / "vocabulary.csv").is_file():
-        pytest.skip("real YouTube-8M shards not on this machine (set YT8M_REAL_DIR)")
-    return real, shards[:5]
-
-
-@pytest.mark.slow
-@pytest.mark.real_data
-def test_notebook_01_runs_on_a_small_folder_of_real_shards(tmp_path, monkeypatch):
-    papermill = pytest.importorskip("papermill")
-    from yt8m_lib.data import splits
-
-    real, shards = real_sample()
-    source = tmp_path / "real"
-    (source / "video_validate").mkdir(parents=True)
-    for shard in shards:
-        (source / "video_validate" / shard.name).symlink_to(shard)
-    (source / "vocabulary.csv").symlink_to(real / "vocabulary.csv")
-    out = tmp_path / "data_real"
-    splits.make_real_data(source, out, split="3/1/1")
-    figures = tmp_path / "figures"
-    monkeypatch.setenv("YT8M_FIGURES_DIR", str(figures))  # the kernel inherits these
-    monkeypatch.setenv("YT8M_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("YT8M_RESULTS_DIR", str(tmp_path / "results"))
-    executed = tmp_path / "01_real.ipynb"
-    papermill.execute_notebook(
-        str(CHECKOUT / "notebooks" / "01_eda_features.ipynb"),
-        str(executed),
-        parameters={
-            "profile": "smoke",
-            "data_dir": str(out),
-            "max_videos": 300,
-            "min_pair_videos": 5,
-        },
-        kernel_name="python3",
-        cwd=str(CHECKOUT / "notebooks"),
-        progress_bar=False,
-        execution_timeout=600,
-    )
-    written = {p.name for p in figures.iterdir()}
-    expected = {
-        "01_label_frequency",
-        "01_labels_per_video",
-        "01_genre_shares",
-        "01_genre_lift",
-        "01_feature_values",
-        "01_rgb_vs_audio",
-        "01_feature_engineering",
-    }
-    assert written == {f"{n}.{ext}" for n in expected for ext in ("png", "pdf")}
-    printed = "".join(
-        "".join(output.get("text", ""))
-        for cell in json.loads(executed.read_text())["cells"]
-        if cell["cell_type"] == "code"
-        for output in cell["outputs"]
-    )
-    assert "real YouTube-8M" in printed and "300 videos, 3,862 classes" in printed
-    assert "yt8m download --partition 2/frame/train" in printed  # the frame sections skipped
-    assert "highest lift" in printed

@@ -85,3 +85,17 @@ def test_makefile_offers_the_documented_targets():
     makefile = (CHECKOUT / "Makefile").read_text()
     for target in ("help", "setup", "data", "test", "reproduce", "bench", "lab", "clean"):
         assert re.search(rf"^{target}:", makefile, re.M), f"make {target} is missing"
+
+
+@pytest.mark.xdist_group("xdist-group-check")
+def test_pytest_xdist_keeps_the_groups_that_tests_sharing_runs_rely_on(request):
+    """Under `make test` (pytest -n 2 --dist loadgroup) pytest-xdist puts a test's group into
+    its node id and sends each group to one worker: the notebook chapters that read each
+    other's run records rely on it. pytest 9.2 with pytest-xdist 3.8 loses the groups
+    silently (hence pytest<9 in pyproject.toml)."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("not run under pytest -n N --dist loadgroup")
+    assert request.node.nodeid.endswith("@xdist-group-check"), (
+        f"pytest-xdist lost the xdist_group of {request.node.nodeid}: this pytest and "
+        "pytest-xdist do not work together (pin pytest<9)"
+    )

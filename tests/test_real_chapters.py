@@ -1,10 +1,11 @@
 """The real-data chapters: models a folder cannot feed are skipped with one line, and
-`make reproduce-real` runs the data, model, comparison and learning-curve chapters end to
-end on a small folder of real shards (smoke profile; skipped where the real sample is
+`make reproduce-real` runs the data, model, comparison, learning-curve and genre chapters
+end to end on a small folder of real shards (smoke profile; skipped where the real sample is
 absent: set YT8M_REAL_DIR)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -13,6 +14,16 @@ from conftest import CHECKOUT, random_frame_examples
 
 from yt8m_lib import experiments, paths
 from yt8m_lib.data import splits
+
+
+def printed_text(notebook) -> str:
+    """What an executed notebook's code cells printed."""
+    return "".join(
+        "".join(output.get("text", ""))
+        for cell in json.loads(notebook.read_text())["cells"]
+        if cell["cell_type"] == "code"
+        for output in cell["outputs"]
+    )
 
 
 def small_real_folder(folder, shards: int = 5):
@@ -75,7 +86,7 @@ def test_make_reproduce_real_runs_the_real_chapters_on_a_small_real_folder(tmp_p
             f"REAL_DATA={sample}",
             f"DATA_DIR={tmp_path / 'data'}",
             f"BUILD_DIR={build}",
-            "REAL_MODELS=logistic,fc,bilstm",
+            "REAL_MODELS=logistic,bilstm",  # bilstm: skipped with one line
             "CURVE_MODELS=logistic",
         ],
         cwd=CHECKOUT,
@@ -93,6 +104,7 @@ def test_make_reproduce_real_runs_the_real_chapters_on_a_small_real_folder(tmp_p
         "04_torch_models.ipynb",
         "05_framework_comparison.ipynb",
         "07_learning_curves.ipynb",
+        "08_genres.ipynb",
     ]
     figures = executed / "figures"
     for name in (
@@ -101,9 +113,23 @@ def test_make_reproduce_real_runs_the_real_chapters_on_a_small_real_folder(tmp_p
         "05_quality",
         "05_framework_differences",
         "07_learning_curves",
+        "08_rules_and_head",
     ):
         assert (figures / f"{name}.png").is_file(), name
+    assert {p.stem for p in figures.glob("01_*.png")} == {
+        "01_label_frequency",
+        "01_labels_per_video",
+        "01_genre_shares",
+        "01_genre_lift",
+        "01_feature_values",
+        "01_rgb_vs_audio",
+        "01_feature_engineering",
+    }
+    data_chapter = printed_text(executed / "01_eda_features.ipynb")
+    assert "real YouTube-8M" in data_chapter and "3,862 classes" in data_chapter
+    assert "yt8m download --partition 2/frame/train" in data_chapter  # frame sections skipped
+    assert "highest lift" in data_chapter
     tuning = (figures / "tuning.csv").read_text()
-    assert tuning.startswith("model,learning_rate") and "fc" in tuning
+    assert tuning.startswith("model,learning_rate") and "logistic" in tuning
     torch_chapter = (executed / "04_torch_models.ipynb").read_text()
     assert "skipping bilstm" in torch_chapter and "chosen on validate" in torch_chapter

@@ -356,13 +356,14 @@ def text_overlaps(fig, dpi: float = DPI) -> list[tuple[str, str]]:
     return _as_saved(fig, dpi, _saved_box(fig, dpi), lambda r: _overlaps(fig, r))
 
 
-def check_figure(fig, dpi: float = DPI) -> list[str]:
+def check_figure(fig, dpi: float = DPI, box=None) -> list[str]:
     """The problems of a figure, one readable line each; empty when it is fine. Rendered as
     ``save_fig`` writes it (Agg at ``dpi``, the tight crop): a data panel whose pixels show
     (almost) nothing once gridlines, spines, ticks and texts are hidden
     (``MIN_DATA_PIXELS``), two text boxes that overlap (``text_overlaps``), no caption line
-    (``describe_data`` / ``set_caption`` before ``save_fig``). The figure is left as it was."""
-    box = _saved_box(fig, dpi)
+    (``describe_data`` / ``set_caption`` before ``save_fig``). The figure is left as it was.
+    ``box``: the crop (inches) when the caller has it already (``save_fig``)."""
+    box = _saved_box(fig, dpi) if box is None else box
     problems = []
     for ax, fraction in _pixel_fractions(fig, dpi, box).items():
         if fraction <= MIN_DATA_PIXELS:
@@ -405,8 +406,11 @@ def save_fig(fig, name: str, folder=None, formats=("png", "pdf"), note: str = ""
     caption = "; ".join(t for t in (_DATA["caption"], note) if t)
     if caption and not had_caption:
         fig._yt8m_caption = _add_caption(fig, caption)
+    # the tight crop, found once: the check renders with it and every format is cut to it
+    # (savefig's own bbox_inches="tight" would draw the figure twice per format)
+    box = _saved_box(fig, DPI)
     if os.environ.get("YT8M_SKIP_FIGURE_CHECK") != "1":
-        problems = check_figure(fig)
+        problems = check_figure(fig, box=box)
         if not (had_caption or _DATA["caption"]) and _NO_CAPTION not in problems:
             problems.append(_NO_CAPTION)  # a note alone is no caption line
         if problems:
@@ -420,7 +424,7 @@ def save_fig(fig, name: str, folder=None, formats=("png", "pdf"), note: str = ""
     for fmt in formats:
         path = folder / f"{name}.{fmt}"
         metadata = {"CreationDate": None} if fmt == "pdf" else None
-        fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata=metadata)
+        fig.savefig(path, dpi=DPI, bbox_inches=box, metadata=metadata)
         written.append(path)
     return written
 
