@@ -31,10 +31,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     for name in ("framework", "model", "train", "val", "out", "trace-dir"):
         parser.add_argument(f"--{name}", required=True)
+    parser.add_argument("--keras-backend", default=None)  # torch: Keras on the torch backend
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--num-classes", type=int, default=30)
     args = parser.parse_args(argv)
-    trainer = load_framework(args.framework)
+    trainer = load_framework(args.framework, args.keras_backend)
     trainer.train(
         model=args.model,
         train_paths=expand_paths(args.train),

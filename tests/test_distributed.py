@@ -1,5 +1,6 @@
 """Two processes on the CPU, each framework's way (torchrun + DistributedDataParallel on
-gloo; two TF_CONFIG workers + MultiWorkerMirroredStrategy), through the one epoch loop: both
+gloo; two TF_CONFIG workers + MultiWorkerMirroredStrategy; Keras on the torch backend under
+torchrun, its gradients averaged by one all-reduce), through the one epoch loop: both
 end with identical weights (BatchNorm statistics too), no video is trained on twice in an
 epoch, and only the main process writes the run folder. The training shards split unevenly
 on purpose: PyTorch joins (every video trained on once), Keras steps together and counts the
@@ -51,7 +52,7 @@ def free_ports(n):
 
 
 def launch(framework, arguments, env):
-    if framework == "torch":
+    if framework in ("torch", "keras-torch"):  # torchrun
         command = [
             sys.executable,
             "-m",
@@ -105,16 +106,18 @@ def weights_of(path: Path) -> dict:
         return {k: saved[k] for k in saved.files if k.startswith("v")}
 
 
-@pytest.mark.parametrize("framework", ["torch", "keras"])
+@pytest.mark.parametrize("framework", ["torch", "keras", "keras-torch"])
 def test_two_processes_end_identical_and_train_on_each_video_at_most_once(
     framework, uneven_data, tmp_path
 ):
-    pytest.importorskip("torch" if framework == "torch" else "tensorflow")
+    pytest.importorskip("tensorflow" if framework == "keras" else "torch")
     run_dir, logs = tmp_path / "run", tmp_path / "logs"
     logs.mkdir()
+    backend = ["--keras-backend", "torch"] if framework == "keras-torch" else []
     arguments = [
+        *backend,
         "--framework",
-        framework,
+        framework.split("-")[0],
         "--model",
         "fc",
         "--epochs",
@@ -160,14 +163,18 @@ def test_two_processes_end_identical_and_train_on_each_video_at_most_once(
             for r in (0, 1)
         ]
         steps = [-(-n // 16) for n in shares]
-        if framework == "torch":  # DDP join: every video, once, though the shares differ
+        if framework != "keras":  # DDP join (shadow steps): every video, once, though the
+            # shares differ
             assert len(trained[epoch]) == 72
             assert per_rank[0, epoch] == shares[0] != per_rank[1, epoch] == shares[1]
         else:  # the same number of steps on both workers: the smaller share's
             assert len(trained[epoch]) == sum(min(n, min(steps) * 16) for n in shares)
             expected_skips += sum(s - min(steps) for s in steps)
     assert record["skipped_batches"]["uneven_shards"] == expected_skips
-    assert expected_skips > 0 or framework == "torch"
+    assert expected_skips > 0 or framework != "keras"
+    if framework == "keras-torch":
+        assert record["keras_backend"] == "torch"
+        assert record["distributed"]["backend"] == "gloo"
 
     # only the main process writes: one record, one TensorBoard file, the world it ran in
     assert record["distributed"]["world_size"] == 2

@@ -67,7 +67,7 @@ def fake_trainer(monkeypatch):
         return record["evaluations"][split_name]
 
     fake = types.SimpleNamespace(run=run, evaluate=evaluate)
-    monkeypatch.setattr(experiments, "_trainer", lambda framework: fake)
+    monkeypatch.setattr(experiments, "_trainer", lambda framework, keras_backend=None: fake)
     return calls
 
 

@@ -131,13 +131,58 @@ def test_the_keras_backend_is_refused_where_it_means_nothing(data, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_keras_on_torch_imports_no_tensorflow_to_train():
-    """What lets it run on the lent GPU machines, which have PyTorch and no TensorFlow."""
+def test_keras_on_torch_imports_no_tensorflow_to_train(data, tmp_path):
+    """What lets it run on the lent GPU machines, which have PyTorch and no TensorFlow, and
+    keeps TensorFlow's runtime out of its memory and start-up where TensorFlow is installed
+    (``keras.utils.set_random_seed`` would import it): a whole run, trained and scored."""
     code = (
         "import os, sys; os.environ['KERAS_BACKEND'] = 'torch'\n"
-        "import yt8m_lib.keras.torch_train\n"
+        "from yt8m_lib import experiments\n"
+        f"experiments.run_one('keras', 'fc', 0, profile='smoke', data_dir={str(data)!r}, "
+        f"results_dir={str(tmp_path)!r}, keras_backend='torch', verbose=False)\n"
         "print('tensorflow' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
+
+
+def test_a_notebook_trains_keras_on_torch_in_a_process_of_its_own(data, tmp_path, capsys):
+    """`run_suite(..., keras_backend="torch")` from a process whose Keras runs (or may run) on
+    TensorFlow, as in notebook 03: the runs are made in a child process with
+    KERAS_BACKEND=torch, their lines reach this process's output, and the records land in
+    `keras-torch/` as the third column of the tables."""
+    from yt8m_lib import experiments
+    from yt8m_lib.runs import tables
+
+    results = tmp_path / "results"
+    kwargs = dict(profile="smoke", data_dir=data, results_dir=results, keras_backend="torch")
+    (record,) = experiments.run_suite("keras", ["logistic"], [0], **kwargs)
+    assert record["framework"] == "keras" and record["keras_backend"] == "torch"
+    run_dir = results / "runs" / "smoke" / "synthetic-smoke" / "keras-torch" / "logistic-raw-seed0"
+    assert record["run_dir"] == str(run_dir) and (run_dir / "test_predictions.csv").is_file()
+    assert record["evaluations"]["test"]["gap"] > 0
+    printed = capsys.readouterr().out
+    assert "keras-torch logistic" in printed and "test GAP" in printed
+
+    again = experiments.run_suite("keras", ["logistic"], [0], **kwargs)
+    assert again[0]["run_id"] == record["run_id"] and "reused" in capsys.readouterr().out
+    frame = tables.runs_frame(tables.load_records(results_dir=results, keras_torch=True))
+    assert tables.load_records(results_dir=results) == []  # not mixed into two-framework tables
+    assert frame.engine.tolist() == ["Keras / torch"]
+
+
+def test_a_failing_keras_on_torch_process_raises_with_its_last_lines(data, tmp_path):
+    from yt8m_lib import experiments
+
+    with pytest.raises(RuntimeError, match="(?s)failed in their own process.*no_such_model"):
+        experiments.run_suite(
+            "keras",
+            ["no_such_model"],
+            [0],
+            profile="smoke",
+            data_dir=data,
+            results_dir=tmp_path,
+            keras_backend="torch",
+            verbose=False,
+        )

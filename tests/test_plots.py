@@ -93,6 +93,15 @@ def runs_frame():
     return pd.DataFrame(rows)
 
 
+def bar_colours(ax) -> set:
+    return {matplotlib.colors.to_hex(bar.get_facecolor()) for bar in ax.patches if bar.get_height()}
+
+
+def desaturated(colours) -> set:
+    """Colours as seaborn's bars draw them (its default saturation, 0.75)."""
+    return {matplotlib.colors.to_hex(sns.desaturate(c, 0.75)) for c in colours}
+
+
 def titles_of(fig):
     return [ax.get_title() for ax in fig.axes]
 
@@ -200,15 +209,8 @@ def test_framework_bars_colour_each_framework_and_put_the_legend_where_asked(leg
     assert fig.get_suptitle() == "per framework"
     with_legend = [ax.get_legend() is not None for ax in fig.axes]
     assert with_legend.index(True) == (legend_on % len(names)) and sum(with_legend) == 1
-    colours = {
-        matplotlib.colors.to_hex(bar.get_facecolor())
-        for bar in fig.axes[0].patches
-        if bar.get_height() > 0
-    }
     # seaborn's bars carry the framework colours at its default saturation (0.75)
-    assert colours == {
-        matplotlib.colors.to_hex(sns.desaturate(c, 0.75)) for c in plots.FRAMEWORK_COLORS.values()
-    }
+    assert bar_colours(fig.axes[0]) == desaturated(plots.FRAMEWORK_COLORS.values())
     assert tuple(fig.get_size_inches()) == pytest.approx((6.6, 3.8))
     assert_passes(fig, tmp_path)
 
@@ -217,6 +219,23 @@ def test_framework_bars_take_a_figure_size_and_no_title(tmp_path):
     fig = plots.framework_bars(runs_frame(), ["gap"], {"gap": "GAP@20"}, MODELS, figsize=(14, 3.8))
     assert tuple(fig.get_size_inches()) == (14, 3.8)
     assert fig.get_suptitle() == ""
+    assert_passes(fig, tmp_path)
+
+
+def test_engine_bars_give_each_of_the_three_engines_its_colour_and_log_speeds(tmp_path):
+    from yt8m_lib.runs import tables
+
+    assert list(plots.ENGINE_COLORS) == list(tables.ENGINE_LABELS.values())
+    keras_tf, keras_torch = runs_frame(), runs_frame()
+    keras_tf["engine"] = keras_tf.framework.map({"keras": "Keras / TensorFlow", "torch": "PyTorch"})
+    keras_torch = keras_torch[keras_torch.framework == "keras"].assign(engine="Keras / torch")
+    runs = pd.concat([keras_tf, keras_torch])
+    names = {"train_examples_per_s": "training videos / s"}
+    fig = plots.framework_bars(runs, list(names), names, MODELS, by="engine", log=True)
+    assert bar_colours(fig.axes[0]) == desaturated(plots.ENGINE_COLORS.values())
+    assert fig.axes[0].get_yscale() == "log"
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == list(plots.ENGINE_COLORS)
     assert_passes(fig, tmp_path)
 
 

@@ -191,3 +191,30 @@ def test_gap_intervals_refuse_runs_scored_on_other_files(tmp_path):
     a["evaluations"]["test"]["data"], b["evaluations"]["test"]["data"] = ["x"], ["y"]
     with pytest.raises(ValueError, match="same test files"):
         tables.gap_intervals([a, b])
+
+
+def test_keras_on_torch_runs_are_a_third_column_read_only_when_asked(two_runs):
+    for seed, gap in ((0, 0.6), (1, 0.8)):
+        record = sample_run_record("keras", seed=seed, gap=gap)
+        record["keras_backend"] = "torch"
+        write_run_record(
+            two_runs / f"runs/smoke/synthetic-smoke/keras-torch/fc-raw-seed{seed}", record
+        )
+    assert {r["seed"] for r in tables.load_records(two_runs)} == {0, 1}  # the two frameworks
+    frame = tables.runs_frame(tables.load_records(two_runs, keras_torch=True))
+    engines = sorted(frame.engine)
+    assert engines == ["Keras / TensorFlow", "Keras / torch", "Keras / torch", "PyTorch"]
+
+
+def test_engine_ratios_divide_the_means_over_seeds():
+    frame = pd.DataFrame(
+        {
+            "model": ["fc"] * 5 + ["logistic"],
+            "engine": ["Keras / torch"] * 2 + ["PyTorch"] * 2 + ["Keras / TensorFlow"] * 2,
+            "speed": [10.0, 20.0, 40.0, 20.0, 5.0, 7.0],
+        }
+    )
+    ratios = tables.engine_ratios(frame, "speed")
+    assert ratios.loc["fc", "Keras / torch / PyTorch"] == pytest.approx(15 / 30)
+    assert ratios.loc["fc", "Keras / torch / Keras / TensorFlow"] == pytest.approx(15 / 5)
+    assert np.isnan(ratios.loc["logistic", "Keras / torch / PyTorch"])  # no Keras/torch run

@@ -9,6 +9,7 @@ job, multi-process runs are ``yt8m_lib.launch``'s, and tables of the records
 Layout of the runs (under ``results_dir``, default ``yt8m_lib.paths.results_dir()``)::
 
     runs/<profile>/<data tag>/<framework>/<model>-<features>-seed<N>/run.json
+        (<framework>: keras, torch, or keras-torch for Keras on the PyTorch backend)
     runs/<profile>/<data tag>/<framework>/autoencoder-<level>-seed<N>/run.json
     scaling/<profile>/<data tag>/<torch-ddp|keras-multiworker>/<model>-world<N>-seed<S>/run.json
 
@@ -26,8 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +51,18 @@ from yt8m_lib.data.datasets import (
 )
 from yt8m_lib.data.splits import SPLIT_FILE
 from yt8m_lib.runs.run_record import RUN_FILE, read_run_record
+from yt8m_lib.runs.tables import KERAS_TORCH_FOLDER  # the runs of Keras on the torch backend
 from yt8m_lib.training import RunSpec
 
 
 def run_path(results_dir, profile: str, tag: str, framework: str, name: str) -> Path:
     return Path(results_dir) / "runs" / profile / tag / framework / name
+
+
+def framework_folder(framework: str, keras_backend: str | None = None) -> str:
+    """The folder of a framework's runs: ``keras`` (on TensorFlow), ``torch``, or
+    ``keras-torch`` (the same Keras code on the PyTorch backend)."""
+    return KERAS_TORCH_FOLDER if framework == "keras" and keras_backend == "torch" else framework
 
 
 GENRE_HEAD_SUFFIX = "-genres"  # the folder of a genre head: <model>-<features>-seed<n>-genres
@@ -163,11 +176,11 @@ def reusable_record(run_dir: Path, key: dict, force: bool) -> dict | None:
     return _read_record(run_dir)
 
 
-def _trainer(framework: str):
+def _trainer(framework: str, keras_backend: str | None = None):
     """The framework's train module, imported only now (a notebook may use one framework)."""
     from yt8m_lib.commands import load_framework
 
-    return load_framework(framework)
+    return load_framework(framework, keras_backend)
 
 
 def _log(message: str, verbose: bool) -> None:
@@ -192,6 +205,7 @@ def run_one(
     train_shards: int | None = None,
     score_test: bool = True,
     target: str = "classes",
+    keras_backend: str | None = None,
     force: bool = False,
     verbose: bool = True,
 ) -> dict:
@@ -202,8 +216,11 @@ def run_one(
     shards only (learning curves); ``run_label`` is appended to the run folder's name;
     ``score_test=False`` (tuning) stops after training: the test split is not read;
     ``target="genres"`` trains a genre head (folder ``<name>-genres``; no predictions file:
-    its outputs are genres, scored by ``genre_study``).
+    its outputs are genres, scored by ``genre_study``); ``keras_backend="torch"`` trains the
+    Keras model on the PyTorch backend (folder ``keras-torch``; this process's Keras must run
+    on torch: ``run_suite`` starts a process for it when it does not).
     """
+    keras_backend = _checked_backend(framework, keras_backend)
     data_dir = Path(data_dir).resolve()  # records name their files absolutely, wherever run
     results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
     vocab = vocabulary_path(data_dir)
@@ -226,11 +243,14 @@ def run_one(
         results_dir,
         profile,
         data_tag(data_dir),
-        framework,
+        framework_folder(framework, keras_backend),
         run_name(model, seed, features) + run_label,
     )
-    label = f"{framework:5s} {model:11s} {features} seed {seed}{run_label}"
+    label = f"{framework_folder(framework, keras_backend):5s} {model:11s} {features} seed {seed}"
+    label += run_label
     settings = {"autoencoder": None if autoencoder_dir is None else _key_of(autoencoder_dir)}
+    if keras_backend == "torch":
+        settings["keras_backend"] = keras_backend
     if train_shards is not None:
         settings["train_shards"] = train_shards
     key = run_key(spec, data_dir, **settings)
@@ -254,7 +274,7 @@ def run_one(
                 f"train_shards={train_shards}: {data_dir} has {len(files['train'])} train shards"
             )
         files["train"] = files["train"][:train_shards]
-    trainer = _trainer(framework)
+    trainer = _trainer(framework, keras_backend)
     start = time.perf_counter()
     if not finished(record):
         trainer.run(
@@ -338,6 +358,7 @@ def run_suite(
     epochs=None,
     learning_rates: dict | None = None,
     target: str = "classes",
+    keras_backend: str | None = None,
     force: bool = False,
     verbose: bool = True,
 ) -> list[dict]:
@@ -346,8 +367,30 @@ def run_suite(
     ``autoencoder_dirs`` maps a level ('video'/'frame') to a trained autoencoder's run folder
     (needed with ``features='autoencoder'``); ``learning_rates`` maps a model to the rate
     it trains with instead of the profile's (the tuning protocol's choices); ``target``
-    "genres" trains genre heads instead of class models (``run_one``).
+    "genres" trains genre heads instead of class models (``run_one``);
+    ``keras_backend="torch"``: Keras on the PyTorch backend, in a process of its own unless
+    this one already runs Keras on torch (Keras binds its backend once, at import, and a
+    notebook's Keras runs on TensorFlow).
     """
+    keras_backend = _checked_backend(framework, keras_backend)
+    if keras_backend == "torch" and not _keras_runs_on_torch_here():
+        if autoencoder_dirs:
+            raise ValueError("Keras on the torch backend trains on raw features only")
+        return _suite_in_keras_torch_process(
+            framework=framework,
+            models=list(models),
+            seeds=[int(s) for s in seeds],
+            profile=profile,
+            data_dir=str(Path(data_dir).resolve()),
+            results_dir=str(results_dir if results_dir is not None else paths.results_dir()),
+            features=features,
+            epochs=epochs,
+            learning_rates=learning_rates,
+            target=target,
+            keras_backend=keras_backend,
+            force=force,
+            verbose=verbose,
+        )
     records = []
     for model in models:
         for seed in seeds:
@@ -369,11 +412,70 @@ def run_suite(
                     epochs=epochs,
                     learning_rate=(learning_rates or {}).get(model),
                     target=target,
+                    keras_backend=keras_backend,
                     force=force,
                     verbose=verbose,
                 )
             )
     return records
+
+
+def _checked_backend(framework: str, keras_backend: str | None) -> str | None:
+    """None for PyTorch and for Keras on TensorFlow (the folders and keys of before the torch
+    backend), "torch" for Keras on torch; anything else is refused."""
+    if keras_backend in (None, "tensorflow"):
+        return None
+    if keras_backend != "torch":
+        raise ValueError(f"keras_backend={keras_backend!r}: choose 'tensorflow' or 'torch'")
+    if framework != "keras":
+        raise ValueError("keras_backend is for framework='keras' (PyTorch is native)")
+    return keras_backend
+
+
+def _keras_runs_on_torch_here() -> bool:
+    """Whether Keras runs (or, not yet imported, will run) on torch in this process; an
+    unset KERAS_BACKEND means TensorFlow, and importing Keras would bind a notebook to it."""
+    if "keras" not in sys.modules:
+        return os.environ.get("KERAS_BACKEND") == "torch"
+    from yt8m_lib.parity import keras_backend
+
+    return keras_backend() == "torch"
+
+
+CHILD_FLAG = "YT8M_KERAS_TORCH_CHILD"  # set in the child: it must never start another
+
+
+CHILD_TAIL_LINES = 40  # the lines of a failed child process quoted in the error
+
+
+def _suite_in_keras_torch_process(**arguments) -> list[dict]:
+    """``run_suite(**arguments)`` in a fresh interpreter with ``KERAS_BACKEND=torch``; its
+    output is printed as it comes (a notebook shows the runs' lines), its records returned."""
+    if os.environ.get(CHILD_FLAG):
+        raise RuntimeError("the Keras-on-torch process cannot run Keras on torch")
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "records.json"
+        code = (
+            "import json, sys; from yt8m_lib import experiments; "
+            "records = experiments.run_suite(**json.loads(sys.argv[1])); "
+            "open(sys.argv[2], 'w').write(json.dumps(records))"
+        )
+        command = [sys.executable, "-c", code, json.dumps(arguments), str(out)]
+        env = {**os.environ, "KERAS_BACKEND": "torch", CHILD_FLAG: "1"}
+        tail: deque = deque(maxlen=CHILD_TAIL_LINES)
+        with subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as child:
+            for line in child.stdout:
+                tail.append(line)
+                if arguments.get("verbose", True):
+                    print(line, end="", flush=True)
+        if child.returncode != 0:
+            raise RuntimeError(
+                f"the Keras-on-torch runs failed in their own process (exit {child.returncode});"
+                " its last lines:\n" + "".join(tail)
+            )
+        return json.loads(out.read_text(encoding="utf-8"))
 
 
 def ensure_autoencoder(

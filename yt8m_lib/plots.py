@@ -40,6 +40,14 @@ MODEL_COLORS = {
     "hybrid": "#e377c2",
 }
 FRAMEWORK_LINESTYLES = {"keras": "-", "torch": "--"}
+# the three columns of the engine comparison (yt8m_lib.runs.tables.ENGINE_LABELS): Keras on
+# TensorFlow and PyTorch keep their framework colours; the Keras code on the torch engine is
+# a lighter Keras blue (colour-blind palette's sky blue)
+ENGINE_COLORS = {
+    "Keras / TensorFlow": FRAMEWORK_COLORS["keras"],
+    "Keras / torch": "#56B4E9",
+    "PyTorch": FRAMEWORK_COLORS["torch"],
+}
 DPI = 300
 
 
@@ -531,12 +539,20 @@ def class_kinds(kinds, models, title):
     return fig
 
 
-def framework_bars(runs, columns, names, models, figsize=None, legend_on=-1, title=None, log=False):
+def framework_bars(
+    runs, columns, names, models, figsize=None, legend_on=-1, title=None, log=False, by="framework"
+):
     """One panel per column of ``runs`` (one row per run): a bar per model and framework in the
     framework colours, mean ± std over seeds.  ``names``: column -> panel title;
     ``figsize`` defaults to 3.3 wide per panel; ``legend_on``: the index of the panel that
     carries the legend; ``log``: logarithmic value axes (speeds of video- and frame-level
-    models differ by orders of magnitude: on a linear axis the slow ones vanish)."""
+    models differ by orders of magnitude: on a linear axis the slow ones vanish);
+    ``by="engine"``: a bar per engine (Keras / TensorFlow, Keras / torch, PyTorch) instead."""
+    if by == "engine":
+        hue_order = [e for e in ENGINE_COLORS if e in set(runs["engine"])]
+        palette = ENGINE_COLORS
+    else:
+        hue_order, palette = ["keras", "torch"], FRAMEWORK_COLORS
     figsize = (3.3 * len(columns), 3.8) if figsize is None else figsize
     fig, axes = plt.subplots(1, len(columns), figsize=figsize, layout="constrained")
     axes = np.atleast_1d(axes)
@@ -545,10 +561,10 @@ def framework_bars(runs, columns, names, models, figsize=None, legend_on=-1, tit
             data=runs,
             x="model",
             y=column,
-            hue="framework",
+            hue=by,
             order=models,
-            hue_order=["keras", "torch"],
-            palette=FRAMEWORK_COLORS,
+            hue_order=hue_order,
+            palette=palette,
             errorbar="sd",
             capsize=0.15,
             ax=ax,

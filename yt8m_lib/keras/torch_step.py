@@ -12,8 +12,8 @@ global gradient-norm clipping (``models.make_optimizer``, the one Keras optimize
 backends).
 
 This module imports no TensorFlow, so it also runs where only torch is installed (the lent
-GPU machines). Only ``yt8m parity --keras-backend torch`` uses it so far: the trainer, the
-notebooks and the benchmarks do not yet run Keras on torch.
+GPU machines). Used by ``yt8m parity --keras-backend torch``, the trainer
+(``yt8m_lib.keras.torch_train``) and the benchmarks (``benchmarks/keras_torch.py``).
 """
 
 from __future__ import annotations
@@ -44,9 +44,11 @@ def to_model_batch(model, batch: dict) -> tuple[dict, torch.Tensor]:
     return inputs, keras.ops.cast(keras.ops.convert_to_tensor(batch["labels"]), "float32")
 
 
-def make_train_step(model, optimizer, train_config):
+def make_train_step(model, optimizer, train_config, reduce_gradients=None):
     """A function batch dict -> mean loss (a float) that takes one optimizer step: forward in
-    training mode, ``classifier_loss``, ``loss.backward()``, ``optimizer.apply``."""
+    training mode, ``classifier_loss``, ``loss.backward()``, ``optimizer.apply``.
+    ``reduce_gradients`` (several processes): gradients -> the gradients to apply (their mean
+    over the processes), called between the backward and the update."""
     require_torch_backend()
     variables = model.trainable_variables
     if not optimizer.built:
@@ -59,6 +61,8 @@ def make_train_step(model, optimizer, train_config):
         loss = classifier_loss(model, inputs, labels, epsilon)
         loss.backward()
         gradients = [variable.value.grad for variable in variables]
+        if reduce_gradients is not None:
+            gradients = reduce_gradients(gradients)
         with torch.no_grad():
             optimizer.apply(gradients, variables)
         return float(loss.detach())

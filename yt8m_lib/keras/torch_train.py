@@ -11,20 +11,34 @@ project's reader's (``InputSpec.batches``), the same videos in the same order as
 two trainers; the checkpoints have the format of ``yt8m_lib.keras.checkpoints`` (every
 variable in order), and the run record says ``"keras_backend": "torch"``.
 
-Not yet here (``docs/methods.md``): several processes (Keras on torch under ``torchrun``),
-autoencoder codes as inputs and training the autoencoder, mixed precision.
+Several processes (``torchrun``, gloo on CPU and nccl on CUDA; ``Distributed`` of
+``yt8m_lib.torch.train``): data parallel as PyTorch's DDP computes it, written out for Keras'
+variables. Each process reads its own share of the records with batch_size / N of the global
+batch; after ``loss.backward()`` the gradients are summed over the processes in one
+all-reduce and divided by N, and every process applies the same averaged gradient, so the
+weights stay identical. A process whose share has run out (shares are uneven) takes *shadow
+steps*: it adds zero gradients to the others' all-reduce and applies the same average, as
+DDP's ``join`` does, so every record is trained on once per epoch. BatchNorm statistics are
+broadcast from rank 0 after every epoch; only rank 0 validates and writes. Not DDP's module
+wrapper: its gradient hooks see only a forward through the wrapper, and the late-fusion
+models' loss calls the model through a second Keras model of its heads.
+
+Not yet here (``docs/methods.md``): autoencoder codes as inputs and training the
+autoencoder, mixed precision.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+import dataclasses
+import random
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from yt8m_lib import training
 from yt8m_lib.data.batches import BackgroundLoader
@@ -34,6 +48,7 @@ from yt8m_lib.keras.checkpoints import BEST, LAST, load_variables, save_variable
 from yt8m_lib.keras.models import build_model, clipped_bce, count_parameters, make_optimizer
 from yt8m_lib.keras.torch_step import make_train_step, require_torch_backend, to_model_batch
 from yt8m_lib.runs import run_record
+from yt8m_lib.torch.train import Distributed, per_rank_batch
 from yt8m_lib.training import RunSpec
 
 KERAS_BACKEND = "torch"
@@ -50,15 +65,26 @@ def device_scope(device: str | None):
     return keras.device(device.replace("gpu", "cuda"))
 
 
+def seed_everything(seed: int) -> None:
+    """``keras.utils.set_random_seed`` without its TensorFlow seed, which imports TensorFlow
+    wherever it is installed (for tf.data pipelines, never used here) and would put its
+    runtime into every Keras-on-torch process's memory and start-up: the global seed and
+    SeedGenerator of Keras, Python's ``random`` (Keras' default seeds), numpy and torch."""
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 def setup(seed: int) -> None:
-    """Backend check, one process, seeds (Python, numpy, torch) and full float32 matmuls."""
+    """Backend check, seeds (Python, numpy, torch, Keras) and full float32 matmuls."""
     require_torch_backend()
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ConfigError(
-            "Keras on the torch backend trains in one process here; run the distributed "
-            "comparison with --framework torch (DDP) or Keras on TensorFlow"
-        )
-    keras.utils.set_random_seed(seed)
+    seed_everything(seed)
     torch.backends.cuda.matmul.allow_tf32 = False  # as the other two trainers: no TF32
     torch.backends.cudnn.allow_tf32 = False
 
@@ -129,16 +155,26 @@ class Trainer(training.Trainer):
         if mixed_precision:
             raise ConfigError("mixed precision is not offered for Keras on the torch backend")
         setup(spec.seed)
-        self.rank, self.world_size = 0, 1
+        self.dist = Distributed(device)  # torchrun: the process group (gloo / nccl)
+        self.rank, self.world_size = self.dist.rank, self.dist.world_size
         self.spec = spec
-        self.device = device  # keras.device scopes are one-shot: a new one per use
+        # keras.device scopes are one-shot: a new one per use; several processes on GPUs
+        # take one each (cuda:<local rank>)
+        self.device = str(self.dist.device) if self.dist.active else device
         config = spec.train_config
         with device_scope(self.device):
             self.model = build_model(spec.model, spec.model_config)
             self.set_output_biases(training.output_biases(spec, train_paths))
             self.optimizer = make_optimizer(config)
-            self.step = make_train_step(self.model, self.optimizer, config)
+            self.step = make_train_step(
+                self.model,
+                self.optimizer,
+                config,
+                reduce_gradients=self.average_gradients if self.dist.active else None,
+            )
+        self.per_rank_batch = per_rank_batch(config.batch_size, self.world_size)
         self.train_input, self.val_input = spec.inputs(train_paths, val_paths)
+        self.train_input = dataclasses.replace(self.train_input, batch_size=self.per_rank_batch)
         self.skips_single_video_batches = any(
             isinstance(layer, keras.layers.BatchNormalization) for layer in self.model.layers
         )
@@ -151,11 +187,11 @@ class Trainer(training.Trainer):
 
     # the record
     def new_record(self) -> dict:
+        distributed = self.dist.info(self.per_rank_batch)
+        if self.dist.active:
+            distributed["uneven_shards"] = "shadow steps (zero gradients, as DDP join)"
         record = self.spec.new_record(
-            self.framework,
-            self.train_input,
-            self.val_input,
-            distributed={"world_size": 1, "backend": None},
+            self.framework, self.train_input, self.val_input, distributed=distributed
         )
         record["framework_version"] = keras.__version__
         record["keras_backend"] = self.keras_backend
@@ -164,7 +200,51 @@ class Trainer(training.Trainer):
 
     # the loop's names
     def epoch_batches(self, epoch: int):
-        return BackgroundLoader(self.train_input.batches(epoch), 2), 0
+        batches = BackgroundLoader(
+            self.train_input.batches(epoch, reader_index=self.rank, num_readers=self.world_size),
+            2,
+        )
+        # the collectives run here, in the loop's thread (the loader's thread only reads)
+        return (self.in_step(batches) if self.dist.active else batches), 0
+
+    # several processes: every process takes the same number of gradient all-reduces
+    def in_step(self, batches):
+        """This process's batches, one per step of all processes: while any process still
+        has a batch, one without (its share ran out) or with a batch the loop skips (one
+        video and BatchNorm) takes a shadow step instead."""
+        batches = iter(batches)
+        while True:
+            batch = next(batches, None)
+            if self.dist.sum(float(batch is not None))[0] == 0:
+                return
+            skipped = batch is not None and (
+                self.skips_single_video_batches and len(batch["id"]) == 1
+            )
+            if batch is None or skipped:
+                self.shadow_step()
+            if batch is not None:
+                yield batch
+
+    def average_gradients(self, gradients):
+        """The mean over processes of each gradient, in one all-reduce (None: zeros)."""
+        variables = self.model.trainable_variables
+        gradients = [
+            torch.zeros_like(v.value) if g is None else g for g, v in zip(gradients, variables)
+        ]
+        flat = torch.cat([g.reshape(-1) for g in gradients])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        return [
+            part.view_as(g)
+            for part, g in zip(flat.split([g.numel() for g in gradients]), gradients)
+        ]
+
+    def shadow_step(self) -> None:
+        """No batch here: zero gradients into the others' all-reduce, then the same update."""
+        variables = self.model.trainable_variables
+        with device_scope(self.device), torch.no_grad():
+            gradients = self.average_gradients([torch.zeros_like(v.value) for v in variables])
+            self.optimizer.apply(gradients, variables)
 
     def batch_ids(self, batch) -> list:
         return batch["id"]
@@ -177,6 +257,13 @@ class Trainer(training.Trainer):
             return self.step(batch)  # a float: the step has finished
 
     def end_epoch(self, loss_sum, count):
+        """Sums over processes; BatchNorm statistics (every non-trainable variable) from
+        rank 0."""
+        loss_sum, count = self.dist.sum(loss_sum, count)
+        if self.dist.active:
+            with torch.no_grad():
+                for variable in self.model.non_trainable_variables:
+                    dist.broadcast(variable.value.data, src=0)
         return loss_sum, count
 
     def validate(self):
@@ -203,6 +290,12 @@ class Trainer(training.Trainer):
     def load_checkpoint(self, path: Path) -> dict:
         with device_scope(self.device):
             return load_variables(path, self.model.variables, o=self.optimizer.variables)
+
+    def barrier(self) -> None:
+        self.dist.barrier()
+
+    def close(self) -> None:
+        self.dist.close()
 
 
 # ---------------------------------------------------------------- public functions

@@ -54,15 +54,21 @@ def load_records(
     features: str | None = None,
     models=None,
     seeds=None,
+    keras_torch: bool = False,
 ) -> list[dict]:
     """Run records of trained models (not autoencoders) under ``results_dir``, filtered, each
     with ``run_dir`` added. A broken record is skipped with a warning that names it, so it
-    neither hides the other runs nor goes unnoticed."""
+    neither hides the other runs nor goes unnoticed. The runs of Keras on the torch backend
+    (folder ``keras-torch``, the engine comparison's third column) are read only with
+    ``keras_torch=True``: their framework is "keras", and a two-framework table would mix
+    them with Keras on TensorFlow."""
     results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
     pattern = f"runs/{profile or '*'}/{tag or '*'}/{framework or '*'}/*/run.json"
     records = []
     for path in sorted(results_dir.glob(pattern)):
         if path.parent.name.startswith("autoencoder-"):
+            continue
+        if path.parent.parent.name == KERAS_TORCH_FOLDER and not keras_torch:
             continue
         if not CHAPTER_RUN.fullmatch(path.parent.name):
             continue  # a tuning (-lr...) or learning-curve (-shards...) run, not a chapter's
@@ -80,6 +86,8 @@ def load_records(
         records.append(record)
     return records
 
+
+KERAS_TORCH_FOLDER = "keras-torch"  # the folder of Keras-on-torch runs (experiments)
 
 # the three columns of a framework comparison: the API a researcher writes in, and the engine
 ENGINE_LABELS = {
@@ -141,6 +149,25 @@ def mean_std_table(frame, columns, by=("framework", "model")):
     table = grouped.agg(["mean", "std"])
     table[("seeds", "")] = frame.groupby(list(by), sort=False)["seed"].nunique()
     return table
+
+
+def engine_ratios(frame, column: str, of: str = "Keras / torch", to=None):
+    """Per model: the mean over seeds of ``column`` for engine ``of`` divided by that of each
+    engine in ``to`` (default: the two others), one column "<of> / <other>" each, NaN where
+    an engine has no run. ``frame``: ``runs_frame`` rows with the ``engine`` column."""
+    import pandas as pd
+
+    means = frame.groupby(["model", "engine"], sort=False)[column].mean().unstack("engine")
+    others = [e for e in ENGINE_LABELS.values() if e != of] if to is None else list(to)
+    return pd.DataFrame(
+        {
+            f"{of} / {other}": (
+                means[of] / means[other] if of in means and other in means else np.nan
+            )
+            for other in others
+        },
+        index=means.index,
+    )
 
 
 def format_mean_std(table, columns, digits: int = 3):
