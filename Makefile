@@ -56,6 +56,21 @@ clean: ## remove executed notebooks, run records and generated data (keeps .venv
 # ---------------------------------------------------------------- the book
 # The executed notebooks of `make reproduce` (every set and profile in $(BUILD_DIR)) as a static
 # HTML site with their figures and tables; a failed notebook is left out and named (docs/book.md).
+# ---------------------------------------------------------------- a lent GPU machine
+# What benchmarks/gpu_check.sh installs there (no package index, no TensorFlow): wheels for
+# the machines' Python, in .whl/ (carried by the device tool: git does not ignore it).
+GPU_PYTHON ?= 3.12
+GPU_WHEELS := crc32c keras==$$($(PY) -c 'from importlib.metadata import version; print(version("keras"))') \
+	absl-py rich markdown-it-py mdurl pygments namex h5py optree ml-dtypes
+.PHONY: gpu-wheels
+gpu-wheels: setup ## wheels a lent GPU machine lacks (crc32c, gputil, Keras for Keras on torch) -> .whl/
+	rm -rf .whl && mkdir -p .whl
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --dest .whl \
+		--python-version $(GPU_PYTHON) --platform manylinux_2_28_x86_64 \
+		--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 $(GPU_WHEELS)
+	$(PY) -m pip wheel -q --no-deps --wheel-dir .whl gputil
+	@du -sh .whl
+
 .PHONY: book
 book: setup ## the executed notebooks in BUILD_DIR as a web site -> BUILD_DIR/book/index.html
 	$(PY) -m yt8m_lib.book --build $(BUILD_DIR) --out $(BUILD_DIR)/book
