@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import random
 import time
 from pathlib import Path
 
@@ -49,6 +48,7 @@ from yt8m_lib.keras.models import build_model, clipped_bce, count_parameters, ma
 from yt8m_lib.keras.torch_step import make_train_step, require_torch_backend, to_model_batch
 from yt8m_lib.runs import run_record
 from yt8m_lib.torch.train import Distributed, per_rank_batch
+from yt8m_lib.torch.train import seed_everything as torch_seed_everything
 from yt8m_lib.training import RunSpec
 
 KERAS_BACKEND = "torch"
@@ -69,16 +69,15 @@ def seed_everything(seed: int) -> None:
     """``keras.utils.set_random_seed`` without its TensorFlow seed, which imports TensorFlow
     wherever it is installed (for tf.data pipelines, never used here) and would put its
     runtime into every Keras-on-torch process's memory and start-up: the global seed and
-    SeedGenerator of Keras, Python's ``random`` (Keras' default seeds), numpy and torch."""
+    SeedGenerator of Keras, then Python's ``random`` (Keras' default seeds), numpy and torch
+    as the PyTorch trainer seeds them."""
     from keras.src.backend.common import global_state
     from keras.src.random import seed_generator
     from keras.src.utils import rng_utils
 
     global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
     global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    torch_seed_everything(seed)
 
 
 def setup(seed: int) -> None:
