@@ -121,8 +121,8 @@ REAL_SOURCE := $(or $(REAL_DATA),$(YT8M_REAL_DIR),$(wildcard ../shared/yt8m_real
 REAL_PROFILE := $(if $(filter default paper,$(PROFILE)),real,$(PROFILE))
 NOTEBOOKS   := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # distributed scaling measures speed (synthetic data only); learning curves are a real-data
-# chapter; the autoencoder chapter on real data (against PCA) is still to come
-REAL_NOTEBOOKS  := $(filter-out notebooks/02_% notebooks/06_%,$(NOTEBOOKS))
+# chapter
+REAL_NOTEBOOKS  := $(filter-out notebooks/06_%,$(NOTEBOOKS))
 SYNTH_NOTEBOOKS := $(filter-out notebooks/07_%,$(NOTEBOOKS))
 # the models of the real chapters (notebooks 03, 04, 05, 07 skip those the data cannot feed)
 REAL_MODELS  ?= logistic,moe,fc,gated_moe

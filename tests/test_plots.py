@@ -590,6 +590,17 @@ def chapter_figure(name):
         )
         title = "Test GAP against training data (3 seed(s) per point)"
         return plots.learning_curves(summary, learning_curves.PUBLISHED, title)
+    if name == "code_size_sweep":
+        rows = [
+            {"stream": stream, "input_dim": dim, "code_size": round(dim * scale),
+             "method": method, "explained_share": share}
+            for stream, dim in (("rgb", 1024), ("audio", 128))
+            for scale in (0.125, 0.25, 0.5, 1, 2)
+            for method, share in (("autoencoder", min(0.9, 0.5 * scale)),
+                                  ("pca", min(1.0, 0.3 + 0.7 * scale)))
+        ]  # fmt: skip
+        title = "Validate variance reconstructed: torch autoencoder vs PCA"
+        return plots.code_size_sweep(pd.DataFrame(rows), title)
     raise KeyError(name)
 
 
@@ -606,6 +617,7 @@ def chapter_figure(name):
         "step_time_bars",
         "forest_plot",
         "learning_curves",
+        "code_size_sweep",
     ],
 )
 def test_every_chapter_figure_passes_the_check_with_a_chapters_inputs(name, tmp_path):

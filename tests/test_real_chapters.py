@@ -1,7 +1,7 @@
 """The real-data chapters: models a folder cannot feed are skipped with one line, and
-`make reproduce-real` runs the data, model, comparison, learning-curve and genre chapters
-end to end on a small folder of real shards (smoke profile; skipped where the real sample is
-absent: set YT8M_REAL_DIR)."""
+`make reproduce-real` runs the data, autoencoder, model, comparison, learning-curve and genre
+chapters end to end on a small folder of real shards (smoke profile; skipped where the real
+sample is absent: set YT8M_REAL_DIR)."""
 
 from __future__ import annotations
 
@@ -100,6 +100,7 @@ def test_make_reproduce_real_runs_the_real_chapters_on_a_small_real_folder(tmp_p
     names = sorted(p.name for p in executed.glob("*.ipynb"))
     assert names == [
         "01_eda_features.ipynb",
+        "02_autoencoder.ipynb",
         "03_keras_models.ipynb",
         "04_torch_models.ipynb",
         "05_framework_comparison.ipynb",
@@ -108,6 +109,8 @@ def test_make_reproduce_real_runs_the_real_chapters_on_a_small_real_folder(tmp_p
     ]
     figures = executed / "figures"
     for name in (
+        "02_code_size_sweep",
+        "02_ablation",
         "03_test_metrics",
         "04_test_metrics",
         "05_quality",
@@ -129,6 +132,11 @@ def test_make_reproduce_real_runs_the_real_chapters_on_a_small_real_folder(tmp_p
     assert "real YouTube-8M" in data_chapter and "3,862 classes" in data_chapter
     assert "yt8m download --partition 2/frame/train" in data_chapter  # frame sections skipped
     assert "highest lift" in data_chapter
+    autoencoder_chapter = printed_text(executed / "02_autoencoder.ipynb")
+    assert "skipping bilstm" in autoencoder_chapter  # video level only on the real sample
+    assert "undercomplete, the autoencoder explains more variance than PCA" in autoencoder_chapter
+    sweep = (figures / "02_code_size_sweep.csv").read_text()
+    assert sweep.startswith("stream,input_dim,code_size") and sweep.count("pca") == 10
     tuning = (figures / "tuning.csv").read_text()
     assert tuning.startswith("model,learning_rate") and "logistic" in tuning
     torch_chapter = (executed / "04_torch_models.ipynb").read_text()

@@ -34,12 +34,13 @@ import sys
 import tempfile
 import time
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from yt8m_lib import paths
-from yt8m_lib.config import model_level, to_dict
+from yt8m_lib.config import model_level, to_dict, with_overrides
 from yt8m_lib.data.datasets import (
     MANIFEST_FILE,
     SPLITS,
@@ -488,16 +489,30 @@ def ensure_autoencoder(
     results_dir=None,
     force: bool = False,
     verbose: bool = True,
+    code_sizes: tuple[int, int] | None = None,
 ) -> Path:
-    """Train the denoising autoencoder of one level once; returns its run folder."""
+    """Train the denoising autoencoder of one level once; returns its run folder.
+
+    ``code_sizes`` (rgb, audio) replaces the profile's code sizes (chapter 02's sweep); such
+    a run gets its own folder, ``...-code<rgb>x<audio>``."""
     data_dir = Path(data_dir)
     results_dir = Path(results_dir) if results_dir is not None else paths.results_dir()
-    run_dir = run_path(
-        results_dir, profile, data_tag(data_dir), framework, f"autoencoder-{level}-seed{seed}"
-    )
+    name = f"autoencoder-{level}-seed{seed}"
     spec = RunSpec.create(
         "autoencoder", level=level, profile=profile, seed=seed, num_classes=num_classes_of(data_dir)
     )
+    if code_sizes is not None:
+        rgb_code, audio_code = (int(size) for size in code_sizes)
+        if min(rgb_code, audio_code) < 1:
+            raise ValueError(f"code sizes must be positive, got {code_sizes}")
+        name += f"-code{rgb_code}x{audio_code}"
+        spec = replace(
+            spec,
+            model_config=with_overrides(
+                spec.model_config, ae_rgb_code=rgb_code, ae_audio_code=audio_code
+            ),
+        )
+    run_dir = run_path(results_dir, profile, data_tag(data_dir), framework, name)
     record = reusable_record(run_dir, run_key(spec, data_dir), force)
     if record is not None and record.get("history"):
         _log(f"{framework} autoencoder {level}: reused {run_dir}", verbose)

@@ -732,6 +732,36 @@ def learning_curves(summary, published, title: str):
     return fig
 
 
+# --------------------------------------------------------------------------- autoencoder (02)
+METHOD_COLORS = {"autoencoder": "#CC78BC", "pca": "#029E73"}  # neither a framework colour
+METHOD_LABELS = {"autoencoder": "denoising autoencoder", "pca": "PCA (same size)"}
+
+
+def code_size_sweep(sweep, title: str):
+    """Share of the variance reconstructed against code size (log scale), one panel per
+    stream, autoencoder against PCA; a dashed line marks the input size (left of it the code
+    is undercomplete). ``sweep``: ``autoencoder_study.code_size_sweep``."""
+    streams = list(dict.fromkeys(sweep["stream"]))
+    fig, axes = plt.subplots(1, len(streams), figsize=(4.6 * len(streams), 3.8), sharey=True,
+                             layout="constrained", squeeze=False)  # fmt: skip
+    for ax, stream in zip(axes[0], streams):
+        part = sweep[sweep["stream"] == stream]
+        for method in METHOD_COLORS:
+            rows = part[part["method"] == method].sort_values("code_size")
+            ax.plot(rows["code_size"], rows["explained_share"], marker="o",
+                    color=METHOD_COLORS[method], label=METHOD_LABELS[method])  # fmt: skip
+        ax.axvline(part["input_dim"].iloc[0], color="0.4", linestyle="--", lw=1)
+        ax.set_xscale("log", base=2)
+        # below 0: a code reconstructs worse than the mean (an undertrained autoencoder)
+        low = min(0.0, float(sweep["explained_share"].min())) - 0.02
+        ax.set(title=f"{stream} ({part['input_dim'].iloc[0]} values; dashed: input size)",
+               xlabel="code size (log2)", ylim=(low, 1.02))  # fmt: skip
+    axes[0][0].set_ylabel("share of variance reconstructed")
+    axes[0][-1].legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
+    return fig
+
+
 # --------------------------------------------------------------------------- genre chapter (08)
 # The figures of "which genre is this video?": the frames come from yt8m_lib.genre_study.
 

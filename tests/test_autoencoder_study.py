@@ -1,0 +1,91 @@
+"""Chapter 02's code-size sweep: PCA is measured right, each code size trains its own
+autoencoder once (the profile's own size reuses the chapter's), and the reading says where
+the autoencoder stands against PCA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from yt8m_lib import autoencoder_study as study
+from yt8m_lib import experiments
+
+
+def low_rank(n: int, dim: int, rank: int, seed: int) -> np.ndarray:
+    """Rows of one fixed rank-``rank`` subspace (the same for every seed), plus an offset."""
+    subspace = np.random.default_rng(0).normal(size=(rank, dim))
+    weights = np.random.default_rng(seed).normal(size=(n, rank))
+    return (weights @ subspace + 3.0).astype(np.float32)
+
+
+def test_pca_reconstructs_data_of_its_rank_exactly_and_nothing_with_no_components():
+    train, validate = low_rank(200, 12, 3, seed=1), low_rank(80, 12, 3, seed=2)
+    shares = study.pca_unexplained(train, validate, [0, 1, 2, 3, 12, 24])
+    assert shares[0] == pytest.approx(1.0, abs=0.05)  # only the (train) mean: all the variance
+    assert shares[1] > shares[2] > shares[3]
+    assert shares[3] == pytest.approx(0.0, abs=1e-6)  # rank 3: three components suffice
+    assert shares[24] == pytest.approx(0.0, abs=1e-6)  # more than the data has: capped
+
+
+def test_pca_is_fitted_on_train_only():
+    """A validate direction that train never varies in stays unexplained."""
+    train = np.zeros((50, 4), np.float32)
+    train[:, 0] = np.random.default_rng(0).normal(size=50)
+    validate = np.zeros((50, 4), np.float32)
+    validate[:, 1] = np.random.default_rng(1).normal(size=50)
+    assert study.pca_unexplained(train, validate, [1])[1] == pytest.approx(1.0, abs=0.01)
+
+
+def test_code_sizes_scale_both_streams_from_under_to_overcomplete():
+    assert study.code_sizes([0.125, 1, 2]) == [(128, 16), (1024, 128), (2048, 256)]
+    assert study.code_sizes([1 / 4096]) == [(1, 1)]  # never an empty code
+
+
+def test_an_overridden_code_size_trains_its_own_autoencoder_with_that_code(tmp_path, data):
+    from yt8m_lib.torch.train import load_autoencoder
+
+    default = experiments.ensure_autoencoder(
+        "torch", "video", profile="smoke", data_dir=data, results_dir=tmp_path, verbose=False
+    )
+    sized = experiments.ensure_autoencoder(
+        "torch", "video", profile="smoke", data_dir=data, results_dir=tmp_path, verbose=False,
+        code_sizes=(40, 8),
+    )  # fmt: skip
+    assert sized != default and sized.name.endswith("-code40x8")
+    autoencoder, _ = load_autoencoder(sized, "cpu")
+    assert autoencoder.rgb_encoder.out_features == 40
+    assert autoencoder.audio_encoder.out_features == 8
+    with pytest.raises(ValueError, match="positive"):
+        experiments.ensure_autoencoder(
+            "torch", "video", profile="smoke", data_dir=data, results_dir=tmp_path,
+            code_sizes=(0, 8),
+        )  # fmt: skip
+
+
+def test_the_sweep_pairs_every_code_size_with_pca_and_reuses_the_profiles_own(
+    tmp_path,
+    data,
+    monkeypatch,
+):
+    monkeypatch.setenv("YT8M_RESULTS_DIR", str(tmp_path))
+    trained = []
+    real_ensure = experiments.ensure_autoencoder
+
+    def counting(*args, **kwargs):
+        trained.append(kwargs.get("code_sizes"))
+        return real_ensure(*args, **kwargs)
+
+    monkeypatch.setattr(experiments, "ensure_autoencoder", counting)
+    sweep = study.code_size_sweep("torch", data, profile="smoke", scales=[0.0625, 0.125],
+                                  verbose=False)  # fmt: skip
+    assert trained == [(64, 8), (128, 16)]  # the smoke profile's own code is 64 x 16
+    assert len(sweep) == 2 * 2 * 2  # sizes x streams x methods
+    assert set(sweep["method"]) == {"autoencoder", "pca"}
+    assert np.isfinite(sweep["explained_share"]).all() and (sweep["explained_share"] <= 1).all()
+    assert (sweep.loc[sweep.method == "autoencoder", "epochs_trained"] >= 1).all()
+    lines = study.sweep_sentences(sweep)
+    assert [line.split(" ")[1] for line in lines] == ["rgb", "audio"]
+    # the real profile's own code (2048 x 256) is scale 2: the chapter's autoencoder, reused
+    trained.clear()
+    study.code_size_sweep("torch", data, profile="real", scales=[2.0], verbose=False)
+    assert trained == [None]
