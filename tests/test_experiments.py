@@ -225,21 +225,24 @@ def test_regenerated_data_or_a_changed_profile_is_never_mistaken_for_the_old(
 
 
 def test_changed_training_code_is_never_mistaken_for_the_old(tmp_path, fake_trainer, monkeypatch):
-    """A run is reused only under the same code (yt8m_lib's CODE_FILES): a changed model or
-    loss retrains; files outside CODE_FILES (notebooks, plots) do not count."""
+    """A run is reused only under the same code (``code_files`` of its engine): a changed
+    model or loss retrains; files outside them (notebooks, plots) do not count, nor does
+    the code of another engine."""
     package = tmp_path / "package"
-    (package / "torch").mkdir(parents=True)
+    for folder in ("torch", "keras"):
+        (package / folder).mkdir(parents=True)
     (package / "torch" / "models.py").write_text("version = 1\n")
+    (package / "keras" / "torch_train.py").write_text("version = 1\n")
     (package / "plots.py").write_text("style = 1\n")
-    monkeypatch.setattr(
-        experiments, "code_fingerprint", lambda real=experiments.code_fingerprint: real(package)
-    )
+    real = experiments.code_fingerprint
+    monkeypatch.setattr(experiments, "code_fingerprint", lambda engine: real(engine, package))
     data = empty_dataset(tmp_path / "data")
     kwargs = dict(profile="smoke", data_dir=data, results_dir=tmp_path / "results", verbose=False)
     experiments.run_one("torch", "fc", 0, **kwargs)
     fake_trainer.clear()
 
     (package / "plots.py").write_text("style = 2\n")  # not training code: reused
+    (package / "keras" / "torch_train.py").write_text("version = 2\n")  # Keras on torch's
     experiments.run_one("torch", "fc", 0, **kwargs)
     assert fake_trainer == []
 
@@ -248,23 +251,61 @@ def test_changed_training_code_is_never_mistaken_for_the_old(tmp_path, fake_trai
     assert [c[0] for c in fake_trainer] == ["train", "evaluate"]
 
 
-def test_the_code_fingerprint_covers_the_trainers_of_both_frameworks():
-    package = paths.PACKAGE_DIR  # what code_fingerprint reads
-    for pattern in experiments.CODE_FILES:  # no pattern left behind by a moved file
-        assert list(package.glob(pattern)), f"CODE_FILES names {pattern}, which matches nothing"
-    covered = {
-        p.relative_to(package).as_posix()
-        for pattern in experiments.CODE_FILES
-        for p in package.glob(pattern)
+def test_each_engine_has_its_own_code_fingerprint():
+    fingerprints = {e: experiments.code_fingerprint(e) for e in experiments.ENGINE_CODE_FILES}
+    assert len(set(fingerprints.values())) == 3
+    with pytest.raises(ValueError, match="unknown engine"):
+        experiments.code_files("jax")
+
+
+IMPORTED_PACKAGE_FILES = """
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+print(json.dumps(sorted(m.__file__ for name, m in sys.modules.items()
+                        if name.startswith("yt8m_lib") and getattr(m, "__file__", None))))
+"""
+
+
+@pytest.mark.parametrize(
+    "engine, trainer, backend",
+    [
+        ("torch", "yt8m_lib.torch.train", None),
+        ("keras", "yt8m_lib.keras.train", "tensorflow"),
+        ("keras-torch", "yt8m_lib.keras.torch_train", "torch"),
+    ],
+)
+def test_the_code_fingerprint_of_an_engine_covers_every_package_file_its_trainer_loads(
+    engine, trainer, backend
+):
+    """Whatever an engine's trainer imports (and so may change what a run learns) is hashed
+    into that engine's fingerprint, or is one of the named files that cannot change a run."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if backend is not None:
+        env["KERAS_BACKEND"] = backend
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORTED_PACKAGE_FILES, trainer],
+        capture_output=True, text=True, env=env, timeout=300, check=True,
+    )  # fmt: skip
+    package = paths.PACKAGE_DIR
+    loaded = {
+        Path(f).relative_to(package).as_posix() for f in json.loads(result.stdout.splitlines()[-1])
     }
-    assert {
-        "torch/models.py",
-        "torch/train.py",
-        "keras/models.py",
-        "keras/train.py",
-        "evaluation/metrics.py",
-        "data/batches.py",
-    } <= covered  # batches: the input pipeline
+    assert f"{trainer.removeprefix('yt8m_lib.').replace('.', '/')}.py" in loaded
+    listed = experiments.code_files(engine) + experiments.NOT_TRAINING_CODE
+    for pattern in listed:  # no pattern left behind by a moved file
+        assert list(package.glob(pattern)), f"{pattern} matches nothing in {package}"
+
+    def matched(patterns) -> set[str]:
+        return {p.relative_to(package).as_posix() for pat in patterns for p in package.glob(pat)}
+
+    covered = matched(listed)
+    assert loaded <= covered, f"not in the {engine} fingerprint: {sorted(loaded - covered)}"
+    hashed = matched(experiments.code_files(engine))
+    assert {"evaluation/metrics.py", "data/batches.py", "training.py"} <= hashed
 
 
 def test_a_changed_profile_value_changes_the_run_key_without_config_in_the_code_hash():
@@ -274,13 +315,15 @@ def test_a_changed_profile_value_changes_the_run_key_without_config_in_the_code_
 
     from yt8m_lib.training import RunSpec
 
-    assert not any("config" in pattern for pattern in experiments.CODE_FILES)
+    for engine in experiments.ENGINE_CODE_FILES:
+        assert not any("config" in pattern for pattern in experiments.code_files(engine))
     spec = RunSpec.create("fc", profile="smoke", seed=0, num_classes=5)
     other = dataclasses.replace(
         spec, train_config=dataclasses.replace(spec.train_config, learning_rate=0.5)
     )
     data = paths.PACKAGE_DIR  # any folder: the data part is the same for both
-    assert experiments.run_key(spec, data)["config"] != experiments.run_key(other, data)["config"]
+    key, other_key = (experiments.run_key(s, data, engine="torch") for s in (spec, other))
+    assert key["config"] != other_key["config"]
 
 
 def test_a_real_data_split_manifest_is_part_of_the_data_fingerprint(tmp_path):

@@ -16,7 +16,7 @@ Layout of the runs (under ``results_dir``, default ``yt8m_lib.paths.results_dir(
 A run is reused (not retrained) only when its ``experiment_key.json`` matches what a rerun
 would do: the profile's whole configuration, epochs, batch size, features, the autoencoder it
 used, a fingerprint of the data (shard names and sizes, and the synthetic manifest with
-every file's md5) and one of the code that trains and scores it (``CODE_FILES``). A run
+every file's md5) and one of the code that trains and scores it (``code_files``). A run
 folder made with another key (regenerated data, a changed profile or model) is deleted before
 training, so its checkpoints are never resumed; ``force=True`` retrains.
 
@@ -109,13 +109,16 @@ def data_fingerprint(data_dir, level: str) -> str:
     return digest.hexdigest()[:20]
 
 
-# The package files that train and score a run: editing one retrains every run (editing the
-# notebooks, plots, README or benchmarks does not). Finding the data (data/datasets.py) is
-# not among them: what it decides, which shard belongs to which split, is in the data's
-# fingerprint. The profiles (config.py) are not among them either: the key holds every
-# resolved model and training setting, so a changed profile value changes the key, and a
-# new profile or comment does not retrain the others.
-CODE_FILES = (
+# The package files that train and score a run, per engine: editing one retrains the runs
+# of the engines that use it, and only those (editing the notebooks, plots, README or
+# benchmarks retrains nothing; a fix to Keras on torch leaves the PyTorch runs alone). A test
+# imports each engine's trainer and checks that every package file it loads is listed here
+# (or is one of NOT_TRAINING_CODE). Finding the data (data/datasets.py) is not among them:
+# what it decides, which shard belongs to which split, is in the data's fingerprint. The
+# profiles (config.py) are not among them either: the key holds every resolved model and
+# training setting, so a changed profile value changes the key, and a new profile or comment
+# does not retrain the others.
+COMMON_CODE_FILES = (
     "data/features.py",
     "data/records.py",
     "data/frame_layout.py",
@@ -123,26 +126,64 @@ CODE_FILES = (
     "data/batches.py",
     "evaluation/*.py",
     "training.py",
-    "torch/*.py",
-    "keras/*.py",
+)
+ENGINE_CODE_FILES = {
+    "torch": ("torch/*.py",),
+    "keras": (
+        "keras/checkpoints.py",
+        "keras/data.py",
+        "keras/models.py",
+        "keras/train.py",
+    ),
+    # the Keras models and checkpoints, the torch-backend loop, and the PyTorch trainer's
+    # distribution and seeding helpers that it calls
+    KERAS_TORCH_FOLDER: (
+        "keras/checkpoints.py",
+        "keras/models.py",
+        "keras/torch_step.py",
+        "keras/torch_train.py",
+        "torch/*.py",
+    ),
+}
+# package files a trainer loads that cannot change what a run learns or scores: package
+# docstrings, settings (their values are in the key), errors, paths and the writing of the
+# run record
+NOT_TRAINING_CODE = (
+    "__init__.py",
+    "data/__init__.py",
+    "keras/__init__.py",
+    "config.py",
+    "errors.py",
+    "paths.py",
+    "runs/*.py",
 )
 
 
-def code_fingerprint(package=None) -> str:
-    """Names the code of ``CODE_FILES`` (paths and contents) in ``package`` (yt8m_lib)."""
+def code_files(engine: str) -> tuple[str, ...]:
+    """The patterns of the package files that train and score a run of ``engine`` (a run
+    folder's framework name: ``torch``, ``keras`` or ``keras-torch``)."""
+    if engine not in ENGINE_CODE_FILES:
+        raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINE_CODE_FILES)}")
+    return COMMON_CODE_FILES + ENGINE_CODE_FILES[engine]
+
+
+def code_fingerprint(engine: str, package=None) -> str:
+    """Names the code of ``code_files(engine)`` (paths and contents) in ``package``
+    (yt8m_lib)."""
     package = Path(package) if package is not None else paths.PACKAGE_DIR
     digest = hashlib.sha256()
-    for pattern in CODE_FILES:
+    for pattern in code_files(engine):
         for path in sorted(package.glob(pattern)):
             digest.update(path.relative_to(package).as_posix().encode() + b"\0")
             digest.update(path.read_bytes())
     return digest.hexdigest()[:20]
 
 
-def run_key(spec: RunSpec, data_dir, **settings) -> dict:
+def run_key(spec: RunSpec, data_dir, *, engine: str, **settings) -> dict:
     """What a run depends on: its ``RunSpec`` (profile, model, the model and training
-    configuration with every override, features), the data, the code that trains and scores
-    it, and ``settings`` (world size, threads, the autoencoder's own key, ...)."""
+    configuration with every override, features), the data, the code of ``engine`` that
+    trains and scores it, and ``settings`` (world size, threads, the autoencoder's own key,
+    ...)."""
     return {
         "profile": spec.profile,
         "model": spec.model,
@@ -151,7 +192,7 @@ def run_key(spec: RunSpec, data_dir, **settings) -> dict:
             json.dumps({"model": to_dict(spec.model_config), "train": to_dict(spec.train_config)})
         ),
         "data": data_fingerprint(data_dir, spec.level),
-        "code": code_fingerprint(),
+        "code": code_fingerprint(engine),
         **({} if spec.target == "classes" else {"target": spec.target}),
         **settings,
     }
@@ -254,7 +295,7 @@ def run_one(
         settings["keras_backend"] = keras_backend
     if train_shards is not None:
         settings["train_shards"] = train_shards
-    key = run_key(spec, data_dir, **settings)
+    key = run_key(spec, data_dir, engine=framework_folder(framework, keras_backend), **settings)
     if not force and not run_dir.exists():
         adopt_twin(run_dir, key, verbose)
     record = reusable_record(run_dir, key, force)
@@ -513,7 +554,7 @@ def ensure_autoencoder(
             ),
         )
     run_dir = run_path(results_dir, profile, data_tag(data_dir), framework, name)
-    record = reusable_record(run_dir, run_key(spec, data_dir), force)
+    record = reusable_record(run_dir, run_key(spec, data_dir, engine=framework), force)
     if record is not None and record.get("history"):
         _log(f"{framework} autoencoder {level}: reused {run_dir}", verbose)
         return run_dir

@@ -248,7 +248,7 @@ def run_multiprocess(
     spec = RunSpec.create(
         model, profile=profile, seed=seed, num_classes=num_classes_of(data_dir), epochs=epochs
     )
-    key = run_key(spec, data_dir, world_size=world_size, threads=threads)
+    key = run_key(spec, data_dir, engine=framework, world_size=world_size, threads=threads)
     record = reusable_record(run_dir, key, force)
     if record is not None and record.get("history"):
         if verbose:
