@@ -5,6 +5,7 @@ the autoencoder stands against PCA."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from yt8m_lib import autoencoder_study as study
@@ -84,8 +85,31 @@ def test_the_sweep_pairs_every_code_size_with_pca_and_reuses_the_profiles_own(
     assert np.isfinite(sweep["explained_share"]).all() and (sweep["explained_share"] <= 1).all()
     assert (sweep.loc[sweep.method == "autoencoder", "epochs_trained"] >= 1).all()
     lines = study.sweep_sentences(sweep)
-    assert [line.split(" ")[1] for line in lines] == ["rgb", "audio"]
+    assert [line.split(" ")[1] for line in lines[:2]] == ["rgb", "audio"]
     # the real profile's own code (2048 x 256) is scale 2: the chapter's autoencoder, reused
     trained.clear()
     study.code_size_sweep("torch", data, profile="real", scales=[2.0], verbose=False)
     assert trained == [None]
+
+
+def sweep_frame(ae_rgb: list[float], best_epochs: list[int], epochs: int = 20) -> pd.DataFrame:
+    """A sweep of rgb codes 128 / 512 / 2048 with PCA at 0.3 / 0.7 / 1.0 explained."""
+    rows = []
+    for size, ae, pca, best in zip((128, 512, 2048), ae_rgb, (0.3, 0.7, 1.0), best_epochs):
+        base = {"stream": "rgb", "input_dim": 1024, "code_size": size}
+        rows.append(base | {"method": "autoencoder", "explained_share": ae, "best_epoch": best,
+                            "epochs_trained": epochs})  # fmt: skip
+        rows.append(base | {"method": "pca", "explained_share": pca})
+    return pd.DataFrame(rows)
+
+
+def test_the_reading_counts_the_sizes_where_the_autoencoder_beats_pca():
+    (line,) = study.sweep_sentences(sweep_frame([0.35, 0.6, 0.9], [12, 15, 9]))
+    assert "more variance than PCA at 1 of 2 sizes (128)" in line
+    assert "at 2048 units it explains 90.0% (PCA with every component: 100.0%)" in line
+
+
+def test_the_reading_says_when_the_autoencoder_had_not_converged():
+    lines = study.sweep_sentences(sweep_frame([0.2, 0.6, 0.9], [20, 12, 20]))
+    assert lines[-1].startswith("- At 2 of 3 code sizes the autoencoder's best validate epoch")
+    assert "had not converged" in lines[-1]

@@ -139,4 +139,12 @@ def sweep_sentences(sweep: pd.DataFrame) -> list[str]:
             + f"; at {largest} units it explains {wide.loc[largest, 'autoencoder']:.1%} "
             f"(PCA with every component: {wide.loc[largest, 'pca']:.1%})."
         )
+    trained = sweep[sweep["method"] == "autoencoder"].drop_duplicates("code_size")
+    still_learning = trained[trained["best_epoch"] >= trained["epochs_trained"]]
+    if len(still_learning):
+        lines.append(
+            f"- At {len(still_learning)} of {len(trained)} code sizes the autoencoder's best "
+            f"validate epoch was its last ({int(trained['epochs_trained'].max())}): it had not "
+            "converged, so its points are upper bounds on the error it can reach."
+        )
     return lines
