@@ -93,23 +93,28 @@ def test_the_sweep_pairs_every_code_size_with_pca_and_reuses_the_profiles_own(
 
 
 def sweep_frame(ae_rgb: list[float], best_epochs: list[int], epochs: int = 20) -> pd.DataFrame:
-    """A sweep of rgb codes 128 / 512 / 2048 with PCA at 0.3 / 0.7 / 1.0 explained."""
+    """A sweep of three autoencoders (rgb codes 128 / 512 / 2048, audio 16 / 64 / 256),
+    both streams explained as much as each other, PCA at 0.3 / 0.7 / 1.0."""
     rows = []
     for size, ae, pca, best in zip((128, 512, 2048), ae_rgb, (0.3, 0.7, 1.0), best_epochs):
-        base = {"stream": "rgb", "input_dim": 1024, "code_size": size}
-        rows.append(base | {"method": "autoencoder", "explained_share": ae, "best_epoch": best,
-                            "epochs_trained": epochs})  # fmt: skip
-        rows.append(base | {"method": "pca", "explained_share": pca})
+        for stream, dim in (("rgb", 1024), ("audio", 128)):  # one autoencoder, two streams
+            base = {"stream": stream, "input_dim": dim, "code_size": size * dim // 1024,
+                    "code_ratio": size / 1024, "best_epoch": best,
+                    "epochs_trained": epochs}  # fmt: skip
+            rows.append(base | {"method": "autoencoder", "explained_share": ae})
+            rows.append(base | {"method": "pca", "explained_share": pca} | {"best_epoch": None})
     return pd.DataFrame(rows)
 
 
 def test_the_reading_counts_the_sizes_where_the_autoencoder_beats_pca():
-    (line,) = study.sweep_sentences(sweep_frame([0.35, 0.6, 0.9], [12, 15, 9]))
-    assert "more variance than PCA at 1 of 2 sizes (128)" in line
-    assert "at 2048 units it explains 90.0% (PCA with every component: 100.0%)" in line
+    rgb, audio = study.sweep_sentences(sweep_frame([0.35, 0.6, 0.9], [12, 15, 9]))
+    assert "more variance than PCA at 1 of 2 sizes (128)" in rgb
+    assert "at 2048 units it explains 90.0% (PCA with every component: 100.0%)" in rgb
+    assert audio.startswith("- audio (128 values)") and "(16)" in audio
 
 
 def test_the_reading_says_when_the_autoencoder_had_not_converged():
     lines = study.sweep_sentences(sweep_frame([0.2, 0.6, 0.9], [20, 12, 20]))
+    # counted per autoencoder (one per scale), not per stream row
     assert lines[-1].startswith("- At 2 of 3 code sizes the autoencoder's best validate epoch")
     assert "had not converged" in lines[-1]

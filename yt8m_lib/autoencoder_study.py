@@ -139,7 +139,8 @@ def sweep_sentences(sweep: pd.DataFrame) -> list[str]:
             + f"; at {largest} units it explains {wide.loc[largest, 'autoencoder']:.1%} "
             f"(PCA with every component: {wide.loc[largest, 'pca']:.1%})."
         )
-    trained = sweep[sweep["method"] == "autoencoder"].drop_duplicates("code_size")
+    # one autoencoder per scale (both streams' codes): count runs, not stream rows
+    trained = sweep[sweep["method"] == "autoencoder"].drop_duplicates("code_ratio")
     still_learning = trained[trained["best_epoch"] >= trained["epochs_trained"]]
     if len(still_learning):
         lines.append(
