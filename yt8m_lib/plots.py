@@ -757,7 +757,7 @@ def code_size_sweep(sweep, title: str):
         ax.set(title=f"{stream} ({part['input_dim'].iloc[0]} values; dashed: input size)",
                xlabel="code size (log2)", ylim=(low, 1.02))  # fmt: skip
     axes[0][0].set_ylabel("share of variance reconstructed")
-    axes[0][-1].legend(fontsize=8, loc="lower right")
+    axes[0][-1].legend(fontsize=8, loc="best")
     fig.suptitle(title)
     return fig
 
