@@ -735,6 +735,11 @@ def learning_curves(summary, published, title: str):
 # --------------------------------------------------------------------------- autoencoder (02)
 METHOD_COLORS = {"autoencoder": "#CC78BC", "pca": "#029E73"}  # neither a framework colour
 METHOD_LABELS = {"autoencoder": "denoising autoencoder", "pca": "PCA (same size)"}
+# chapter 02 is one framework's: its inputs, streams and levels never take the framework
+# colours (colour-blind palette entries that no framework, engine or model uses)
+FEATURE_COLORS = {"raw": "#949494", "autoencoder": METHOD_COLORS["autoencoder"]}
+STREAM_COLORS = {"rgb": "#CA9161", "audio": "#029E73"}
+LEVEL_COLORS = {"video": "#CA9161", "frame": "#949494"}
 
 
 def code_size_sweep(sweep, title: str):
