@@ -623,3 +623,15 @@ def chapter_figure(name):
 def test_every_chapter_figure_passes_the_check_with_a_chapters_inputs(name, tmp_path):
     plots.set_style()
     assert_passes(chapter_figure(name), tmp_path)
+
+
+def test_label_row_blocks_names_runs_of_rows_at_their_middle_without_a_grid():
+    plots.set_style()
+    fig, ax = plt.subplots()
+    ax.imshow(np.zeros((9, 4)), aspect="auto")
+    plots.label_row_blocks(ax, ["Games"] * 4 + ["News"] * 2 + ["Sports"] * 3)
+    assert list(ax.get_yticks()) == [1.5, 7.0]  # News (2 rows) is too short to name
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Games", "Sports"]
+    assert [line.get_ydata()[0] for line in ax.get_lines()] == [3.5, 5.5]
+    assert not any(line.get_visible() for line in ax.get_ygridlines())
+    plt.close(fig)

@@ -742,6 +742,20 @@ STREAM_COLORS = {"rgb": "#CA9161", "audio": "#029E73"}
 LEVEL_COLORS = {"video": "#CA9161", "frame": "#949494"}
 
 
+def label_row_blocks(ax, labels, min_rows: int = 3) -> None:
+    """Name the runs of equal ``labels`` (one per image row, sorted) on the y axis of an
+    ``imshow`` panel: a tick at the middle of every run of at least ``min_rows`` rows, a thin
+    line between runs, and no grid over the cells."""
+    labels = np.asarray(labels)
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    ends = np.r_[starts[1:], len(labels)]
+    big = [(a, b) for a, b in zip(starts, ends) if b - a >= min_rows]
+    ax.set_yticks([(a + b - 1) / 2 for a, b in big], [str(labels[a]) for a, _ in big], fontsize=7)
+    for start in starts[1:]:
+        ax.axhline(start - 0.5, color="white", lw=0.6)
+    ax.grid(False)
+
+
 def code_size_sweep(sweep, title: str):
     """Share of the variance reconstructed against code size (log scale), one panel per
     stream, autoencoder against PCA; a dashed line marks the input size (left of it the code
