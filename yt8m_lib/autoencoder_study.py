@@ -20,7 +20,6 @@ from yt8m_lib.config import AUDIO_DIM, RGB_DIM, get_profile
 from yt8m_lib.data import datasets
 
 STREAM_DIMS = {"rgb": RGB_DIM, "audio": AUDIO_DIM}
-METHODS = ("autoencoder", "pca")
 # code size over input size: undercomplete (< 1) to overcomplete (> 1)
 DEFAULT_CODE_SCALES = (0.125, 0.25, 0.5, 1.0, 2.0)
 
@@ -62,9 +61,10 @@ def code_sizes(scales, dims: dict[str, int] = STREAM_DIMS) -> list[tuple[int, in
     return [(max(1, round(dims["rgb"] * s)), max(1, round(dims["audio"] * s))) for s in scales]
 
 
-def best_epoch(record: dict) -> dict:
-    """The history entry an autoencoder run keeps: the lowest validation loss."""
-    return min(record["history"], key=lambda entry: entry["val_loss"])
+def kept_epoch(record: dict) -> dict:
+    """The history entry of the epoch whose weights a run kept (the trainer's
+    ``best_epoch``: for an autoencoder, the lowest validation loss)."""
+    return record["history"][record["best_epoch"] - 1]
 
 
 def code_size_sweep(
@@ -86,6 +86,7 @@ def code_size_sweep(
     model = get_profile(profile).model
     profile_sizes = (model.ae_rgb_code, model.ae_audio_code)
     sizes = code_sizes(scales)
+    variances = {stream: value_variance(validate[stream]) for stream in STREAM_DIMS}
     pca = {
         stream: pca_unexplained(train[stream], validate[stream], [s[i] for s in sizes])
         for i, stream in enumerate(STREAM_DIMS)
@@ -99,7 +100,7 @@ def code_size_sweep(
             code_sizes=override, verbose=verbose,
         )  # fmt: skip
         record = experiments.load_run_record(run_dir)
-        kept = best_epoch(record)
+        kept = kept_epoch(record)
         for stream, code in (("rgb", rgb_code), ("audio", audio_code)):
             base = {
                 "stream": stream,
@@ -107,7 +108,7 @@ def code_size_sweep(
                 "code_size": code,
                 "code_ratio": code / STREAM_DIMS[stream],
             }
-            ae_share = kept[f"val_{stream}_mse"] / value_variance(validate[stream])
+            ae_share = kept[f"val_{stream}_mse"] / variances[stream]
             rows.append(
                 base
                 | {
