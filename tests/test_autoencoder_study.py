@@ -92,15 +92,20 @@ def test_the_sweep_pairs_every_code_size_with_pca_and_reuses_the_profiles_own(
     assert trained == [None]
 
 
-def sweep_frame(ae_rgb: list[float], best_epochs: list[int], epochs: int = 20) -> pd.DataFrame:
+def sweep_frame(
+    ae_rgb: list[float], best_epochs: list[int], epochs: int = 20, stopped=(False,) * 3
+) -> pd.DataFrame:
     """A sweep of three autoencoders (rgb codes 128 / 512 / 2048, audio 16 / 64 / 256),
-    both streams explained as much as each other, PCA at 0.3 / 0.7 / 1.0."""
+    both streams explained as much as each other, PCA at 0.3 / 0.7 / 1.0; ``stopped``: which
+    of them the convergence rule stopped."""
     rows = []
-    for size, ae, pca, best in zip((128, 512, 2048), ae_rgb, (0.3, 0.7, 1.0), best_epochs):
+    for size, ae, pca, best, stop in zip(
+        (128, 512, 2048), ae_rgb, (0.3, 0.7, 1.0), best_epochs, stopped, strict=True
+    ):
         for stream, dim in (("rgb", 1024), ("audio", 128)):  # one autoencoder, two streams
             base = {"stream": stream, "input_dim": dim, "code_size": size * dim // 1024,
                     "code_ratio": size / 1024, "best_epoch": best,
-                    "epochs_trained": epochs}  # fmt: skip
+                    "epochs_trained": epochs, "stopped_early": stop}  # fmt: skip
             rows.append(base | {"method": "autoencoder", "explained_share": ae})
             rows.append(base | {"method": "pca", "explained_share": pca} | {"best_epoch": None})
     return pd.DataFrame(rows)
@@ -118,3 +123,17 @@ def test_the_reading_says_when_the_autoencoder_had_not_converged():
     # counted per autoencoder (one per scale), not per stream row
     assert lines[-1].startswith("- At 2 of 3 code sizes the autoencoder's best validate epoch")
     assert "had not converged" in lines[-1]
+
+
+def test_the_reading_says_when_every_autoencoder_converged():
+    """Stopped by the convergence rule counts as converged even when the last epoch was the
+    best (it fell, by less than the margin)."""
+    lines = study.sweep_sentences(sweep_frame([0.2, 0.6, 0.9], [20, 12, 20], 20, (True,) * 3))
+    assert lines[-1] == (
+        "- All 3 autoencoders converged: each stopped when its validate loss stopped falling "
+        "(after 20 epochs)."
+    )
+    mixed = study.sweep_sentences(
+        sweep_frame([0.2, 0.6, 0.9], [20, 12, 20], 20, (True, True, False))
+    )
+    assert mixed[-1].startswith("- At 1 of 3 code sizes") and "converged:" not in mixed[-2]

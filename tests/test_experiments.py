@@ -326,6 +326,31 @@ def test_a_changed_profile_value_changes_the_run_key_without_config_in_the_code_
     assert key["config"] != other_key["config"]
 
 
+def test_the_autoencoder_settings_key_the_autoencoder_run_and_no_other():
+    """Training the autoencoder longer (or wider) makes a new autoencoder run, and so new runs
+    of the classifiers on its codes (they hold its key), but leaves every raw-feature run."""
+    import dataclasses
+
+    from yt8m_lib.training import RunSpec
+
+    data = paths.PACKAGE_DIR
+    for model, level in (("fc", None), ("autoencoder", "video")):
+        spec = RunSpec.create(model, level=level, profile="smoke", seed=0, num_classes=5)
+        longer = dataclasses.replace(
+            spec, train_config=dataclasses.replace(spec.train_config, ae_epochs=99)
+        )
+        wider = dataclasses.replace(
+            spec, model_config=dataclasses.replace(spec.model_config, ae_rgb_code=7)
+        )
+        keys = [experiments.run_key(s, data, engine="torch") for s in (spec, longer, wider)]
+        if model == "autoencoder":
+            assert keys[0] != keys[2], "the code size must key the autoencoder run"
+            assert keys[0]["config"]["train"]["ae_epochs"] == spec.train_config.ae_epochs
+        else:
+            assert keys[0] == keys[1] == keys[2], "autoencoder settings retrain a raw-feature run"
+            assert not any(name.startswith("ae_") for name in keys[0]["config"]["model"])
+
+
 def test_a_real_data_split_manifest_is_part_of_the_data_fingerprint(tmp_path):
     """Re-split real data keeps its link names (train0000, ...) and often their sizes: the
     split manifest (its shards' md5s per split) must still tell the two apart."""

@@ -270,21 +270,26 @@ def test_both_frameworks_train_on_the_same_videos_in_the_same_order(name, data, 
     assert seen.seen == expected
 
 
-@pytest.mark.parametrize("name", FRAMEWORKS)
-def test_autoencoder_codes_feed_a_frame_model(name, data, tmp_path):
-    trainer = framework_module(name)
-    ae = trainer.train_autoencoder(
-        level="frame",
-        train_paths=files(data, "frame", "train"),
-        val_paths=files(data, "frame", "validate"),
-        out_dir=tmp_path / "ae",
+def train_tiny_autoencoder(trainer, data, out, level, *, epochs):
+    """An autoencoder of the smoke profile on the tiny dataset's ``level``."""
+    return trainer.train_autoencoder(
+        level=level,
+        train_paths=files(data, level, "train"),
+        val_paths=files(data, level, "validate"),
+        out_dir=out,
         profile="smoke",
         seed=0,
         num_classes=TINY_NUM_CLASSES,
         device="cpu",
         progress=False,
-        epochs=2,
+        epochs=epochs,
     )
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_autoencoder_codes_feed_a_frame_model(name, data, tmp_path):
+    trainer = framework_module(name)
+    ae = train_tiny_autoencoder(trainer, data, tmp_path / "ae", "frame", epochs=2)
     assert ae["model"] == "autoencoder" and len(ae["history"]) == 2
     for entry in ae["history"]:
         assert entry["val_loss"] == pytest.approx(entry["val_rgb_mse"] + entry["val_audio_mse"])
@@ -465,6 +470,41 @@ def test_early_stopping_ends_a_run_without_progress_and_a_resume_keeps_it_ended(
     monkeypatch.setitem(config.PROFILE_SETTINGS, "smoke", smoke)
     full = train_tiny(trainer, data, tmp_path / "full", "logistic", epochs=3, learning_rate=0.0)
     assert full["epochs_trained"] == 3 and full["stopped_early"] is None
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_an_autoencoder_stops_when_its_loss_falls_by_less_than_its_margin(
+    name, data, tmp_path, monkeypatch
+):
+    """The autoencoder's convergence rule: with patience 1 and a margin no drop can clear,
+    its loss still falls (the best epoch moves on, its weights are kept) but no epoch after
+    the first counts as progress, so it stops after epoch 2 of 6. Without the margin the
+    same run counts every drop as progress."""
+    import dataclasses
+
+    from yt8m_lib import config
+
+    smoke = config.PROFILE_SETTINGS["smoke"]
+
+    def autoencoder(margin, out):
+        profile = dataclasses.replace(
+            smoke,
+            train=dataclasses.replace(
+                smoke.train, early_stopping_patience=1, ae_min_improvement=margin
+            ),
+        )
+        monkeypatch.setitem(config.PROFILE_SETTINGS, "smoke", profile)
+        return train_tiny_autoencoder(framework_module(name), data, out, "video", epochs=6)
+
+    strict = autoencoder(10.0, tmp_path / "strict")
+    losses = [h["val_loss"] for h in strict["history"]]
+    assert len(losses) == 2 and strict["stopped_early"] == 2
+    assert losses[1] < losses[0] and strict["best_epoch"] == 2  # it fell, but by under 1000 %
+    plain = autoencoder(0.0, tmp_path / "plain")
+    plain_losses = [h["val_loss"] for h in plain["history"]]
+    assert plain_losses[:2] == losses  # the same run up to where the margin stopped it
+    assert plain_losses[2] < plain_losses[1], "the tiny autoencoder should still be learning"
+    assert plain["epochs_trained"] > 2
 
 
 def test_a_profile_sets_learning_rates_per_model():

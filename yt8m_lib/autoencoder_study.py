@@ -80,7 +80,7 @@ def code_size_sweep(
     folder), each against PCA of the same size. One row per stream, size and method:
     ``stream``, ``input_dim``, ``code_size``, ``code_ratio`` (code / input), ``method``,
     ``unexplained_share``, ``explained_share`` and, for the autoencoder, ``best_epoch`` and
-    ``epochs_trained`` (the last tells whether it ran out of epochs)."""
+    ``epochs_trained`` and ``stopped_early`` (whether it converged or ran out of epochs)."""
     train = video_features(data_dir, "train")
     validate = video_features(data_dir, "validate")
     model = get_profile(profile).model
@@ -116,6 +116,7 @@ def code_size_sweep(
                     "unexplained_share": ae_share,
                     "best_epoch": kept["epoch"],
                     "epochs_trained": record.get("epochs_trained", len(record["history"])),
+                    "stopped_early": record.get("stopped_early") is not None,
                 }
             )
             rows.append(base | {"method": "pca", "unexplained_share": pca[stream][code]})
@@ -142,7 +143,16 @@ def sweep_sentences(sweep: pd.DataFrame) -> list[str]:
         )
     # one autoencoder per scale (both streams' codes): count runs, not stream rows
     trained = sweep[sweep["method"] == "autoencoder"].drop_duplicates("code_ratio")
-    still_learning = trained[trained["best_epoch"] >= trained["epochs_trained"]]
+    # stopped by the convergence rule, or still improving when the epochs ran out
+    converged = trained["stopped_early"].astype(bool)
+    still_learning = trained[~converged & (trained["best_epoch"] >= trained["epochs_trained"])]
+    if converged.all():
+        low, high = trained["epochs_trained"].astype(int).agg(["min", "max"])
+        span = f"{low}" if low == high else f"{low} to {high}"
+        lines.append(
+            f"- All {len(trained)} autoencoders converged: each stopped when its validate loss "
+            f"stopped falling (after {span} epochs)."
+        )
     if len(still_learning):
         lines.append(
             f"- At {len(still_learning)} of {len(trained)} code sizes the autoencoder's best "

@@ -188,14 +188,27 @@ def run_key(spec: RunSpec, data_dir, *, engine: str, **settings) -> dict:
         "profile": spec.profile,
         "model": spec.model,
         "features": spec.features,
-        "config": json.loads(
-            json.dumps({"model": to_dict(spec.model_config), "train": to_dict(spec.train_config)})
-        ),
+        "config": json.loads(json.dumps(_key_config(spec))),
         "data": data_fingerprint(data_dir, spec.level),
         "code": code_fingerprint(engine),
         **({} if spec.target == "classes" else {"target": spec.target}),
         **settings,
     }
+
+
+def _key_config(spec: RunSpec) -> dict:
+    """The model and training settings a run's key holds: all of them, except that only the
+    autoencoder's own run holds the autoencoder's settings (``ae_*``). A classifier on codes
+    holds the autoencoder's key instead (``settings``), so training the autoencoder longer
+    retrains the runs that read its codes and none of the others."""
+
+    def kept(config) -> dict:
+        fields = to_dict(config)
+        if spec.is_autoencoder:
+            return fields
+        return {name: value for name, value in fields.items() if not name.startswith("ae_")}
+
+    return {"model": kept(spec.model_config), "train": kept(spec.train_config)}
 
 
 def has_key(run_dir: Path, key: dict) -> bool:

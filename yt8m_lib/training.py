@@ -692,6 +692,7 @@ def fresh_state() -> dict:
         "inference": {},
         "skipped_batches": {"single_video": 0, "uneven_shards": 0},
         "stopped_early": None,  # the epoch after which early stopping ended the run
+        "patience_from": None,  # the last epoch that counted as progress for early stopping
         **{k: list(v) if isinstance(v, list) else v for k, v in TIMING_STATE.items()},
     }
 
@@ -727,6 +728,11 @@ def fit(
         if main:
             print(f"resuming {run_dir} after epoch {state['epoch']}", file=sys.stderr)
     patience = trainer.spec.train_config.early_stopping_patience
+    # the autoencoder converges when its loss stops falling by a relative margin; every model
+    # counts any better validation score as progress
+    min_improvement = (
+        trainer.spec.train_config.ae_min_improvement if trainer.spec.is_autoencoder else 0.0
+    )
     if patience is not None and trainer.world_size > 1:
         raise ConfigError(
             "early stopping decides on the main process's validation and is not broadcast: "
@@ -783,6 +789,9 @@ def fit(
                 score = entry["val_loss"] if trainer.lower_is_better else entry["val_gap"]
                 best = state["best_score"]
                 if best is None or (score < best if trainer.lower_is_better else score > best):
+                    margin = None if best is None else abs(score - best) / max(abs(best), 1e-12)
+                    if margin is None or margin > min_improvement:
+                        state["patience_from"] = epoch + 1
                     state.update(best_score=score, best_epoch=epoch + 1, evaluation=evaluation)
                     trainer.save_weights(run_dir / trainer.BEST, epoch + 1)
                 for key, value in entry.items():
@@ -790,7 +799,9 @@ def fit(
                         writer.add_scalar(f"epoch/{key}", value, epoch + 1)
                 writer.flush()
             state["epoch"] = epoch + 1
-            stop = patience is not None and state["epoch"] - state["best_epoch"] >= patience
+            # a checkpoint written before patience_from existed counts from its best epoch
+            progress_epoch = state.get("patience_from") or state["best_epoch"]
+            stop = patience is not None and state["epoch"] - progress_epoch >= patience
             if stop:
                 state["stopped_early"] = state["epoch"]
             if main:
@@ -812,9 +823,11 @@ def fit(
                 break
             if stop:
                 if main and progress:
+                    rule = f", gains under {min_improvement:.1%}" if min_improvement else ""
                     print(
                         f"{desc} early stop after epoch {epoch + 1}: no better validation "
-                        f"score for {patience} epochs (best epoch {state['best_epoch']})".lstrip(),
+                        f"score for {patience} epochs (best epoch {state['best_epoch']}"
+                        f"{rule})".lstrip(),
                         file=sys.stderr,
                     )
                 break
