@@ -257,6 +257,24 @@ def test_hardware_over_time_is_a_cpu_row_and_a_memory_row_per_model(tmp_path):
     assert_passes(fig, tmp_path)
 
 
+def test_hardware_over_time_shows_a_run_that_ended_between_two_samples(tmp_path):
+    """A run shorter than the monitor's interval has only the sample taken on exit: it is
+    drawn as a marker (a line through one point would leave its panels blank)."""
+    samples = pd.DataFrame(
+        [
+            {"model": m, "framework": f, "t_s": t, "cpu_percent": 150.0, "rss_mb": 600.0 + t}
+            for m in MODELS
+            for f in FRAMEWORKS
+            for t in ((0.2,) if m == "logistic" else np.arange(0.0, 30.0, 0.5))
+        ]
+    )
+    fig = plots.hardware_over_time(samples, MODELS, "CPU and memory")
+    short = list(fig.axes[0].lines)
+    assert [len(line.get_xdata()) for line in short] == [1, 1]
+    assert all(line.get_marker() == "o" for line in short)
+    assert_passes(fig, tmp_path)
+
+
 def test_step_time_bars_are_one_log_panel_per_task_of_the_models_present(tmp_path):
     times = pd.DataFrame(
         [

@@ -591,9 +591,12 @@ def hardware_over_time(samples, models, title):
             part = samples[(samples.model == model) & (samples.framework == framework)]
             if part.empty:
                 continue
-            color = FRAMEWORK_COLORS[framework]
-            axes[0, col].plot(part.t_s, part.cpu_percent, color=color, label=framework)
-            axes[1, col].plot(part.t_s, part.rss_mb, color=color, label=framework)
+            # a run shorter than the sampling interval has one sample (taken on exit): a
+            # line through one point draws nothing, so short series get markers
+            style = {"color": FRAMEWORK_COLORS[framework], "label": framework}
+            style |= {"marker": "o", "markersize": 4} if len(part) < 5 else {}
+            axes[0, col].plot(part.t_s, part.cpu_percent, **style)
+            axes[1, col].plot(part.t_s, part.rss_mb, **style)
         axes[0, col].set_title(model)
         axes[1, col].set_xlabel("training time (s)")
     axes[0, 0].set_ylabel("process CPU (%)")
