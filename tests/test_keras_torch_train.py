@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -105,6 +106,54 @@ def test_a_frame_model_trains_on_keras_on_torch(data, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((tmp_path / "bilstm" / "run.json").read_text())
     assert record["keras_backend"] == "torch" and record["model"] == "bilstm"
+
+
+def test_keras_on_torch_trains_the_autoencoder_and_a_classifier_on_its_codes(data, tmp_path):
+    """The autoencoder on the torch backend: trained by `yt8m autoencoder`, validated by its
+    reconstruction error (lower is better), its codes fed to a classifier that is then scored;
+    and its checkpoint is the Keras file of either backend: TensorFlow reads it and encodes
+    the same rows into the same codes."""
+    ae = tmp_path / "ae"
+    common = ["--profile", "smoke", "--no-progress", "--device", "cpu"]
+    video = ["--train-data", data / "video" / "train*.tfrecord",
+             "--val-data", data / "video" / "validate*.tfrecord"]  # fmt: skip
+    done = yt8m("autoencoder", "--framework", "keras", "--keras-backend", "torch",
+                "--level", "video", "--epochs", "3", "--out", ae, *video, *common)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((ae / "run.json").read_text())
+    assert record["model"] == "autoencoder" and record["keras_backend"] == "torch"
+    history = record["history"]
+    for entry in history:
+        assert entry["val_loss"] == pytest.approx(entry["val_rgb_mse"] + entry["val_audio_mse"])
+    assert record["best_epoch"] == min(history, key=lambda h: h["val_loss"])["epoch"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]  # it learns
+
+    fc = tmp_path / "fc"
+    done = train(data, fc, "--model", "fc", "--epochs", "1", "--features", "autoencoder",
+                 "--autoencoder", ae)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    classifier = json.loads((fc / "run.json").read_text())
+    assert classifier["features"] == "autoencoder"
+    assert classifier["config"]["model"]["rgb_dim"] == record["config"]["model"]["ae_rgb_code"]
+    scored = yt8m("evaluate", fc, "--data", data / "video" / "test*.tfrecord")
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert 0 <= json.loads(scored.stdout)["gap"] <= 1
+
+    codes = {}
+    for backend in ("torch", "tensorflow"):
+        code = (
+            "import numpy as np; from yt8m_lib import experiments\n"
+            "rng = np.random.default_rng(0)\n"
+            "rgb, audio = rng.normal(size=(8, 1024)), rng.normal(size=(8, 128))\n"
+            f"r, a = experiments.encode_with_autoencoder('keras', {str(ae)!r}, rgb, audio)\n"
+            f"np.savez({str(tmp_path / backend)!r}, rgb=r, audio=a)"
+        )
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        codes[backend] = np.load(tmp_path / f"{backend}.npz")
+    for stream in ("rgb", "audio"):
+        np.testing.assert_allclose(codes["torch"][stream], codes["tensorflow"][stream], atol=1e-5)
 
 
 def test_the_keras_backend_is_refused_where_it_means_nothing(data, tmp_path):

@@ -373,6 +373,19 @@ def test_test_switches_are_callbacks_not_environment_variables():
         assert name not in sources, name
 
 
+# the public functions of every trainer module (torch, Keras on TensorFlow, Keras on torch)
+TRAINER_FUNCTIONS = (
+    "train",
+    "train_autoencoder",
+    "evaluate",
+    "run",
+    "predict",
+    "make_optimizer",
+    "load_trained",
+    "predict_scores",
+)
+
+
 def test_the_two_adapters_implement_the_same_names():
     """The PyTorch and Keras trainers read side by side: the names the loop calls, and the
     same public functions."""
@@ -403,22 +416,14 @@ def test_the_two_adapters_implement_the_same_names():
             "LAST",
             "BEST",
         }
-        for function in (
-            "train",
-            "train_autoencoder",
-            "evaluate",
-            "run",
-            "predict",
-            "make_optimizer",
-            "load_trained",
-        ):
+        for function in TRAINER_FUNCTIONS:
             assert callable(getattr(module, function)), (module.__name__, function)
 
 
 def test_keras_on_torch_implements_the_loop_and_the_public_names():
     """The third adapter (``yt8m_lib.keras.torch_train``, Keras on the torch backend): every
-    name the loop calls, and the public functions of a classifier trainer (it trains no
-    autoencoder). Its runs are tested end to end in tests/test_keras_torch_train.py."""
+    name the loop calls, and the public functions of the other two (the autoencoder
+    included). Its runs are tested end to end in tests/test_keras_torch_train.py."""
     pytest.importorskip("torch")
     from yt8m_lib.keras import torch_train
 
@@ -438,7 +443,7 @@ def test_keras_on_torch_implements_the_loop_and_the_public_names():
         "load_checkpoint",
     }
     assert callable(torch_train.Trainer.new_record)
-    for function in ("train", "evaluate", "run", "predict", "load_trained", "predict_scores"):
+    for function in TRAINER_FUNCTIONS:
         assert callable(getattr(torch_train, function)), function
 
 

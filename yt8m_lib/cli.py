@@ -105,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--out", required=True, help="output .npz")
 
+    def add_keras_backend_argument(p) -> None:
+        p.add_argument(
+            "--keras-backend",
+            choices=("tensorflow", "torch"),
+            default=None,
+            help="with --framework keras: the backend Keras runs on (default tensorflow)",
+        )
+
     def add_training_arguments(p, model: bool):
         p.add_argument("--framework", choices=FRAMEWORKS, required=True)
         if model:
@@ -149,15 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("autoencoder", help="train the denoising autoencoder (feature engineering)")
     add_training_arguments(p, model=False)
     p.add_argument("--level", choices=("video", "frame"), required=True)
+    add_keras_backend_argument(p)
 
     p = sub.add_parser("train", help="train one model in one framework, write its run record")
     add_training_arguments(p, model=True)
-    p.add_argument(
-        "--keras-backend",
-        choices=("tensorflow", "torch"),
-        default=None,
-        help="with --framework keras: the backend Keras runs on (default tensorflow)",
-    )
+    add_keras_backend_argument(p)
     p.add_argument("--features", choices=("raw", "autoencoder"), default="raw")
     p.add_argument(
         "--autoencoder",

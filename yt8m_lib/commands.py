@@ -200,7 +200,7 @@ def cli_train(args) -> int:
 
 def cli_autoencoder(args) -> int:
     kwargs = prepare_training(args, args.level)
-    framework = load_framework(args.framework)
+    framework = load_framework(args.framework, args.keras_backend)
     record = framework.train_autoencoder(level=args.level, **kwargs)
     if record is not None:
         print(json.dumps(summary(record), indent=1))

@@ -618,16 +618,18 @@ def encode_with_autoencoder(
                 )
                 out_rgb.append(r.numpy())
                 out_audio.append(a.numpy())
-    elif framework == "keras":
-        from yt8m_lib.keras.train import load_encoder
+    elif framework == "keras":  # on the backend this process's Keras runs on
+        import keras
+
+        from yt8m_lib.keras.checkpoints import load_encoder
 
         encoder = load_encoder(run_dir)[0]
         for start in range(0, len(rgb), batch_size):
             r, a = encoder.encode(
                 rgb[start : start + batch_size], audio[start : start + batch_size]
             )
-            out_rgb.append(np.asarray(r))
-            out_audio.append(np.asarray(a))
+            out_rgb.append(keras.ops.convert_to_numpy(r))
+            out_audio.append(keras.ops.convert_to_numpy(a))
     else:
         raise ValueError(f"unknown framework {framework!r}")
     return np.concatenate(out_rgb), np.concatenate(out_audio)

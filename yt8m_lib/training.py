@@ -682,6 +682,22 @@ def validation_entry(loss: float, metrics: dict) -> dict:
     }
 
 
+def mean_reconstruction_errors(batch_errors) -> dict:
+    """The validation entry of an autoencoder from ``batch_errors``, one (rgb mean squared
+    error, audio mean squared error, videos) per batch: the means over the videos of rgb,
+    audio and their sum (``val_loss``, what the loop keeps the best epoch by)."""
+    sums = np.zeros(3)
+    for rgb, audio, n in batch_errors:
+        sums += [float(rgb) * n, float(audio) * n, n]
+    n = max(sums[2], 1)
+    return {
+        "val_loss": (sums[0] + sums[1]) / n,
+        "val_rgb_mse": sums[0] / n,
+        "val_audio_mse": sums[1] / n,
+        "num_videos": int(sums[2]),
+    }
+
+
 def fresh_state() -> dict:
     return {
         "epoch": 0,

@@ -46,3 +46,21 @@ def load_variables(path: Path, variables, **more_lists) -> dict:
                     )
                 v.assign(value)
         return json.loads(str(data["meta"]))
+
+
+def load_encoder(autoencoder_dir):
+    """(frozen trained Keras autoencoder of a run folder (best weights), its model config, its
+    run record), on the backend Keras runs on: the file is the same for both."""
+    from yt8m_lib import training
+    from yt8m_lib.keras.models import Autoencoder
+    from yt8m_lib.runs import run_record
+
+    run_dir = Path(autoencoder_dir)
+    record = run_record.read_run_record(run_dir)
+    if record.get("framework") != "keras" or record.get("model") != "autoencoder":
+        raise ConfigError(f"{run_dir} is not a Keras autoencoder run")
+    config = training.model_config_from_dict(record["config"]["model"])
+    encoder = Autoencoder(config)
+    load_variables(run_dir / BEST, encoder.variables)
+    encoder.trainable = False
+    return encoder, config, record

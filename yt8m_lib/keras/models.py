@@ -340,21 +340,30 @@ def classifier_loss(model: keras.Model, inputs: dict, labels, epsilon: float):
 
 def reconstruction_errors(autoencoder: Autoencoder, batch: dict, training: bool):
     """Mean squared error of each stream's reconstruction, over the real frames only at frame
-    level (padding is not data)."""
-    import tensorflow as tf
-
+    level (padding is not data). Keras ops only: the same function on either backend."""
     errors = []
-    rgb, audio = tf.cast(batch["rgb"], tf.float32), tf.cast(batch["audio"], tf.float32)
+    rgb = ops.cast(ops.convert_to_tensor(batch["rgb"]), "float32")
+    audio = ops.cast(ops.convert_to_tensor(batch["audio"]), "float32")
     reconstructions = autoencoder(rgb, audio, training=training)
     for rec, x in zip(reconstructions, (rgb, audio)):
-        squared = tf.square(tf.cast(rec, tf.float32) - x)
+        squared = ops.square(ops.cast(rec, "float32") - x)
         if "num_frames" in batch:
-            mask = tf.cast(
-                tf.range(tf.shape(x)[1])[None, :] < tf.cast(batch["num_frames"], tf.int32)[:, None],
-                tf.float32,
-            )
-            total = tf.reduce_sum(squared * mask[..., None])
-            errors.append(total / tf.maximum(tf.reduce_sum(mask) * x.shape[-1], 1.0))
+            frames = ops.cast(ops.convert_to_tensor(batch["num_frames"]), "int32")
+            mask = ops.cast(ops.arange(ops.shape(x)[1])[None, :] < frames[:, None], "float32")
+            total = ops.sum(squared * mask[..., None])
+            errors.append(total / ops.maximum(ops.sum(mask) * x.shape[-1], 1.0))
         else:
-            errors.append(tf.reduce_mean(squared))
+            errors.append(ops.mean(squared))
     return errors[0], errors[1]
+
+
+def encode_inputs(encoder: Autoencoder, inputs: dict) -> dict:
+    """Replace the raw features of a batch by the autoencoder's codes (``--features
+    autoencoder``): rgb/audio and, for hybrid, the video means."""
+    out = dict(inputs)
+    out["rgb"], out["audio"] = encoder.encode(inputs["rgb"], inputs["audio"])
+    if "mean_rgb" in inputs:
+        out["mean_rgb"], out["mean_audio"] = encoder.encode(
+            inputs["mean_rgb"], inputs["mean_audio"]
+        )
+    return out

@@ -21,7 +21,7 @@ from __future__ import annotations
 import keras
 import torch
 
-from yt8m_lib.keras.models import classifier_loss
+from yt8m_lib.keras.models import classifier_loss, encode_inputs, reconstruction_errors
 from yt8m_lib.keras.models import make_optimizer as make_optimizer  # the step's optimizer
 
 
@@ -44,21 +44,20 @@ def to_model_batch(model, batch: dict) -> tuple[dict, torch.Tensor]:
     return inputs, keras.ops.cast(keras.ops.convert_to_tensor(batch["labels"]), "float32")
 
 
-def make_train_step(model, optimizer, train_config, reduce_gradients=None):
-    """A function batch dict -> mean loss (a float) that takes one optimizer step: forward in
-    training mode, ``classifier_loss``, ``loss.backward()``, ``optimizer.apply``.
-    ``reduce_gradients`` (several processes): gradients -> the gradients to apply (their mean
-    over the processes), called between the backward and the update."""
+def make_step(model, optimizer, loss_of_batch, reduce_gradients=None):
+    """A function batch dict -> mean loss (a float) that takes one optimizer step of
+    ``model``: ``loss_of_batch(batch)`` (a torch scalar, forward in training mode),
+    ``loss.backward()``, ``optimizer.apply``. ``reduce_gradients`` (several processes):
+    gradients -> the gradients to apply (their mean over the processes), called between the
+    backward and the update."""
     require_torch_backend()
     variables = model.trainable_variables
     if not optimizer.built:
         optimizer.build(variables)
-    epsilon = train_config.bce_epsilon
 
     def step(batch: dict) -> float:
-        inputs, labels = to_model_batch(model, batch)
         model.zero_grad(set_to_none=True)
-        loss = classifier_loss(model, inputs, labels, epsilon)
+        loss = loss_of_batch(batch)
         loss.backward()
         gradients = [variable.value.grad for variable in variables]
         if reduce_gradients is not None:
@@ -68,3 +67,30 @@ def make_train_step(model, optimizer, train_config, reduce_gradients=None):
         return float(loss.detach())
 
     return step
+
+
+def make_train_step(model, optimizer, train_config, reduce_gradients=None, encoder=None):
+    """One optimizer step of a classifier (``make_step``): its ``classifier_loss``;
+    ``encoder`` (``--features autoencoder``): a frozen autoencoder whose codes replace the
+    raw features first."""
+    epsilon = train_config.bce_epsilon
+
+    def loss_of_batch(batch: dict):
+        inputs, labels = to_model_batch(model, batch)
+        if encoder is not None:
+            with torch.no_grad():
+                inputs = encode_inputs(encoder, inputs)
+        return classifier_loss(model, inputs, labels, epsilon)
+
+    return make_step(model, optimizer, loss_of_batch, reduce_gradients)
+
+
+def make_autoencoder_step(autoencoder, optimizer, reduce_gradients=None):
+    """One optimizer step of the denoising autoencoder (``make_step``): the sum of the two
+    streams' reconstruction errors, over the real frames only at frame level."""
+
+    def loss_of_batch(batch: dict):
+        rgb_error, audio_error = reconstruction_errors(autoencoder, batch, training=True)
+        return rgb_error + audio_error
+
+    return make_step(autoencoder, optimizer, loss_of_batch, reduce_gradients)

@@ -23,8 +23,10 @@ broadcast from rank 0 after every epoch; only rank 0 validates and writes. Not D
 wrapper: its gradient hooks see only a forward through the wrapper, and the late-fusion
 models' loss calls the model through a second Keras model of its heads.
 
-Not yet here (``docs/methods.md``): autoencoder codes as inputs and training the
-autoencoder, mixed precision.
+The denoising autoencoder trains here too (``yt8m autoencoder --framework keras
+--keras-backend torch``), and a classifier reads a Keras autoencoder's codes
+(``--features autoencoder``; the checkpoint is the same file on either backend). Not yet here
+(``docs/methods.md``): mixed precision.
 """
 
 from __future__ import annotations
@@ -43,9 +45,22 @@ from yt8m_lib import training
 from yt8m_lib.data.batches import BackgroundLoader
 from yt8m_lib.errors import ConfigError
 from yt8m_lib.evaluation.metrics import StreamingEvaluator
-from yt8m_lib.keras.checkpoints import BEST, LAST, load_variables, save_variables
-from yt8m_lib.keras.models import build_model, clipped_bce, count_parameters, make_optimizer
-from yt8m_lib.keras.torch_step import make_train_step, require_torch_backend, to_model_batch
+from yt8m_lib.keras.checkpoints import BEST, LAST, load_encoder, load_variables, save_variables
+from yt8m_lib.keras.models import (
+    Autoencoder,
+    build_model,
+    clipped_bce,
+    count_parameters,
+    encode_inputs,
+    make_optimizer,
+    reconstruction_errors,
+)
+from yt8m_lib.keras.torch_step import (
+    make_autoencoder_step,
+    make_train_step,
+    require_torch_backend,
+    to_model_batch,
+)
 from yt8m_lib.runs import run_record
 from yt8m_lib.torch.train import Distributed, per_rank_batch
 from yt8m_lib.torch.train import seed_everything as torch_seed_everything
@@ -98,13 +113,18 @@ def device_name() -> str:
 
 
 # ---------------------------------------------------------------- forward and scoring
-def predict(model, batches, *, evaluator=None, writer=None, bce_epsilon: float = 1e-7) -> dict:
+def predict(
+    model, batches, *, encoder=None, evaluator=None, writer=None, bce_epsilon: float = 1e-7
+) -> dict:
     """Scores batches: mean loss, the official metrics, timings; optional predictions file
-    (the names and results of ``yt8m_lib.keras.train.predict``)."""
+    (the names and results of ``yt8m_lib.keras.train.predict``; the clock covers the model's
+    forward pass, not the autoencoder's encoding)."""
     loss_sum, count, latencies, sizes = 0.0, 0, [], []
     with torch.no_grad():
         for batch in batches:
             inputs, labels = to_model_batch(model, batch)
+            if encoder is not None:
+                inputs = encode_inputs(encoder, inputs)
             sync()
             start = time.perf_counter()
             p = model(inputs, training=False)
@@ -129,9 +149,22 @@ def predict(model, batches, *, evaluator=None, writer=None, bce_epsilon: float =
     return out
 
 
+def validate_autoencoder(autoencoder, batches) -> dict:
+    """Mean reconstruction errors of the validation set (rgb, audio and their sum)."""
+
+    def batch_errors():
+        for batch in batches:
+            rgb, audio = reconstruction_errors(autoencoder, batch, training=False)
+            yield float(rgb), float(audio), int(batch["rgb"].shape[0])
+
+    with torch.no_grad():
+        return training.mean_reconstruction_errors(batch_errors())
+
+
 # ---------------------------------------------------------------- the adapter
 class Trainer(training.Trainer):
-    """What the epoch loop needs from Keras on the PyTorch backend, for a classifier."""
+    """What the epoch loop needs from Keras on the PyTorch backend, for a classifier or the
+    autoencoder."""
 
     framework = "keras"
     keras_backend = KERAS_BACKEND
@@ -146,38 +179,41 @@ class Trainer(training.Trainer):
         device: str | None = None,
         mixed_precision: bool = False,
     ):
-        if spec.is_autoencoder or spec.features == "autoencoder":
-            raise ConfigError(
-                "Keras on the torch backend trains classifiers on raw features; the "
-                "autoencoder runs in PyTorch or Keras on TensorFlow"
-            )
         if mixed_precision:
             raise ConfigError("mixed precision is not offered for Keras on the torch backend")
         setup(spec.seed)
         self.dist = Distributed(device)  # torchrun: the process group (gloo / nccl)
         self.rank, self.world_size = self.dist.rank, self.dist.world_size
-        self.spec = spec
         # keras.device scopes are one-shot: a new one per use; several processes on GPUs
         # take one each (cuda:<local rank>)
         self.device = str(self.dist.device) if self.dist.active else device
+        self.encoder, normalize = None, None
+        if spec.features == "autoencoder":
+            with device_scope(self.device):
+                self.encoder, ae_config, ae_record = load_encoder(spec.autoencoder_dir)
+            spec = spec.with_codes(ae_config.ae_rgb_code, ae_config.ae_audio_code)
+            normalize = bool(ae_record["config"]["train"]["normalize"])  # as it was trained
+        self.spec = spec
         config = spec.train_config
+        reduce_gradients = self.average_gradients if self.dist.active else None
         with device_scope(self.device):
-            self.model = build_model(spec.model, spec.model_config)
-            self.set_output_biases(training.output_biases(spec, train_paths))
             self.optimizer = make_optimizer(config)
-            self.step = make_train_step(
-                self.model,
-                self.optimizer,
-                config,
-                reduce_gradients=self.average_gradients if self.dist.active else None,
-            )
+            if spec.is_autoencoder:
+                self.model = Autoencoder(spec.model_config)
+                self.step = make_autoencoder_step(self.model, self.optimizer, reduce_gradients)
+            else:
+                self.model = build_model(spec.model, spec.model_config)
+                self.set_output_biases(training.output_biases(spec, train_paths))
+                self.step = make_train_step(
+                    self.model, self.optimizer, config, reduce_gradients, encoder=self.encoder
+                )
         self.per_rank_batch = per_rank_batch(config.batch_size, self.world_size)
-        self.train_input, self.val_input = spec.inputs(train_paths, val_paths)
+        self.train_input, self.val_input = spec.inputs(train_paths, val_paths, normalize=normalize)
         self.train_input = dataclasses.replace(self.train_input, batch_size=self.per_rank_batch)
         self.skips_single_video_batches = any(
             isinstance(layer, keras.layers.BatchNormalization) for layer in self.model.layers
         )
-        self.lower_is_better = False
+        self.lower_is_better = spec.is_autoencoder
 
     def set_output_biases(self, biases) -> None:
         """Start the classifier's output biases at the class prior (None: keep zero)."""
@@ -266,10 +302,16 @@ class Trainer(training.Trainer):
         return loss_sum, count
 
     def validate(self):
+        if self.spec.is_autoencoder:
+            with device_scope(self.device):
+                evaluation = validate_autoencoder(self.model, self.val_input.batches())
+            entry = {k: v for k, v in evaluation.items() if k != "num_videos"}
+            return entry, evaluation, {}
         with device_scope(self.device):
             out = predict(
                 self.model,
                 self.val_input.batches(),
+                encoder=self.encoder,
                 evaluator=StreamingEvaluator(
                     self.spec.outputs, vocabulary=self.spec.validation_vocabulary
                 ),
@@ -303,34 +345,45 @@ def train(**kwargs) -> dict | None:
     return training.train_classifier(Trainer, **kwargs)
 
 
+def train_autoencoder(**kwargs) -> dict | None:
+    """Train the denoising autoencoder: ``yt8m_lib.training.train_autoencoder`` with this
+    adapter; ``--features autoencoder`` reads its best weights."""
+    return training.train_autoencoder(Trainer, **kwargs)
+
+
 def run(spec: RunSpec, train_paths, val_paths, out_dir, **options) -> dict | None:
     """Train a ``RunSpec``: ``yt8m_lib.training.train_spec`` with this adapter."""
     return training.train_spec(Trainer, spec, train_paths, val_paths, out_dir, **options)
 
 
 def load_trained(run_dir, device=None):
-    """(model with its best weights, None (no encoder), run record)."""
+    """(model with its best weights, encoder or None, run record)."""
     run_dir = Path(run_dir)
     record = run_record.read_run_record(run_dir)
     setup(int(record.get("seed") or 0))
+    encoder = None
     with device_scope(device):
         net = build_model(
             record["model"], training.model_config_from_dict(record["config"]["model"])
         )
         load_variables(run_dir / BEST, net.variables)
-    return net, None, record
+    if record.get("features") == "autoencoder" and record["config"].get("autoencoder"):
+        with device_scope(device):
+            encoder, _, _ = load_encoder(record["config"]["autoencoder"])
+    return net, encoder, record
 
 
 def scorer(run_dir, device=None):
     """(run record, ``score(data, evaluator, writer)``): one pass of a trained run's best
     weights over ``data`` (as ``yt8m_lib.keras.train.scorer``)."""
-    net, _, record = load_trained(run_dir, device)
+    net, encoder, record = load_trained(run_dir, device)
 
     def score(data, evaluator, writer):
         with device_scope(device):
             return predict(
                 net,
                 data.batches(),
+                encoder=encoder,
                 writer=writer,
                 evaluator=evaluator,
                 bce_epsilon=record["config"]["train"]["bce_epsilon"],

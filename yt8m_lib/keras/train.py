@@ -32,7 +32,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402,F401
-import numpy as np  # noqa: E402
 
 # imported here, not lazily, so that a missing TensorFlow/Keras fails at dispatch
 # (yt8m_lib.commands.load_framework turns that into a MissingFrameworkError)
@@ -41,13 +40,20 @@ import tensorflow as tf  # noqa: E402,F401
 from yt8m_lib import training  # noqa: E402
 from yt8m_lib.errors import ConfigError  # noqa: E402
 from yt8m_lib.evaluation.metrics import StreamingEvaluator  # noqa: E402
-from yt8m_lib.keras.checkpoints import BEST, LAST, load_variables, save_variables  # noqa: E402
+from yt8m_lib.keras.checkpoints import (  # noqa: E402
+    BEST,
+    LAST,
+    load_encoder,
+    load_variables,
+    save_variables,
+)
 from yt8m_lib.keras.data import make_loader  # noqa: E402
 from yt8m_lib.keras.models import (  # noqa: E402
     Autoencoder,
     build_model,
     classifier_loss,
     count_parameters,
+    encode_inputs,
     make_optimizer,
     reconstruction_errors,
 )
@@ -203,18 +209,6 @@ def batch_signature(model, raw_features: bool = False) -> dict:
     return {**signature, "labels": labels}
 
 
-def encode_inputs(encoder, inputs: dict) -> dict:
-    """Replace the raw features of a batch by the autoencoder's codes (``--features
-    autoencoder``): rgb/audio and, for hybrid, the video means."""
-    out = dict(inputs)
-    out["rgb"], out["audio"] = encoder.encode(inputs["rgb"], inputs["audio"])
-    if "mean_rgb" in inputs:
-        out["mean_rgb"], out["mean_audio"] = encoder.encode(
-            inputs["mean_rgb"], inputs["mean_audio"]
-        )
-    return out
-
-
 def make_broadcast_statistics(model, strategy):
     """A function copying replica 0's non-trainable statistics (BatchNorm moving mean and
     variance) to every replica. Each replica updates them from its own batches; PyTorch's
@@ -358,35 +352,15 @@ def validate_autoencoder(autoencoder, batches) -> dict:
     def errors(batch):
         return reconstruction_errors(autoencoder, batch, training=False)
 
-    sums = np.zeros(3)
-    for batch in batches:
-        n = int(batch["rgb"].shape[0])
-        rgb, audio = errors({k: v for k, v in batch.items() if k != "id"})
-        sums += [float(rgb) * n, float(audio) * n, n]
-    n = max(sums[2], 1)
-    return {
-        "val_loss": (sums[0] + sums[1]) / n,
-        "val_rgb_mse": sums[0] / n,
-        "val_audio_mse": sums[1] / n,
-        "num_videos": int(sums[2]),
-    }
+    def batch_errors():
+        for batch in batches:
+            rgb, audio = errors({k: v for k, v in batch.items() if k != "id"})
+            yield float(rgb), float(audio), int(batch["rgb"].shape[0])
+
+    return training.mean_reconstruction_errors(batch_errors())
 
 
 # ---------------------------------------------------------------- autoencoder
-def load_encoder(autoencoder_dir):
-    """(frozen trained autoencoder of a run folder (best weights), its model config, its run
-    record)."""
-    run_dir = Path(autoencoder_dir)
-    record = run_record.read_run_record(run_dir)
-    if record.get("framework") != "keras" or record.get("model") != "autoencoder":
-        raise ConfigError(f"{run_dir} is not a Keras autoencoder run")
-    config = training.model_config_from_dict(record["config"]["model"])
-    encoder = Autoencoder(config)
-    load_variables(run_dir / BEST, encoder.variables)
-    encoder.trainable = False
-    return encoder, config, record
-
-
 def make_autoencoder_step(autoencoder, optimizer, *, strategy=None):
     """One optimizer step of the denoising autoencoder on a batch dict; at frame level the
     loss counts the real frames only (padding is not data)."""

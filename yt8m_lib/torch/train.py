@@ -283,21 +283,16 @@ def predict(
 def validate_autoencoder(model, loader, device, amp) -> dict:
     """Mean reconstruction errors of the validation set (rgb, audio and their sum)."""
     model.eval()
-    sums = np.zeros(3)
-    with torch.no_grad():
+
+    def batch_errors():
         for batch in loader:
             batch = to_device(batch, device)
             with autocast(device, amp):
                 rgb, audio = reconstruction_errors(model, batch)
-            n = len(batch["id"])
-            sums += [float(rgb) * n, float(audio) * n, n]
-    n = max(sums[2], 1)
-    return {
-        "val_loss": (sums[0] + sums[1]) / n,
-        "val_rgb_mse": sums[0] / n,
-        "val_audio_mse": sums[1] / n,
-        "num_videos": int(sums[2]),
-    }
+            yield float(rgb), float(audio), len(batch["id"])
+
+    with torch.no_grad():
+        return training.mean_reconstruction_errors(batch_errors())
 
 
 # ------------------------------------------------------------------ the adapter
