@@ -218,3 +218,24 @@ def test_engine_ratios_divide_the_means_over_seeds():
     assert ratios.loc["fc", "Keras / torch / PyTorch"] == pytest.approx(15 / 30)
     assert ratios.loc["fc", "Keras / torch / Keras / TensorFlow"] == pytest.approx(15 / 5)
     assert np.isnan(ratios.loc["logistic", "Keras / torch / PyTorch"])  # no Keras/torch run
+
+
+def test_a_run_that_shared_the_machine_is_named_in_the_speed_note():
+    """Other processes' CPU use is the machine's less the run's own: on 2 CPUs a run at 100 %
+    (one core) while the machine is 90 % busy had others using 40 % of it."""
+    quiet = {"system_cpu_percent_mean": 52.0, "cpu_percent_mean": 100.0, "cpu_count": 2}
+    busy = {"system_cpu_percent_mean": 90.0, "cpu_percent_mean": 100.0, "cpu_count": 2}
+    assert tables.background_cpu_share(quiet) == pytest.approx(0.02)
+    assert tables.background_cpu_share(busy) == pytest.approx(0.40)
+    assert np.isnan(tables.background_cpu_share({}))
+    records = [
+        {"framework": "torch", "model": "fc", "seed": seed, "hardware": {"summary": summary}}
+        for seed, summary in enumerate((quiet, busy, quiet))
+    ]
+    frame = tables.runs_frame(records)
+    assert frame.background_cpu_share.round(2).tolist() == [0.02, 0.40, 0.02]
+    assert tables.shared_machine_note(frame) == (
+        "1 of 3 runs shared the CPUs with other work (others used up to 40% of them): "
+        "their speeds are lower bounds"
+    )
+    assert tables.shared_machine_note(frame.iloc[[0, 2]]) == ""

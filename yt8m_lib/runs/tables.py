@@ -138,9 +138,40 @@ def runs_frame(records, split: str = "test"):
         )
         summary = (r.get("hardware") or {}).get("summary") or {}
         row.update({f"hw_{k}": v for k, v in summary.items() if isinstance(v, (int, float))})
+        row["background_cpu_share"] = background_cpu_share(summary)
         row["run_dir"] = r.get("run_dir")
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else list(ID_COLUMNS))
+
+
+def background_cpu_share(summary: dict) -> float:
+    """The mean share of the machine's CPUs that other processes used while a run trained
+    (0-1; NaN without hardware samples): the machine's CPU use less the run's own (its
+    process and children). A run that shared the machine trained slower than it could: its
+    speed is a lower bound."""
+    system = summary.get("system_cpu_percent_mean")
+    own, cpus = summary.get("cpu_percent_mean"), summary.get("cpu_count")
+    if system is None or own is None or not cpus:
+        return float("nan")
+    return max(0.0, system - own / cpus) / 100
+
+
+# a run counts as sharing the machine when others used at least this share of its CPUs
+BUSY_MACHINE_SHARE = 0.10
+
+
+def shared_machine_note(frame, threshold: float = BUSY_MACHINE_SHARE) -> str:
+    """One phrase for a speed figure's caption and reading: how many of ``frame``'s runs
+    (``runs_frame`` rows) trained while other processes used at least ``threshold`` of the
+    CPUs, and up to how much; "" when none did."""
+    share = frame["background_cpu_share"] if "background_cpu_share" in frame else None
+    if share is None or not (share >= threshold).any():
+        return ""
+    busy = share[share >= threshold]
+    return (
+        f"{len(busy)} of {len(frame)} runs shared the CPUs with other work "
+        f"(others used up to {busy.max():.0%} of them): their speeds are lower bounds"
+    )
 
 
 def mean_std_table(frame, columns, by=("framework", "model")):
