@@ -114,6 +114,24 @@ def test_notebook_states_the_corrected_dataset_facts_when_it_mentions_the_thesis
         )
 
 
+def test_every_file_of_the_repository_a_notebook_or_the_package_names_exists():
+    """A reader follows the pointers in the chapters' text and the package's messages:
+    every ``docs/...``, ``figures/...``, ``benchmarks/...`` or ``notebooks/...`` file they
+    name must be there."""
+    import re
+
+    pattern = re.compile(r"\b((?:docs|benchmarks|notebooks)/[\w./-]+\.(?:md|py|sh|ipynb))")
+    sources = {p: p.read_text(encoding="utf-8") for p in NOTEBOOKS}
+    sources |= {p: p.read_text(encoding="utf-8") for p in (CHECKOUT / "yt8m_lib").rglob("*.py")}
+    missing = {
+        f"{path.relative_to(CHECKOUT)}: {name}"
+        for path, text in sources.items()
+        for name in pattern.findall(text)
+        if not (CHECKOUT / name).exists()
+    }
+    assert not missing, sorted(missing)
+
+
 # --------------------------------------------------------------------------- smoke runs
 
 
