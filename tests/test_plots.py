@@ -209,6 +209,11 @@ def test_framework_bars_colour_each_framework_and_put_the_legend_where_asked(leg
     assert fig.get_suptitle() == "per framework"
     with_legend = [ax.get_legend() is not None for ax in fig.axes]
     assert with_legend.index(True) == (legend_on % len(names)) and sum(with_legend) == 1
+    # beside its panel, covering none of the bars
+    ax = fig.axes[with_legend.index(True)]
+    renderer = fig.canvas.get_renderer()
+    legend_box = ax.get_legend().get_window_extent(renderer)
+    assert legend_box.x0 >= ax.get_window_extent(renderer).x1
     # seaborn's bars carry the framework colours at its default saturation (0.75)
     assert bar_colours(fig.axes[0]) == desaturated(plots.FRAMEWORK_COLORS.values())
     assert tuple(fig.get_size_inches()) == pytest.approx((6.6, 3.8))

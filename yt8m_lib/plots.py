@@ -574,6 +574,8 @@ def framework_bars(
         if log:
             ax.set_yscale("log")
         ax.tick_params(axis="x", rotation=60)
+    # beside its panel, not on it: bars start at 0, so a legend inside covers some of them
+    sns.move_legend(axes[legend_on], "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     if title is not None:
         fig.suptitle(title)
     return fig
