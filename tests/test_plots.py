@@ -216,7 +216,7 @@ def test_framework_bars_colour_each_framework_and_put_the_legend_where_asked(leg
     assert legend_box.x0 >= ax.get_window_extent(renderer).x1
     # seaborn's bars carry the framework colours at its default saturation (0.75)
     assert bar_colours(fig.axes[0]) == desaturated(plots.FRAMEWORK_COLORS.values())
-    assert tuple(fig.get_size_inches()) == pytest.approx((6.6, 3.8))
+    assert tuple(fig.get_size_inches()) == pytest.approx((8.6, 3.8))
     assert_passes(fig, tmp_path)
 
 

@@ -544,16 +544,18 @@ def framework_bars(
 ):
     """One panel per column of ``runs`` (one row per run): a bar per model and framework in the
     framework colours, mean ± std over seeds.  ``names``: column -> panel title;
-    ``figsize`` defaults to 3.3 wide per panel; ``legend_on``: the index of the panel that
-    carries the legend; ``log``: logarithmic value axes (speeds of video- and frame-level
-    models differ by orders of magnitude: on a linear axis the slow ones vanish);
+    ``figsize`` defaults to 3.3 wide per panel plus 2 for the legend; ``legend_on``: the
+    index of the panel that carries the legend (beside it); ``log``: logarithmic value axes
+    (speeds of video- and frame-level models differ by orders of magnitude: on a linear axis
+    the slow ones vanish);
     ``by="engine"``: a bar per engine (Keras / TensorFlow, Keras / torch, PyTorch) instead."""
     if by == "engine":
         hue_order = [e for e in ENGINE_COLORS if e in set(runs["engine"])]
         palette = ENGINE_COLORS
     else:
         hue_order, palette = ["keras", "torch"], FRAMEWORK_COLORS
-    figsize = (3.3 * len(columns), 3.8) if figsize is None else figsize
+    # 3.3 inches per panel and 2 for the legend beside its panel
+    figsize = (3.3 * len(columns) + 2.0, 3.8) if figsize is None else figsize
     fig, axes = plt.subplots(1, len(columns), figsize=figsize, layout="constrained")
     axes = np.atleast_1d(axes)
     for ax, column in zip(axes, columns):
