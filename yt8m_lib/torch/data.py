@@ -107,6 +107,9 @@ def make_loader(
         collate_fn=dataset.collate,
         num_workers=workers,
         pin_memory=pin,
+        # readers start from a fresh single-threaded server, not a fork of this process: a
+        # fork of a process with running threads (readers, monitors, torch's pools) hung
+        multiprocessing_context="forkserver" if workers else None,
     )
     if workers == 0 and prefetch > 0:
         # read ahead whole chunks: the next chunk is read while this one is trained on
