@@ -64,3 +64,14 @@ def load_encoder(autoencoder_dir):
     load_variables(run_dir / BEST, encoder.variables)
     encoder.trainable = False
     return encoder, config, record
+
+
+def encoder_for(spec):
+    """What a classifier on autoencoder codes needs, the same on both backends: (the frozen
+    encoder, ``spec`` with the code sizes as its inputs, the normalisation the autoencoder was
+    trained with). Raw features: (None, ``spec``, None)."""
+    if spec.features != "autoencoder":
+        return None, spec, None
+    encoder, config, record = load_encoder(spec.autoencoder_dir)
+    spec = spec.with_codes(config.ae_rgb_code, config.ae_audio_code)
+    return encoder, spec, bool(record["config"]["train"]["normalize"])

@@ -45,7 +45,14 @@ from yt8m_lib import training
 from yt8m_lib.data.batches import BackgroundLoader
 from yt8m_lib.errors import ConfigError
 from yt8m_lib.evaluation.metrics import StreamingEvaluator
-from yt8m_lib.keras.checkpoints import BEST, LAST, load_encoder, load_variables, save_variables
+from yt8m_lib.keras.checkpoints import (
+    BEST,
+    LAST,
+    encoder_for,
+    load_encoder,
+    load_variables,
+    save_variables,
+)
 from yt8m_lib.keras.models import (
     Autoencoder,
     build_model,
@@ -187,12 +194,8 @@ class Trainer(training.Trainer):
         # keras.device scopes are one-shot: a new one per use; several processes on GPUs
         # take one each (cuda:<local rank>)
         self.device = str(self.dist.device) if self.dist.active else device
-        self.encoder, normalize = None, None
-        if spec.features == "autoencoder":
-            with device_scope(self.device):
-                self.encoder, ae_config, ae_record = load_encoder(spec.autoencoder_dir)
-            spec = spec.with_codes(ae_config.ae_rgb_code, ae_config.ae_audio_code)
-            normalize = bool(ae_record["config"]["train"]["normalize"])  # as it was trained
+        with device_scope(self.device):
+            self.encoder, spec, normalize = encoder_for(spec)
         self.spec = spec
         config = spec.train_config
         reduce_gradients = self.average_gradients if self.dist.active else None

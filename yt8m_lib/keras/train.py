@@ -43,6 +43,7 @@ from yt8m_lib.evaluation.metrics import StreamingEvaluator  # noqa: E402
 from yt8m_lib.keras.checkpoints import (  # noqa: E402
     BEST,
     LAST,
+    encoder_for,
     load_encoder,
     load_variables,
     save_variables,
@@ -448,11 +449,7 @@ class Trainer(training.Trainer):
     ):
         self.rank, self.world_size = cluster_info()  # workers: the readers of the data
         _, self.strategy = setup(device, spec.seed)
-        self.encoder, normalize = None, None
-        if spec.features == "autoencoder":
-            self.encoder, ae_config, ae_record = load_encoder(spec.autoencoder_dir)
-            spec = spec.with_codes(ae_config.ae_rgb_code, ae_config.ae_audio_code)
-            normalize = bool(ae_record["config"]["train"]["normalize"])  # as it was trained
+        self.encoder, spec, normalize = encoder_for(spec)
         self.spec = spec
         config = spec.train_config
         gpu = device_name() == "gpu"
