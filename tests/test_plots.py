@@ -392,10 +392,10 @@ def test_a_suptitle_on_a_panel_title_fails(tmp_path):
     assert_passes(fig, tmp_path)
 
 
-def test_tick_labels_on_top_of_each_other_fail_and_slanted_ones_do_not():
-    """The 08 forest plot's "-0.025" over "0.000": upright tick labels of one axis are
-    compared; slanted ones (upright boxes overlap where the text does not) and x against y
-    tick labels at a corner are not."""
+def test_tick_labels_on_top_of_each_other_fail_and_slanted_ones_are_judged_as_drawn():
+    """The 08 forest plot's "-0.025" over "0.000": tick labels of one axis are compared.
+    Slanted labels are compared as the slanted boxes they are (their upright boxes overlap
+    where the text does not), and x against y tick labels at a corner are not compared."""
     plots.set_style()
     fig, ax = plt.subplots(figsize=(1.2, 2))
     ax.plot([-0.025, 0.0], [0, 1])
@@ -408,6 +408,17 @@ def test_tick_labels_on_top_of_each_other_fail_and_slanted_ones_do_not():
     fig, ax = plt.subplots(figsize=(1.2, 2))
     ax.plot([0, 1], [0, 1])
     ax.set_xticks([0, 0.5, 1], ["aaaaaaa", "bbbbbbb", "ccccccc"], rotation=45)
+    assert plots.text_overlaps(fig) == []
+    # 40 slanted genre names on a 2-inch axis: a few points apart, less than their line height
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 39], [0, 1])
+    ax.set_xticks(range(40), [f"genre {i}" for i in range(40)], rotation=45)
+    overlaps = plots.text_overlaps(fig)
+    assert ('x tick label "genre 0" of panel 1', 'x tick label "genre 1" of panel 1') in overlaps
+    assert all(a.startswith("x tick label") and b.startswith("x tick label") for a, b in overlaps)
+    fig.set_size_inches(8, 2)  # 4 times the room: still closer than a line
+    assert len(plots.text_overlaps(fig)) == 39
+    fig.set_size_inches(12, 2)  # the fix: room for them
     assert plots.text_overlaps(fig) == []
 
 

@@ -285,11 +285,13 @@ def _shown(text) -> bool:
     return text.get_visible() and bool(text.get_text().strip())
 
 
-def _text_boxes(fig, renderer) -> list[tuple[str, object, object]]:
-    """(name, window extent, group) of every text box drawn; two boxes of one group are not
-    compared: the x and y tick labels of one axes (they meet at its corner), and the rotated
-    tick labels of one axis (their upright boxes overlap where the slanted text does not).
-    Upright tick labels of one axis are compared: "-0.025" over "0.000" is a defect."""
+def _text_boxes(fig, renderer) -> list[tuple[str, np.ndarray, object]]:
+    """(name, outline, group) of every text box drawn: the outline is the box's 4 corners in
+    pixels, slanted as the text is (the upright box of a slanted tick label covers its
+    neighbours' where the text does not). Two boxes of one group are not compared: the x and
+    y tick labels of one axes (they meet at its corner). Tick labels of one axis are
+    compared: "-0.025" over "0.000", or slanted labels packed tighter than their line
+    height, are defects."""
     boxes = []
     labels = {id(getattr(fig, name, None)) for name in ("_supxlabel", "_supylabel")}
     for text in fig.texts:
@@ -303,10 +305,11 @@ def _text_boxes(fig, renderer) -> list[tuple[str, object, object]]:
             name = f'figure label "{text.get_text()}"'
         else:
             name = f'figure text "{text.get_text()[:40]}"'
-        boxes.append((name, _text_box(text, renderer), None))
+        boxes.append((name, _text_outline(text, renderer), None))
     for number, legend in enumerate(fig.legends, 1):
         if legend.get_visible():
-            boxes.append((f"figure legend {number}", legend.get_window_extent(renderer), None))
+            outline = _corners(legend.get_window_extent(renderer))
+            boxes.append((f"figure legend {number}", outline, None))
     for ax in fig.axes:
         if not ax.get_visible():
             continue
@@ -314,10 +317,11 @@ def _text_boxes(fig, renderer) -> list[tuple[str, object, object]]:
         for loc in ("", "left ", "right "):
             text = getattr(ax, f"_{loc.strip()}_title" if loc else "title", None)
             if text is not None and _shown(text):
-                boxes.append((f"{loc}title of {panel}", _text_box(text, renderer), None))
+                boxes.append((f"{loc}title of {panel}", _text_outline(text, renderer), None))
         legend = ax.get_legend()
         if legend is not None and legend.get_visible():
-            boxes.append((f"legend of {panel}", legend.get_window_extent(renderer), None))
+            outline = _corners(legend.get_window_extent(renderer))
+            boxes.append((f"legend of {panel}", outline, None))
         if not ax.axison:
             continue
         for letter, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
@@ -325,20 +329,57 @@ def _text_boxes(fig, renderer) -> list[tuple[str, object, object]]:
                 continue
             if _shown(axis.label):
                 name = f'{letter} label "{axis.label.get_text()}" of {panel}'
-                boxes.append((name, _text_box(axis.label, renderer), None))
+                boxes.append((name, _text_outline(axis.label, renderer), None))
             for tick in axis._update_ticks():  # the ticks drawn: those inside the view
                 for text in (tick.label1, tick.label2):
                     if _shown(text):
                         name = f'{letter} tick label "{text.get_text()}" of {panel}'
-                        group = ("ticks", id(ax), letter, text.get_rotation() % 180 != 0)
-                        boxes.append((name, _text_box(text, renderer), group))
+                        group = ("ticks", id(ax), letter)
+                        boxes.append((name, _text_outline(text, renderer), group))
     return boxes
 
 
+def _corners(extent) -> np.ndarray:
+    """The 4 corners (pixels) of an upright window extent."""
+    return np.array([[extent.x0, extent.y0], [extent.x1, extent.y0],
+                     [extent.x1, extent.y1], [extent.x0, extent.y1]])  # fmt: skip
+
+
+def _text_outline(text, renderer) -> np.ndarray:
+    """The 4 corners (pixels) of a text's box as drawn, turned by its rotation. A turned
+    rectangle's upright extent has the same centre, so the centre comes from the drawn
+    extent and the width and height from the text drawn upright."""
+    extent = _text_box(text, renderer)
+    angle = np.deg2rad(text.get_rotation() % 180)
+    if np.isclose(np.sin(angle), 0.0):
+        return _corners(extent)
+    with text._cm_set(rotation=0):
+        upright = _text_box(text, renderer)
+    along = np.array([np.cos(angle), np.sin(angle)]) * upright.width / 2
+    across = np.array([-np.sin(angle), np.cos(angle)]) * upright.height / 2
+    centre = np.array([(extent.x0 + extent.x1) / 2, (extent.y0 + extent.y1) / 2])
+    return np.array([centre - along - across, centre + along - across,
+                     centre + along + across, centre - along + across])  # fmt: skip
+
+
+def _overlap_depth(a: np.ndarray, b: np.ndarray) -> float:
+    """How far two convex outlines reach into each other (pixels): the smallest overlap of
+    their shadows on the directions of their edges (separating axes); <= 0 when apart. For
+    two upright boxes: the smaller of the shared width and the shared height."""
+    depth = np.inf
+    for outline in (a, b):
+        for edge in np.diff(np.vstack([outline, outline[:1]]), axis=0):
+            length = np.hypot(*edge)
+            if length == 0:
+                continue
+            normal = np.array([-edge[1], edge[0]]) / length
+            pa, pb = a @ normal, b @ normal
+            depth = min(depth, min(pa.max(), pb.max()) - max(pa.min(), pb.min()))
+    return depth
+
+
 def _same_group(a, b) -> bool:
-    if a[:2] != b[:2]:  # not the tick labels of one axes
-        return a == b
-    return a[2] != b[2] or (a[2] == b[2] and a[3] and b[3])  # x vs y, or both slanted
+    return a[:2] == b[:2] and a[2] != b[2]  # the x against the y tick labels of one axes
 
 
 def _overlaps(fig, renderer) -> list[tuple[str, str]]:
@@ -349,9 +390,7 @@ def _overlaps(fig, renderer) -> list[tuple[str, str]]:
         for name_b, b, group_b in boxes[i + 1 :]:
             if group_a is not None and group_b is not None and _same_group(group_a, group_b):
                 continue
-            width = min(a.x1, b.x1) - max(a.x0, b.x0)
-            height = min(a.y1, b.y1) - max(a.y0, b.y0)
-            if width > tolerance and height > tolerance:
+            if _overlap_depth(a, b) > tolerance:
                 pairs.append((name_a, name_b))
     return pairs
 
@@ -359,8 +398,8 @@ def _overlaps(fig, renderer) -> list[tuple[str, str]]:
 def text_overlaps(fig, dpi: float = DPI) -> list[tuple[str, str]]:
     """The pairs of text boxes of ``fig`` as saved (titles, suptitle, axis labels, tick
     labels, legends, figure texts such as the caption) that overlap by more than
-    ``OVERLAP_TOLERANCE_PT`` both ways; the tick labels of one axes are not compared with each
-    other."""
+    ``OVERLAP_TOLERANCE_PT`` (as drawn: slanted texts as slanted boxes); the x tick labels of
+    one axes are not compared with its y tick labels."""
     return _as_saved(fig, dpi, _saved_box(fig, dpi), lambda r: _overlaps(fig, r))
 
 
