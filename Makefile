@@ -127,6 +127,8 @@ SYNTH_NOTEBOOKS := $(filter-out notebooks/07_%,$(NOTEBOOKS))
 # the models of the real chapters (notebooks 03, 04, 05, 07 skip those the data cannot feed)
 REAL_MODELS  ?= logistic,moe,fc,gated_moe
 CURVE_MODELS ?= logistic,moe,fc
+# the frameworks of the learning curves (07)
+CURVE_FRAMEWORKS ?= torch,keras
 comma := ,
 models_yaml = $(if $(1),-y "models: [$(subst $(comma),$(comma) ,$(1))]")
 SYNTH_BUILD := $(BUILD_DIR)/synthetic/$(PROFILE)
@@ -172,7 +174,8 @@ $(SYNTH_BUILD)/%.ipynb: notebooks/%.ipynb $(SYNTH)/manifest.json $(VENV)/.instal
 
 $(REAL_BUILD)/%.ipynb: notebooks/%.ipynb $(REAL_DIR)/split.json $(VENV)/.installed
 	$(call run_notebook,$(REAL_FIGURES),-p profile $(REAL_PROFILE) -p data_dir $(abspath $(REAL_DIR)) \
-		$(call models_yaml,$(if $(filter notebooks/07_%,$<),$(CURVE_MODELS),$(if $(filter-out notebooks/01_%,$<),$(REAL_MODELS)))))
+		$(call models_yaml,$(if $(filter notebooks/07_%,$<),$(CURVE_MODELS),$(if $(filter-out notebooks/01_%,$<),$(REAL_MODELS)))) \
+		$(if $(filter notebooks/07_%,$<),-y "frameworks: [$(subst $(comma),$(comma) ,$(CURVE_FRAMEWORKS))]"))
 
 # The order within each set. The data notebook needs only the data layer; the others rerun
 # when any module changes. The comparison and the genre chapter read the run records of the
