@@ -384,15 +384,29 @@ def _same_group(a, b) -> bool:
 
 def _overlaps(fig, renderer) -> list[tuple[str, str]]:
     tolerance = OVERLAP_TOLERANCE_PT * fig.dpi / 72
-    boxes = _text_boxes(fig, renderer)
+    # each outline's upright extent first: most pairs are told apart by it alone, and for two
+    # upright boxes it is the whole test (a figure has hundreds of tick labels)
+    boxes = [
+        (name, outline, group, (*outline.min(axis=0), *outline.max(axis=0)))
+        for name, outline, group in _text_boxes(fig, renderer)
+    ]
     pairs = []
-    for i, (name_a, a, group_a) in enumerate(boxes):
-        for name_b, b, group_b in boxes[i + 1 :]:
+    for i, (name_a, a, group_a, (ax0, ay0, ax1, ay1)) in enumerate(boxes):
+        for name_b, b, group_b, (bx0, by0, bx1, by1) in boxes[i + 1 :]:
+            if min(ax1, bx1) - max(ax0, bx0) <= tolerance:
+                continue
+            if min(ay1, by1) - max(ay0, by0) <= tolerance:
+                continue
             if group_a is not None and group_b is not None and _same_group(group_a, group_b):
                 continue
-            if _overlap_depth(a, b) > tolerance:
+            upright = len(a) == len(b) == 4 and _is_upright(a) and _is_upright(b)
+            if upright or _overlap_depth(a, b) > tolerance:
                 pairs.append((name_a, name_b))
     return pairs
+
+
+def _is_upright(outline: np.ndarray) -> bool:
+    return bool(outline[0, 1] == outline[1, 1] and outline[1, 0] == outline[2, 0])
 
 
 def text_overlaps(fig, dpi: float = DPI) -> list[tuple[str, str]]:
