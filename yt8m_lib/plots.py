@@ -384,8 +384,8 @@ def _same_group(a, b) -> bool:
 
 def _overlaps(fig, renderer) -> list[tuple[str, str]]:
     tolerance = OVERLAP_TOLERANCE_PT * fig.dpi / 72
-    # each outline's upright extent first: most pairs are told apart by it alone, and for two
-    # upright boxes it is the whole test (a figure has hundreds of tick labels)
+    # each outline's upright extent first: most pairs are told apart by it alone (a figure
+    # has hundreds of tick labels); for two upright boxes the outline test then agrees
     boxes = [
         (name, outline, group, (*outline.min(axis=0), *outline.max(axis=0)))
         for name, outline, group in _text_boxes(fig, renderer)
@@ -399,14 +399,9 @@ def _overlaps(fig, renderer) -> list[tuple[str, str]]:
                 continue
             if group_a is not None and group_b is not None and _same_group(group_a, group_b):
                 continue
-            upright = len(a) == len(b) == 4 and _is_upright(a) and _is_upright(b)
-            if upright or _overlap_depth(a, b) > tolerance:
+            if _overlap_depth(a, b) > tolerance:
                 pairs.append((name_a, name_b))
     return pairs
-
-
-def _is_upright(outline: np.ndarray) -> bool:
-    return bool(outline[0, 1] == outline[1, 1] and outline[1, 0] == outline[2, 0])
 
 
 def text_overlaps(fig, dpi: float = DPI) -> list[tuple[str, str]]:
