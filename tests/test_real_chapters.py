@@ -86,7 +86,8 @@ def test_make_reproduce_real_runs_the_real_chapters_on_a_small_real_folder(tmp_p
             f"REAL_DATA={sample}",
             f"DATA_DIR={tmp_path / 'data'}",
             f"BUILD_DIR={build}",
-            "REAL_MODELS=logistic,bilstm",  # bilstm: skipped with one line
+            "REAL_MODELS=logistic,fc,bilstm",  # bilstm: skipped with one line
+            "KERAS_TORCH_MODELS=logistic",  # the third column for one model only
             "CURVE_MODELS=logistic",
         ],
         cwd=CHECKOUT,
@@ -141,3 +142,10 @@ def test_make_reproduce_real_runs_the_real_chapters_on_a_small_real_folder(tmp_p
     assert tuning.startswith("model,learning_rate") and "logistic" in tuning
     torch_chapter = (executed / "04_torch_models.ipynb").read_text()
     assert "skipping bilstm" in torch_chapter and "chosen on validate" in torch_chapter
+    keras_chapter = printed_text(executed / "03_keras_models.ipynb")
+    assert "Keras on torch for ['logistic'] only" in keras_chapter
+    backends = (figures / "03_keras_backends.csv").read_text()
+    assert ",logistic," in backends and ",fc," not in backends
+    comparison = printed_text(executed / "05_framework_comparison.ipynb")
+    assert "three engines for ['logistic']" in comparison
+    assert "\nfc,keras," in (figures / "05_quality.csv").read_text()  # two frameworks: all
