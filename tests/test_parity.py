@@ -172,7 +172,10 @@ def adam_trajectories(keras_optimizer_class, steps=200):
     keras_optimizer = keras_optimizer_class(**settings)
     torch_weights = torch.nn.Parameter(torch.tensor(start))
     torch_optimizer = torch.optim.Adam(
-        [torch_weights], lr=1e-3, betas=(0.9, 0.999), eps=settings["epsilon"]
+        [torch_weights],
+        lr=settings["learning_rate"],
+        betas=(settings["beta_1"], settings["beta_2"]),
+        eps=settings["epsilon"],
     )
     for gradient in gradients:
         keras_optimizer.apply([keras.ops.convert_to_tensor(gradient)], [keras_weights])

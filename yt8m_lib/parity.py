@@ -298,11 +298,10 @@ def train_both(
     seed: int = 0,
     num_classes: int | None = None,
     global_clipnorm: float | None = None,
-    adam_epsilon: float | None = None,
 ) -> dict:
     """Train both frameworks one step per batch, from the same initial weights (Keras',
     copied), with dropout off; returns {"keras": [losses], "torch": [losses]}.
-    ``global_clipnorm`` and ``adam_epsilon`` replace the profile's (None: keep it).
+    ``global_clipnorm`` replaces the profile's (None: keep it).
 
     Keras runs its trainer's step on TensorFlow (``yt8m_lib.keras.train.make_train_step``:
     Adam with the config's epsilon, clipped BCE, global clipping) and the same step written
@@ -314,9 +313,7 @@ def train_both(
 
     prof = get_profile(profile)
     config = with_overrides(prof.model, num_classes=num_classes, dropout=0.0)
-    train_config = with_overrides(
-        prof.train, global_clipnorm=global_clipnorm, adam_epsilon=adam_epsilon
-    )
+    train_config = with_overrides(prof.train, global_clipnorm=global_clipnorm)
     keras_model, torch_model = _build_pair(model_name, config, seed)
     copy_keras_to_torch(keras_model, torch_model, model_name, config)
 
