@@ -124,7 +124,7 @@ NOTEBOOKS   := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # chapter
 REAL_NOTEBOOKS  := $(filter-out notebooks/06_%,$(NOTEBOOKS))
 SYNTH_NOTEBOOKS := $(filter-out notebooks/07_%,$(NOTEBOOKS))
-# the models of the real chapters (notebooks 03, 04, 05, 07 skip those the data cannot feed)
+# the models of the real chapters 03, 04, 05 and 08 (they skip those the data cannot feed)
 REAL_MODELS  ?= logistic,moe,fc,gated_moe
 CURVE_MODELS ?= logistic,moe,fc
 # the frameworks of the learning curves (07)
@@ -177,7 +177,7 @@ $(SYNTH_BUILD)/%.ipynb: notebooks/%.ipynb $(SYNTH)/manifest.json $(VENV)/.instal
 
 $(REAL_BUILD)/%.ipynb: notebooks/%.ipynb $(REAL_DIR)/split.json $(VENV)/.installed
 	$(call run_notebook,$(REAL_FIGURES),-p profile $(REAL_PROFILE) -p data_dir $(abspath $(REAL_DIR)) \
-		$(call models_yaml,$(if $(filter notebooks/07_%,$<),$(CURVE_MODELS),$(if $(filter-out notebooks/01_%,$<),$(REAL_MODELS)))) \
+		$(call models_yaml,$(if $(filter notebooks/07_%,$<),$(CURVE_MODELS),$(if $(filter-out notebooks/01_% notebooks/02_%,$<),$(REAL_MODELS)))) \
 		$(if $(filter notebooks/07_%,$<),-y "frameworks: [$(subst $(comma),$(comma) ,$(CURVE_FRAMEWORKS))]") \
 		$(if $(and $(filter notebooks/03_%,$<),$(KERAS_TORCH_MODELS)),-y "keras_torch_models: [$(subst $(comma),$(comma) ,$(KERAS_TORCH_MODELS))]"))
 

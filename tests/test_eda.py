@@ -99,6 +99,23 @@ def test_a_tie_splits_the_video_and_unlabelled_videos_do_not_count():
     assert eda.single_genre_share(y, vocab) == pytest.approx(2 / 3)
 
 
+def test_a_perfect_class_predictor_misses_the_majority_genre_under_max_but_not_under_sum():
+    # genre A (class a) and genre B (classes b, c): video 0 has one A and two B labels, so its
+    # majority genre is B; under max both genres score 1 and the tie goes to A (lower index)
+    vocab = Vocabulary.from_genres(list("abc"), ["A", "B", "B"])
+    y = labels([[0, 1, 2], [1], [0]], 3)
+    table = eda.genre_rule_ceilings(y, vocab).set_index(["predictor", "rule"])
+    perfect = table.loc["perfect class predictor"]
+    assert perfect.loc["max", "strict_accuracy"] == pytest.approx(2 / 3)
+    assert perfect.loc["sum", "strict_accuracy"] == pytest.approx(1.0)
+    assert (perfect["lenient_accuracy"] == 1.0).all()  # always one of the video's genres
+    assert set(perfect.index) == {"max", "sum", "noisy_or", "topk_mean"}
+    constant = table.loc[("most frequent genre", "any")]
+    assert constant["genre"] == "B"  # the majority genre of two of the three videos
+    assert constant["strict_accuracy"] == pytest.approx(2 / 3)
+    assert (table["num_labelled"] == 3).all()
+
+
 # --------------------------------------------------------------------------- figures
 
 

@@ -315,6 +315,48 @@ def single_genre_share(y, vocab) -> float:
     return float((genres_per_video == 1).sum() / max(1, (genres_per_video > 0).sum()))
 
 
+def genre_rule_ceilings(y, vocab, k: int = 3) -> pd.DataFrame:
+    """What each genre rule of ``evaluation.genres`` can reach on these videos, one row per
+    (predictor, rule): a **perfect class predictor** (score 1 on a video's labels, 0
+    elsewhere: the ceiling of a rule, since it knows every label) and the two constant
+    baselines, the most frequent majority genre and the label prior (frequencies taken from
+    these same videos, so optimistic). Columns: ``strict_accuracy`` (the predicted genre is
+    the majority genre), ``lenient_accuracy`` (it is one of the video's genres),
+    ``macro_f1``, the ``genre`` a constant predictor answers, and ``num_labelled``.
+
+    A perfect predictor is always lenient-correct, but under ``max`` every genre of a video
+    scores 1 and the tie goes to the lowest genre index, so its strict accuracy falls below 1
+    on multi-genre videos; ``sum`` counts labels and finds the majority genre."""
+    from yt8m_lib.evaluation import genres
+
+    y = np.asarray(y)
+    rows = []
+    for rule in genres.GENRE_RULES:
+        report = genres.genre_report(y.astype(np.float32), y, vocab, rule, k=k)
+        base = report["baselines"]
+        for predictor, part in (
+            ("perfect class predictor", report),
+            ("most frequent genre", base["most_frequent_genre"]),
+            ("label prior", base["label_prior"]),
+        ):
+            rows.append(
+                {
+                    "predictor": predictor,
+                    "rule": rule,
+                    "genre": part.get("genre", ""),
+                    "strict_accuracy": part["strict_accuracy"],
+                    "lenient_accuracy": part["lenient_accuracy"],
+                    "macro_f1": part["macro"]["f1"],
+                    "num_labelled": report["num_labelled"],
+                }
+            )
+    frame = pd.DataFrame(rows)
+    # the most frequent genre answers the same genre under every rule: keep one row of it
+    constant = frame.predictor == "most frequent genre"
+    frame.loc[constant, "rule"] = "any"
+    return frame.drop_duplicates(["predictor", "rule"]).reset_index(drop=True)
+
+
 def genre_shares(y, vocab) -> pd.DataFrame:
     """Per genre (rows, most videos first) the shares, each column summing to 1:
 
