@@ -97,6 +97,24 @@ def test_git_info_of_this_checkout_and_of_a_folder_outside_git(tmp_path):
     assert git_info(tmp_path) == {"commit": None, "dirty": None}
 
 
+def test_git_info_calls_a_checkout_dirty_for_code_changes_but_not_for_rewritten_figures(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "table.md").write_text("0.5\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    assert git_info(tmp_path)["dirty"] is False
+    (tmp_path / "figures" / "table.md").write_text("0.6\n")  # a notebook rewrote its table
+    (tmp_path / "figures" / "new.png").write_bytes(b"png")
+    assert git_info(tmp_path)["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_info(tmp_path)["dirty"] is True
+
+
 def test_environment_info_reads_versions_without_importing_frameworks():
     code = (
         "import sys, json; from yt8m_lib.runs.run_record import environment_info\n"

@@ -110,10 +110,18 @@ def environment_info() -> dict:
     return info
 
 
+# what `make reproduce` itself rewrites while it trains: the committed figures and tables.
+# Changes there say nothing about the code that made a run, so they do not make it "dirty"
+# (else every run after a chapter's first figure would be).
+GIT_OUTPUTS = ("figures",)
+
+
 def git_info(repo=None) -> dict:
     """{"commit": HEAD hash, "dirty": uncommitted changes?} of ``repo`` (default: the
-    checkout this package's code comes from); both None outside a git checkout."""
+    checkout this package's code comes from); both None outside a git checkout. Changes
+    under ``GIT_OUTPUTS`` (the figures the notebooks write) do not count as dirty."""
     cwd = Path(repo) if repo is not None else paths.PACKAGE_DIR
+    outputs = [f":(top,exclude){folder}" for folder in GIT_OUTPUTS]
 
     def git(*args):
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20)
@@ -121,7 +129,7 @@ def git_info(repo=None) -> dict:
 
     try:
         commit = git("rev-parse", "HEAD")
-        status = git("status", "--porcelain") if commit else None
+        status = git("status", "--porcelain", "--", ":/", *outputs) if commit else None
     except (OSError, subprocess.SubprocessError):  # no git, or a hung one
         commit = status = None
     return {"commit": commit, "dirty": None if status is None else bool(status)}
