@@ -278,6 +278,26 @@ def test_model_ranking_says_when_genre_reverses_the_gap_order(vocab, setup):
     assert row.tests[0]["a"] == "fc" and row.tests[0]["b"] == "logistic"
 
 
+def fc_record(folder, vocab):
+    """The run record of an `fc` run on train0000 / validate0000 / test0000 in ``folder``."""
+    return {
+        "model": "fc",
+        "framework": "torch",
+        "seed": 0,
+        "run_dir": str(folder),
+        "data": {
+            "train": [str(folder / "train0000.tfrecord")],
+            "val": [str(folder / "validate0000.tfrecord")],
+            "level": "video",
+            "num_classes": vocab.num_classes,
+        },
+        "evaluations": {
+            "test": {"data": [str(folder / "test0000.tfrecord")], "gap": 0.5},
+            "validate": {"gap": 0.6},
+        },
+    }
+
+
 def test_study_from_records_aligns_scores_by_video_id(tmp_path, vocab):
     examples = random_video_examples(12, num_classes=vocab.num_classes, seed=1)
     train = random_video_examples(30, num_classes=vocab.num_classes, seed=2, prefix="t")
@@ -286,18 +306,7 @@ def test_study_from_records_aligns_scores_by_video_id(tmp_path, vocab):
     labels = np.zeros((12, vocab.num_classes), dtype=np.int8)
     for row, example in enumerate(examples):
         labels[row, example.labels] = 1
-    record = {
-        "model": "fc",
-        "framework": "torch",
-        "seed": 0,
-        "run_dir": str(tmp_path),
-        "data": {
-            "train": [str(tmp_path / "train0000.tfrecord")],
-            "level": "video",
-            "num_classes": vocab.num_classes,
-        },
-        "evaluations": {"test": {"data": [str(tmp_path / "test0000.tfrecord")], "gap": 0.5}},
-    }
+    record = fc_record(tmp_path, vocab)
     perfect = labels.astype(np.float32)
     order = np.arange(12)[::-1]  # the run returns its videos in another order
 
@@ -317,6 +326,57 @@ def test_study_from_records_aligns_scores_by_video_id(tmp_path, vocab):
     expected = GenrePrior.from_labels(train_labels, study.vocab)
     np.testing.assert_allclose(study.prior.class_frequency, expected.class_frequency)
     np.testing.assert_array_equal(study.sets, true_genres(labels, study.vocab))
+
+
+def test_the_validate_study_scores_the_files_the_runs_were_selected_on(tmp_path, vocab):
+    test = random_video_examples(12, num_classes=vocab.num_classes, seed=1)
+    validate = random_video_examples(9, num_classes=vocab.num_classes, seed=4, prefix="v")
+    train = random_video_examples(30, num_classes=vocab.num_classes, seed=2, prefix="t")
+    for name, examples in (("test", test), ("validate", validate), ("train", train)):
+        write_shard(tmp_path / f"{name}0000.tfrecord", examples)
+    record = fc_record(tmp_path, vocab)
+    asked = []
+
+    def predict(rec, paths):
+        asked.append([Path(p).name for p in paths])
+        videos = validate if "validate" in paths[0] else test
+        return [e.id for e in videos], np.zeros((len(videos), vocab.num_classes))
+
+    study = gs.study_from_records(
+        [record], tmp_path, split="validate", predict=predict, verbose=False
+    )
+    assert asked == [["validate0000.tfrecord"]]
+    assert study.ids == tuple(e.id for e in validate)
+    assert study.select("fc", "torch", "max")[0]["class_gap"] == 0.6  # validate's, not test's
+    with pytest.raises(ValueError, match="unknown split"):
+        gs.study_from_records([record], tmp_path, split="train", predict=predict)
+
+
+def test_a_rule_chosen_on_validate_is_tested_on_test_and_can_lose_there(vocab, setup):
+    # on "validate" the model scores exactly its labels (sum finds every majority genre); on
+    # "test" it adds 0.35 to each of genre C's three classes, which sum adds up and max ignores
+    labels, prior, _ = setup
+    perfect = [labels * (0.9 - 0.01 * s) for s in range(3)]
+    genre_c = np.array([0, 0, 0, 0, 0, 1, 1, 1])
+    noisy = [labels * (0.6 - 0.01 * s) + 0.35 * genre_c for s in range(3)]
+    validate = gs.study_from_scores(runs_of(perfect), labels, vocab, prior)
+    test = gs.study_from_scores(runs_of(noisy), labels, vocab, prior)
+    chosen = gs.rule_means(validate)
+    assert set(chosen.columns) >= {"model", "framework", "source", "metric", "mean", "seeds"}
+    assert gs.best_rules(chosen, "strict_accuracy") == {("fc", "torch"): "sum"}
+    tests = gs.compare_to_best(test, chosen, metrics=("strict_accuracy",), n_boot=20)
+    assert set(tests.b) == {"sum"}  # the reference is validate's choice, not test's best
+    on_test = gs.best_rules(gs.summary_frame(test, n_boot=20), "strict_accuracy")
+    assert on_test[("fc", "torch")] == "max"  # test would have chosen another rule ...
+    assert tests.set_index("a").loc["max", "mean_diff"] > 0  # ... which beats validate's there
+    lines = gs.reading(
+        gs.summary_frame(test, n_boot=20),
+        gs.baselines_frame(test),
+        tests,
+        metrics=("strict_accuracy",),
+        choose_from=chosen,
+    )
+    assert any("the rule chosen on validate `sum`" in line for line in lines)
 
 
 def test_frame_and_video_models_of_the_same_videos_are_studied_together(tmp_path):

@@ -23,7 +23,8 @@ What the chapter reads (all pandas frames, no figures here):
   most confused (true -> predicted) pairs with example videos and their labels;
 * ``compare_to_best``: every rule, or the head, against the best rule of the same model and
   framework, paired over seeds (``stats``), Holm over the family, with a paired bootstrap
-  over test videos beside it;
+  over test videos beside it; the best rule is chosen on the *validate* videos
+  (``study_from_records(..., split="validate")`` and ``rule_means``), never on test;
 * ``model_ranking``: the models' order by class GAP against their order by a genre metric
   (Kendall tau), and ``reading``: the chapter's sentences, generated from these frames.
 
@@ -54,6 +55,12 @@ from yt8m_lib.evaluation.genres import (
 from yt8m_lib.runs.tables import shared_files
 
 HEAD = "head"  # the source name of a trained genre head
+# the files a run was scored on, per split: test (the finding) and validate (where the best
+# epoch was kept, and where the chapter chooses its genre rule)
+SPLITS = {
+    "test": lambda record: record["evaluations"]["test"]["data"],
+    "validate": lambda record: record["data"]["val"],
+}
 SOURCES = (*GENRE_RULES, HEAD)
 DEFAULT_K = 3  # topk_mean's k
 METRICS = ("strict_accuracy", "lenient_accuracy", "macro_f1", "micro_f1", "macro_ap", "gap")
@@ -220,13 +227,16 @@ def study_from_records(
     records,
     data_dir,
     *,
+    split: str = "test",
     rules=GENRE_RULES,
     k: int = DEFAULT_K,
     device=None,
     predict: Callable | None = None,
     verbose: bool = True,
 ) -> GenreStudy:
-    """The study of finished run records (class models and genre heads) on their test split.
+    """The study of finished run records (class models and genre heads) on their test split,
+    or, with ``split="validate"``, on the validate files they were selected on (where the
+    chapter chooses its genre rule, so that the test videos choose nothing).
 
     The runs of one level must share the test and training files (by name), all runs the
     number of classes and the test videos (one split, so that every seed and model scores the
@@ -239,10 +249,12 @@ def study_from_records(
     records = list(records)
     if not records:
         raise ValueError("no run records to study")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     num_classes = _shared(records, "classes", lambda r: int(r["data"]["num_classes"]))
+    evaluated = SPLITS[split]
     test = {
-        level: shared_files(runs, "test", lambda r: r["evaluations"]["test"]["data"])
-        for level, runs in _by_level(records).items()
+        level: shared_files(runs, split, evaluated) for level, runs in _by_level(records).items()
     }
     level = "video" if "video" in test else next(iter(test))  # labels: the smaller files
     same_level = _by_level(records)[level]
@@ -270,7 +282,7 @@ def study_from_records(
                 "target": target,
                 "class_gap": None
                 if target == "genres"
-                else (record["evaluations"]["test"].get("gap")),
+                else (record["evaluations"][split].get("gap")),
                 "scores": aligned,
             }
 
@@ -578,9 +590,19 @@ def confused_pairs(
 # ------------------------------------------------------------------------------ comparisons
 
 
+def rule_means(study: GenreStudy) -> pd.DataFrame:
+    """One row per (model, framework, source, metric) with its ``mean`` over seeds and the
+    number of ``seeds``: what ``best_rules`` and ``overall_rule`` choose from. Built from the
+    validate study, it chooses the rule before the test videos are looked at."""
+    frame = metrics_frame(study)
+    grouped = frame.groupby(["model", "framework", "source", "metric"], sort=False)["value"]
+    return grouped.agg(mean="mean", seeds="size").reset_index()
+
+
 def best_rules(summary: pd.DataFrame, metric: str) -> dict[tuple[str, str], str]:
     """{(model, framework): the rule with the highest mean ``metric``} (ties: the first rule
-    of ``GENRE_RULES``)."""
+    of ``GENRE_RULES``) in ``summary`` (``summary_frame`` or ``rule_means``; the validate
+    study's, so that the choice is not made on the videos it is then scored on)."""
     part = summary[(summary["metric"] == metric) & summary["source"].isin(GENRE_RULES)]
     best = {}
     for (model, framework), group in part.groupby(["model", "framework"], sort=False):
@@ -686,13 +708,15 @@ def compare_to_best(
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Each of ``sources`` (``a``: the rules, or ``(HEAD,)`` for the genre heads) against the
-    best rule (``b``: highest mean, ``best_rules``) of the same model and framework, per
-    metric, paired over seeds (a seed gives a rule the very same run, a head the same batch
-    order); the best rule itself and sources the study lacks are left out; empty when none
-    is left.  Holm runs over every row (all metrics, models, frameworks and sources: one
-    family).  The best rule is picked on the same test videos, so read a detected difference
-    of a rule as "this rule is worse than the best one", not as an unbiased size of the best
-    rule's lead."""
+    best rule (``b``: highest mean in ``summary``, ``best_rules``) of the same model and
+    framework, per metric, scored on ``study``'s videos and paired over seeds (a seed gives a
+    rule the very same run, a head the same batch order); the best rule itself and sources
+    the study lacks are left out; empty when none is left.  Holm runs over every row (all
+    metrics, models, frameworks and sources: one family).  Pass the validate study's
+    ``rule_means`` as ``summary``: the rule is then chosen on validate and tested on test,
+    and a rule can turn out ahead of it.  Given the test study's own summary, the choice is
+    made on the same videos: a detected difference then says "this rule is worse than the
+    best one", and the best rule's lead is optimistic."""
     comparisons = []
     for metric in metrics:
         for (model, framework), best in best_rules(summary, metric).items():
@@ -835,11 +859,16 @@ def reading(
     head_tests: pd.DataFrame | None = None,
     ranking: pd.DataFrame | None = None,
     metrics=("macro_f1", "strict_accuracy"),
+    choose_from: pd.DataFrame | None = None,
 ) -> list[str]:
     """The chapter's reading, one markdown bullet per line, from the frames above: per metric
     the best rule of each model and framework with its intervals, how far the other rules are
     behind it (paired, Holm) and where it stands against the strongest baseline; the head
-    against the best rule; the genre ranking of the models against their GAP ranking."""
+    against the best rule; the genre ranking of the models against their GAP ranking.  The
+    best rule is the one ``compare_to_best`` was given: ``choose_from`` (the validate
+    study's ``rule_means``), else the highest mean in ``summary`` itself."""
+    chosen_on = "the rule chosen on validate" if choose_from is not None else "best rule"
+    choose_from = summary if choose_from is None else choose_from
     lines = []
     for metric in metrics:
         name = METRIC_NAMES[metric]
@@ -850,7 +879,7 @@ def reading(
             + f", answering {base['genre']} for every video: {base[metric]:.3f}."
         )
         tests = rule_tests[rule_tests["metric"] == metric]
-        for (model, framework), best in best_rules(summary, metric).items():
+        for (model, framework), best in best_rules(choose_from, metric).items():
             where = f"{model} ({FRAMEWORK_NAMES.get(framework, framework)})"
             value = describe_value(summary, model, framework, best, metric)
             low = summary_row(summary, model, framework, best, metric)
@@ -864,7 +893,7 @@ def reading(
             others = tests[(tests.model == model) & (tests.framework == framework)]
             behind = "; ".join(f"{row.a} {_difference(row)}" for row in others.itertuples())
             lines.append(
-                f"  - {where}: best rule `{best}`, {value}, {against}. Other rules minus "
+                f"  - {where}: {chosen_on} `{best}`, {value}, {against}. Other rules minus "
                 f"`{best}`: {behind or 'none'}."
             )
     if head_tests is None or head_tests.empty:
@@ -872,7 +901,7 @@ def reading(
             "- **Trained genre head**: none in this study, so no rule is compared with one."
         )
     else:
-        lines.append("- **Trained genre head against the best rule** (head minus rule):")
+        lines.append(f"- **Trained genre head against {chosen_on}** (head minus rule):")
         for row in head_tests.itertuples():
             lines.append(
                 f"  - {METRIC_NAMES[row.metric]}, {row.model} "
