@@ -252,22 +252,22 @@ def study_from_records(
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     num_classes = _shared(records, "classes", lambda r: int(r["data"]["num_classes"]))
-    evaluated = SPLITS[split]
-    test = {
-        level: shared_files(runs, split, evaluated) for level, runs in _by_level(records).items()
+    scored_on = SPLITS[split]
+    files = {  # the files of the split, per level
+        level: shared_files(runs, split, scored_on) for level, runs in _by_level(records).items()
     }
-    level = "video" if "video" in test else next(iter(test))  # labels: the smaller files
+    level = "video" if "video" in files else next(iter(files))  # labels: the smaller files
     same_level = _by_level(records)[level]
     train = shared_files(same_level, "training", lambda r: r["data"]["train"])
     vocab = datasets.load_vocabulary(data_dir, num_classes)
-    ids, labels = datasets.read_labels(test[level], level, num_classes)
+    ids, labels = datasets.read_labels(files[level], level, num_classes)
     _, train_labels = datasets.read_labels(train, level, num_classes)
     prior = GenrePrior.from_labels(train_labels, vocab)
     predict = predict or (lambda record, paths: predict_scores(record, paths, device=device))
 
     def runs():
         for record in records:
-            run_ids, scores = predict(record, test[record["data"]["level"]])
+            run_ids, scores = predict(record, files[record["data"]["level"]])
             aligned = _aligned(ids, run_ids, scores, record["run_dir"])
             target = record.get("target", "classes")
             if verbose:
