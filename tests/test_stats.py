@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import CHECKOUT
 
 from yt8m_lib import stats
 from yt8m_lib.evaluation.metrics import gap
@@ -529,3 +530,40 @@ def test_the_gap_bootstrap_refuses_scores_of_another_shape():
     scores, labels = _ranked_set(0)
     with pytest.raises(ValueError, match="must be equal"):
         stats.gap_bootstrap_ci(scores[:, :-1], labels, n_boot=10)
+
+
+def _power(d_z: float, n: int, alpha: float) -> float:
+    """Power of the two-sided paired t-test with n pairs at effect d_z (noncentral t)."""
+    from scipy import stats as st
+
+    df, nc = n - 1, d_z * math.sqrt(n)
+    critical = st.t.ppf(1 - alpha / 2, df)
+    # the lower tail is negligible here and scipy returns nan for it at large nc
+    return st.nct.sf(critical, df, nc) + np.nan_to_num(st.nct.cdf(-critical, df, nc))
+
+
+def _smallest_d_z(n: int, alpha: float, power: float = 0.8, largest: float = 10.0) -> str:
+    from scipy.optimize import brentq
+
+    if _power(largest, n, alpha) < power:
+        return "(none useful)"
+    return f"{brentq(lambda d: _power(d, n, alpha) - power, 0.01, largest):.1f}"
+
+
+def test_the_seed_table_in_the_statistics_docs_is_what_the_t_distribution_gives():
+    """docs/statistics.md argues for 5 seeds with a table typed there; recompute every cell."""
+    from scipy import stats as st
+
+    text = (CHECKOUT / "docs" / "statistics.md").read_text()
+    header = "| seeds n | t(0.975, n-1) |"
+    lines = text[text.index(header) :].splitlines()[2:]
+    rows = [line.strip("|").split("|") for line in lines[: lines.index("")]]
+    assert len(rows) >= 4
+    for cells in rows:
+        n, t, half, d_005, d_holm = (c.strip() for c in cells)
+        n = int(n)
+        t_expected = st.t.ppf(0.975, n - 1)
+        assert t == f"{t_expected:.2f}", n
+        assert half == f"{t_expected / math.sqrt(n):.2f}", n
+        assert d_005 == _smallest_d_z(n, 0.05), n
+        assert d_holm == _smallest_d_z(n, 0.05 / 6), n  # Holm's first step over 6 models
