@@ -16,7 +16,7 @@ BUILD_DIR ?= build
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data data-real lint check test reproduce bench lab clean real-check tune
+.PHONY: help setup data data-real lint check test reproduce bench bench-tables lab clean real-check tune
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ BENCH      ?= full
 BENCH_ONLY ?=
 bench: setup ## benchmarks -> results/bench/ (BENCH=quick for a few minutes, BENCH_ONLY=read,...)
 	$(PY) -m benchmarks.run $(if $(filter quick,$(BENCH)),--quick) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
+
+bench-tables: setup ## benchmarks/records/tables.md from the committed benchmark records
+	$(PY) -m benchmarks.tables
 
 # The real sample as a dataset: a train/validate/test split by shard (60/10/10 of the 80
 # local shards) in $(REAL_DIR)/split.json, with links to the shards (nothing is copied).
