@@ -224,8 +224,27 @@ def throughput_frame(records: Path = RECORDS, folder: str = CPU) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+def _verdicts(cases: dict, above: str, below: str) -> str:
+    """Cases (name -> ratio with quartiles) sorted by where the interquartile range lies:
+    all above 1, all below 1, or spanning 1 (no direction claimed)."""
+
+    def names(keep) -> str:
+        chosen = sorted(name for name, r in cases.items() if keep(r))
+        if len(chosen) == len(cases):
+            return "all"
+        return ", ".join(chosen) or "none"
+
+    return (
+        f"{above} for {names(lambda r: r['q1'] > 1)}; {below} for "
+        f"{names(lambda r: r['q3'] < 1)}; the interquartile range spans 1 for "
+        f"{names(lambda r: r['q1'] <= 1 <= r['q3'])}"
+    )
+
+
 def readings(records: Path = RECORDS, folder: str = CPU) -> list[str]:
-    """What the CPU tables say, in sentences counted from the records (never typed)."""
+    """What the CPU tables say, in sentences counted from the records (never typed). A
+    direction is claimed only where the whole interquartile range of a ratio is on one
+    side of 1."""
     targets = targets_frame(records, folder)
     missed = targets[targets["met"] != "yes"]
     lines = [
@@ -236,16 +255,15 @@ def readings(records: Path = RECORDS, folder: str = CPU) -> list[str]:
         ("train", "/keras_over_torch_step", "per training step"),
         ("infer", "/keras_over_torch_latency", "per inference batch"),
     ):
-        ratios = {
-            k.split("/")[0]: r["median"]
+        cases = {
+            k.split("/")[0]: r
             for k, r in load(f"{folder}/{section}.json", records)["ratios"].items()
             if k.endswith(suffix)
         }
-        faster = sorted(m for m, v in ratios.items() if v < 1)
         lines.append(
-            f"Keras on TensorFlow took less time than PyTorch {what} for {len(faster)} of "
-            f"{len(ratios)} models"
-            + (f" ({', '.join(faster)})." if 0 < len(faster) < len(ratios) else ".")
+            f"Keras on TensorFlow against PyTorch {what}, {len(cases)} models: "
+            + _verdicts(cases, "Keras slower", "Keras faster")
+            + "."
         )
     compiled = load(f"{folder}/compiled.json", records)["ratios"]
     for kind, what in (("alone", "training step"), ("predict", "inference")):
@@ -254,24 +272,21 @@ def readings(records: Path = RECORDS, folder: str = CPU) -> list[str]:
             for k, r in compiled.items()
             if f"/{kind}_" in k
         }
-        faster = sorted(c for c, r in cases.items() if r["q1"] > 1)
-        slower = sorted(c for c, r in cases.items() if r["q3"] < 1)
         lines.append(
-            f"Compiled against eager, {what}, {len(cases)} cases: faster with the whole "
-            f"interquartile range above 1 in {', '.join(faster) or 'none'}; slower with it "
-            f"below 1 in {', '.join(slower) or 'none'}."
+            f"Compiled against eager, {what}, {len(cases)} cases: "
+            + _verdicts(cases, "compiled faster", "compiled slower")
+            + "."
         )
     return [f"- {line}" for line in lines]
 
 
 def keras_torch_readings(result: dict) -> list[str]:
-    """Per task, size and mode: for how many models Keras on torch took more time than
-    native PyTorch and than Keras on TensorFlow (ratio medians above 1), counted."""
+    """Per task, size and mode: where Keras on torch was slower or faster than native
+    PyTorch and than Keras on TensorFlow (``_verdicts`` of the ratios)."""
     groups: dict = {}
     for key, r in result["ratios"].items():
         model, _, size, task, mode, ratio = key.split("/")
-        groups.setdefault((task, size, mode, ratio), {})[model] = r["median"]
-    lines = []
+        groups.setdefault((task, size, mode, ratio), {})[model] = r
 
     def order(group):  # train before infer, default size, eager, PyTorch first
         task, size, mode, ratio = group[0]
@@ -282,13 +297,13 @@ def keras_torch_readings(result: dict) -> list[str]:
             ratio != "keras_torch_over_torch",
         )
 
-    for (task, size, mode, ratio), medians in sorted(groups.items(), key=order):
+    lines = []
+    for (task, size, mode, ratio), cases in sorted(groups.items(), key=order):
         other = "native PyTorch" if ratio == "keras_torch_over_torch" else "Keras on TensorFlow"
-        slower = sorted(m for m, v in medians.items() if v > 1)
         lines.append(
-            f"- {task}, {size} size, {mode}: Keras on torch took more time than {other} for "
-            f"{len(slower)} of {len(medians)} models"
-            + (f" ({', '.join(slower)})." if 0 < len(slower) < len(medians) else ".")
+            f"- {task}, {size} size, {mode}, against {other}, {len(cases)} models: "
+            + _verdicts(cases, "Keras on torch slower", "Keras on torch faster")
+            + "."
         )
     return lines
 
@@ -367,7 +382,8 @@ def render(records: Path = RECORDS) -> str:
         "",
         table(headline_frame(records)),
         "",
-        "What these two tables say, counted by the code that writes them:",
+        "What these two tables say, counted by the code that writes them (a direction only "
+        "where the whole interquartile range of a ratio is on one side of 1):",
         "",
         *readings(records),
         "",
@@ -393,7 +409,8 @@ def render(records: Path = RECORDS) -> str:
         "",
         summary_table(keras_torch).split("\n", 2)[2].strip(),  # without its own heading
         "",
-        "Counted from the ratios' medians:",
+        "Counted from the ratios' quartiles (a direction only where the whole interquartile "
+        "range is on one side of 1):",
         "",
         *keras_torch_readings(keras_torch),
         "",

@@ -131,3 +131,17 @@ def test_every_gpu_loader_trained_to_the_very_same_validation_gap():
     assert len(compared) >= 3
     for model, runs in compared.items():
         assert all(run == runs[0] for run in runs), model
+
+
+def test_a_direction_is_read_only_where_the_whole_interquartile_range_agrees():
+    cases = {
+        "slow": {"median": 1.3, "q1": 1.2, "q3": 1.4},
+        "fast": {"median": 0.7, "q1": 0.6, "q3": 0.8},
+        "unclear": {"median": 1.2, "q1": 0.9, "q3": 1.5},  # median above 1, quartiles not
+    }
+    assert tables._verdicts(cases, "slower", "faster") == (
+        "slower for slow; faster for fast; the interquartile range spans 1 for unclear"
+    )
+    assert tables._verdicts({"a": cases["slow"]}, "slower", "faster") == (
+        "slower for all; faster for none; the interquartile range spans 1 for none"
+    )
