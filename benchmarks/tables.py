@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from yt8m_lib.config import MODEL_NAMES
+from yt8m_lib.runs import benchmarking as bm
 
 RECORDS = Path(__file__).resolve().parent / "records"
 OUT = RECORDS / "tables.md"
@@ -156,53 +157,30 @@ def headline_frame(records: Path = RECORDS, folder: str = CPU) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _row(rows: list[dict], **match) -> dict | None:
-    return next((r for r in rows if all(r.get(k) == v for k, v in match.items())), None)
-
-
-def _median_ms(rows: list[dict], field: str, **match) -> float | None:
-    row = _row(rows, **match)
-    if row is None:
-        return None
-    median = row[field]["median"]
-    return 1000 * median if field == "step_s" else median
-
-
 def step_frame(records: Path = RECORDS, cpu: str = CPU, gpu: str = GPU) -> pd.DataFrame:
-    """Per model: the training step alone (batch 16) and the inference batch (256) in ms,
-    PyTorch and Keras on the CPU, PyTorch on the GPU, and the GPU's speed-up over PyTorch on
-    the CPU (a ratio of medians from two machines and runs, so a rough one)."""
-    cpu_train = load(f"{cpu}/train.json", records)["rows"]
-    cpu_infer = load(f"{cpu}/infer.json", records)["rows"]
-    gpu_train = load(f"{gpu}/train.json", records)["rows"]
-    gpu_infer = load(f"{gpu}/infer.json", records)["rows"]
-    rows = []
-    for model in MODEL_NAMES:
-        row = {"model": model}
-        for label, train, infer, device, framework in (
-            ("CPU PyTorch", cpu_train, cpu_infer, "cpu", "torch"),
-            ("CPU Keras", cpu_train, cpu_infer, "cpu", "keras"),
-            ("GPU PyTorch", gpu_train, gpu_infer, "cuda", "torch"),
-        ):
-            match = {"model": model, "device": device, "framework": framework}
-            row[f"step ms, {label}"] = _median_ms(train, "step_s", kind="alone", **match)
-            row[f"inference ms, {label}"] = _median_ms(infer, "batch_latency_ms", **match)
-        sizes = {
-            r["parameters"]
-            for r in (
-                _row(cpu_train, model=model, kind="alone"),
-                _row(gpu_train, model=model, kind="alone"),
+    """Per model: the training step alone (batch 16) and the inference batch (256) in ms
+    (``benchmarking.step_times``, as notebook 05 draws them), PyTorch and Keras on the CPU,
+    PyTorch on the GPU, and the GPU's speed-up over PyTorch on the CPU (a ratio of medians
+    from two machines and runs, so a rough one)."""
+    times, missing = bm.step_times({"CPU": records / cpu, "GPU": records / gpu})
+    if missing:
+        raise FileNotFoundError("; ".join(missing))
+    torch_rows = times[times.framework == "torch"]
+    for model, sizes in torch_rows.groupby("model")["parameters"]:
+        if sizes.nunique() > 1:  # a speed-up of two different networks would mean nothing
+            raise ValueError(
+                f"{model}: the CPU and GPU records time different sizes {set(sizes.dropna())}"
             )
-            if r
-        }
-        if len(sizes) > 1:  # a speed-up of two different networks would mean nothing
-            raise ValueError(f"{model}: the CPU and GPU records time different sizes {sizes}")
-        for task in ("step", "inference"):
-            on_cpu, on_gpu = row[f"{task} ms, CPU PyTorch"], row[f"{task} ms, GPU PyTorch"]
-            row[f"{task}: GPU speed-up"] = on_cpu / on_gpu if on_cpu and on_gpu else None
-        rows.append(row)
-    frame = pd.DataFrame(rows)  # a model a record did not time stays empty
-    return frame[["model"] + sorted(frame.columns[1:], key=lambda c: not c.startswith("step"))]
+    engine = times.framework.map({"torch": "PyTorch", "keras": "Keras"})
+    short_task = times.task.map({"train step": "step", "inference": "inference"})
+    times["column"] = short_task + " ms, " + times["where"] + " " + engine
+    frame = times.pivot(index="model", columns="column", values="ms").reindex(MODEL_NAMES)
+    columns = []
+    for task in ("step", "inference"):
+        engines = [f"{task} ms, {e}" for e in ("CPU PyTorch", "CPU Keras", "GPU PyTorch")]
+        frame[f"{task}: GPU speed-up"] = frame[engines[0]] / frame[engines[2]]
+        columns += [*engines, f"{task}: GPU speed-up"]
+    return frame.reindex(columns=columns).rename_axis(columns=None).reset_index()
 
 
 def throughput_frame(records: Path = RECORDS, folder: str = CPU) -> pd.DataFrame:
@@ -333,12 +311,10 @@ def cuda_runs_frame(records: Path = RECORDS) -> pd.DataFrame:
 
 def loop_frame(result: dict) -> pd.DataFrame:
     """Full loop / model alone per model and loader case of one train record."""
+    alone = {r["model"]: r for r in result["rows"] if r["kind"] == "alone"}
     rows = []
-    for model in MODEL_NAMES:
-        step = _median_ms(result["rows"], "step_s", model=model, kind="alone")
-        if step is None:
-            continue
-        row = {"model": model, "step alone ms": round(step, 2)}
+    for model in (m for m in MODEL_NAMES if m in alone):
+        row = {"model": model, "step alone ms": round(1000 * alone[model]["step_s"]["median"], 2)}
         for case in LOOP_CASES:
             ratio = result["ratios"].get(f"{model}/cuda/torch_{case}_over_alone")
             row[case] = ratio_text(ratio) if ratio else ""
@@ -442,19 +418,10 @@ def render(records: Path = RECORDS) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.tables", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 if tables.md is stale")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if not OUT.is_file() or OUT.read_text() != text:
-            print(
-                f"{OUT} is not what the records give: run python -m benchmarks.tables",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    OUT.write_text(text)
+    argparse.ArgumentParser(prog="python -m benchmarks.tables", description=__doc__).parse_args(
+        argv
+    )
+    OUT.write_text(render())
     print(OUT)
     return 0
 

@@ -432,8 +432,8 @@ def step_times(folders: dict) -> tuple:
     """(frame, notes): the model-alone training step (``train.json``, ms per batch) and the
     inference latency (``infer.json``, ms per batch) of every model, framework and device in
     each folder of ``folders`` (label -> folder; None: ``results/bench``), one row each with
-    columns where, model, framework, device, task, batch_size, ms. A missing file is left out
-    and named in ``notes``."""
+    columns where, model, framework, device, task, batch_size, parameters (where the row
+    records them), ms. A missing file is left out and named in ``notes``."""
     import pandas as pd
 
     parts, notes = [], []
@@ -457,6 +457,7 @@ def step_times(folders: dict) -> tuple:
                         "device": rows["device"],
                         "task": task,
                         "batch_size": rows["batch_size"],
+                        "parameters": rows.get("parameters"),
                         "ms": rows[column] * to_ms,
                     }
                 )
@@ -465,7 +466,16 @@ def step_times(folders: dict) -> tuple:
         pd.concat(parts, ignore_index=True)
         if parts
         else pd.DataFrame(
-            columns=["where", "model", "framework", "device", "task", "batch_size", "ms"]
+            columns=[
+                "where",
+                "model",
+                "framework",
+                "device",
+                "task",
+                "batch_size",
+                "parameters",
+                "ms",
+            ]
         )
     )
     return frame, notes
